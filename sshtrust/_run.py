@@ -1,0 +1,52 @@
+"""Run ``ssh-keygen`` safely: argv only (no shell), no stdin, C locale, stderr in every error."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+
+SSH_KEYGEN = os.environ.get("SSHTRUST_SSH_KEYGEN", "ssh-keygen")
+
+
+class SshTrustError(RuntimeError):
+    """Base class: every failure in this package names what failed."""
+
+
+class ToolError(SshTrustError):
+    """An external tool (``ssh-keygen``) failed; carries its exit code and stderr."""
+
+    def __init__(self, what: str, argv: Sequence[str], returncode: int, stderr: str) -> None:
+        self.what = what
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.stderr = stderr.strip()
+        super().__init__(
+            f"{what} failed: {' '.join(self.argv)} exited {returncode}: {self.stderr or '(no stderr)'}"
+        )
+
+
+def run_keygen(
+    what: str, args: Sequence[str], *, ok_codes: Sequence[int] = (0,)
+) -> subprocess.CompletedProcess[str]:
+    """Run ssh-keygen with ``args``.
+
+    stdin is /dev/null so a key that unexpectedly wants a passphrase fails instead of hanging,
+    and no secret ever travels on the command line (R-GDPR-5: CA keys stay in their 0600 files).
+    """
+    argv = [SSH_KEYGEN, *args]
+    try:
+        proc = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "LC_ALL": "C"},
+            timeout=120,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ToolError(what, argv, -1, str(exc)) from exc
+    if proc.returncode not in ok_codes:
+        raise ToolError(what, argv, proc.returncode, proc.stderr)
+    return proc
