@@ -1,0 +1,132 @@
+"""Checks that span several fields: duplicates, overlaps, and the contract's hard limits.
+
+Field-level errors are already recorded; these checks skip values that failed to parse (None),
+so a config with both kinds of problems still gets every one reported in a single run.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from ipaddress import IPv4Network
+from typing import TYPE_CHECKING
+
+from model.types import ROLES
+
+if TYPE_CHECKING:
+    from model.reader import Reader
+    from model.types import Stack
+
+
+def check_stack(r: Reader, s: Stack) -> None:
+    _unique_sites(r, s)
+    _domains_in_zone(r, s)
+    _addresses(r, s)
+    _admin_networks(r, s)
+    _regions(r, s)
+    _principals(r, s)
+    _exposure(r, s)
+
+
+def _duplicates(values: list) -> set:
+    return {v for v, n in Counter(v for v in values if v is not None).items() if n > 1}
+
+
+def _unique_sites(r: Reader, s: Stack) -> None:
+    for attr, what in (("name", "site name"), ("database", "database name"),
+                       ("public_ip", "public IP (R-HOST-2: one IP per site)")):
+        dup = _duplicates([getattr(x, attr) for x in s.sites])
+        for i, site in enumerate(s.sites):
+            if getattr(site, attr) in dup:
+                field = "database.name" if attr == "database" else attr
+                r.error(f"sites[{i}].{field}", f"duplicate {what} {str(getattr(site, attr))!r}")
+    seen: dict[str, str] = {}
+    for i, site in enumerate(s.sites):
+        for j, name in enumerate(site.names):
+            if name is None:
+                continue
+            path = f"sites[{i}].domain" if j == 0 else f"sites[{i}].aliases[{j - 1}]"
+            if name in seen:
+                r.error(path, f"duplicate domain {name!r} (already at {seen[name]})")
+            else:
+                seen[name] = path
+
+
+def _domains_in_zone(r: Reader, s: Stack) -> None:
+    zone = s.ovh.dns_zone
+    if zone is None:
+        return
+    for i, site in enumerate(s.sites):
+        for j, name in enumerate(site.names):
+            if name is not None and name != zone and not name.endswith("." + zone):
+                path = f"sites[{i}].domain" if j == 0 else f"sites[{i}].aliases[{j - 1}]"
+                r.error(path, f"{name!r} is outside the DNS zone {zone!r} (ovh.dns_zone)")
+
+
+def _addresses(r: Reader, s: Stack) -> None:
+    net = s.network
+    priv = net.private_cidr
+    if priv is not None:
+        if not priv.is_private:
+            r.error("network.private_cidr", f"{priv} is not a private (RFC 1918) range")
+        elif priv.num_addresses < 100 + len(s.sites) + 2:
+            r.error("network.private_cidr", f"{priv} is too small for {len(s.sites)} sites: "
+                    "web hosts are numbered from .100 (model.topology)")
+    blocks = [b for b in net.public_ip_blocks if b is not None]
+    for i, a in enumerate(net.public_ip_blocks):
+        if a is None:
+            continue
+        if priv is not None and a.overlaps(priv):
+            r.error(f"network.public_ip_blocks[{i}]", f"{a} overlaps network.private_cidr {priv}")
+        for j in range(i):
+            b = net.public_ip_blocks[j]
+            if b is not None and a.overlaps(b):
+                r.error(f"network.public_ip_blocks[{i}]",
+                        f"{a} overlaps network.public_ip_blocks[{j}] {b}")
+    for i, site in enumerate(s.sites):
+        ip = site.public_ip
+        if ip is None:
+            continue
+        if not any(ip in b for b in blocks):
+            allowed = ", ".join(str(b) for b in blocks) or "none declared"
+            r.error(f"sites[{i}].public_ip", f"{ip} is outside the allowed public IP blocks "
+                    f"(network.public_ip_blocks: {allowed})")
+
+
+def _admin_networks(r: Reader, s: Stack) -> None:
+    for i, n in enumerate(s.admin_networks):
+        if n is None:
+            continue
+        if n.prefixlen == 0:
+            r.error(f"admin.networks[{i}]", f"{n} opens SSH to the whole Internet (R-GDPR-6)")
+            continue
+        if n.prefixlen < (8 if isinstance(n, IPv4Network) else 32):
+            r.error(f"admin.networks[{i}]", f"{n} is too wide for an admin network (R-GDPR-6)")
+        priv = s.network.private_cidr
+        if priv is not None and isinstance(n, IPv4Network) and n.overlaps(priv):
+            r.error(f"admin.networks[{i}]", f"{n} overlaps network.private_cidr {priv}")
+
+
+def _regions(r: Reader, s: Stack) -> None:
+    a, b = s.ovh.region, s.ovh.backup_b_region
+    if a and b and a.rstrip("0123456789") == b.rstrip("0123456789"):
+        r.error("ovh.backup_b_region", f"{b} is in the same location as ovh.region {a}: "
+                "long-term backups go to another region (R-BKP-3)")
+
+
+def _principals(r: Reader, s: Stack) -> None:
+    if not s.ssh.principals:
+        r.error("ssh.principals", "missing: at least one principal must be allowed to log in")
+        return
+    for role in ROLES:
+        if not s.ssh.principals_for(role):
+            r.error("ssh.principals", f"no principal may log in to role {role!r}")
+
+
+def _exposure(r: Reader, s: Stack) -> None:
+    e = s.exposure
+    if s.environment == "preprod" and e.indexable:
+        r.error("exposure.indexable", "preprod must not be publicly indexable (set false)")
+    if e.indexable is False and not e.allow:
+        r.error("exposure.allow", "missing: a non-indexable stack needs an IP allowlist")
+    for i, n in enumerate(e.allow):
+        if n is not None and n.prefixlen == 0:
+            r.error(f"exposure.allow[{i}]", f"{n} allows everybody; list the admin networks")

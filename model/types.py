@@ -1,0 +1,146 @@
+"""The typed, immutable model of one environment (a Pulumi stack): what exists and why.
+
+Built only by `model.parse` (which validates); every other package reads these objects.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from typing import Literal
+
+Role = Literal["proxy", "web", "ops", "storage"]
+ROLES: tuple[Role, ...] = ("proxy", "web", "ops", "storage")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass(frozen=True)
+class Ovh:
+    project_id: str
+    vrack: str
+    region: str  # main region (R-GDPR-7)
+    backup_b_region: str  # long-term tier in another French region (R-BKP-3)
+    dns_zone: str
+
+
+@dataclass(frozen=True)
+class Network:
+    private_cidr: IPv4Network
+    vlan_id: int
+    public_ip_blocks: tuple[IPv4Network, ...]
+
+
+@dataclass(frozen=True)
+class Ssh:
+    login_user: str
+    user_ca_public_key: str
+    host_ca_public_key: str
+    user_cert_ttl_hours: int
+    principals: tuple[tuple[str, tuple[Role, ...]], ...]  # principal -> roles (R-INC-3)
+
+    def principals_for(self, role: Role) -> tuple[str, ...]:
+        return tuple(p for p, roles in self.principals if role in roles)
+
+
+@dataclass(frozen=True)
+class BackupPolicy:
+    timezone: str
+    weekly_day: str
+    local_keep_days: int
+    a_keep_days: int
+    weekly_keep_days: int
+    monthly_keep_days: int
+
+
+@dataclass(frozen=True)
+class Flavors:
+    proxy: str
+    web: str
+    ops: str
+    storage: str
+
+    def for_role(self, role: Role) -> str:
+        return str(getattr(self, role))
+
+
+@dataclass(frozen=True)
+class Storage:
+    backup_a_volume_gb: int
+    backup_b_volume_gb: int
+
+
+@dataclass(frozen=True)
+class Tls:
+    certificate: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Exposure:
+    indexable: bool
+    allow: tuple[IPv4Network, ...] = ()
+
+
+@dataclass(frozen=True)
+class Php:
+    version: str
+    memory_limit_mb: int
+    upload_max_mb: int
+    max_execution_seconds: int
+
+
+@dataclass(frozen=True)
+class Drupal:
+    version: str
+    cron_every_minutes: int
+
+
+@dataclass(frozen=True)
+class Codebase:
+    type: Literal["git", "composer", "archive"]
+    url: str
+    ref: str = ""  # git ref or composer constraint; unused for archives
+    sha256: str = ""  # archives: expected checksum
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str  # safe identifier: Unix user, DB user, paths, host name web-<name>
+    domain: str
+    aliases: tuple[str, ...]
+    public_ip: IPv4Address
+    php: Php
+    drupal: Drupal
+    database: str
+    codebase: Codebase
+    backup_time: str  # "HH:MM" local (backup.timezone)
+
+    @property
+    def host(self) -> str:
+        return f"web-{self.name}"
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.domain, *self.aliases)
+
+
+@dataclass(frozen=True)
+class Stack:
+    file: str
+    environment: Literal["prod", "preprod"]
+    ovh: Ovh
+    network: Network
+    admin_networks: tuple[IPv4Network, ...]
+    ssh: Ssh
+    backup: BackupPolicy
+    flavors: Flavors
+    storage: Storage
+    tls: Tls
+    exposure: Exposure
+    sites: tuple[Site, ...]
+    extra: dict[str, object] = field(default_factory=dict, compare=False)  # other namespaces
+
+    def site(self, name: str) -> Site:
+        for s in self.sites:
+            if s.name == name:
+                return s
+        raise KeyError(name)
