@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -53,9 +54,7 @@ class Policy:
 
     def local_date(self, moment: datetime) -> date:
         """The calendar date of an aware instant in the sites' time zone."""
-        if moment.tzinfo is None or moment.utcoffset() is None:
-            raise ValueError(f"naive datetime {moment!r}: give a time zone")
-        return moment.astimezone(self.zone).date()
+        return _local_date(moment, self.timezone)
 
     def age_days(self, taken: date, today: date) -> int:
         """Whole calendar days between two local dates (negative if taken after today)."""
@@ -71,3 +70,10 @@ class Policy:
 
 
 DEFAULT_POLICY = Policy()
+
+
+@lru_cache(maxsize=8192)  # the same snapshots are dated again at every run of the simulator
+def _local_date(moment: datetime, timezone: str) -> date:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"naive datetime {moment!r}: give a time zone")
+    return moment.astimezone(ZoneInfo(timezone)).date()

@@ -59,14 +59,13 @@ def select(
     if tier not in TIERS:
         raise ValueError(f"unknown tier {tier!r}: expected one of {', '.join(TIERS)}")
     today = policy.local_date(now)
-    listed = read_snapshots(snapshots)
+    dated = [(policy.local_date(s.time), s) for s in read_snapshots(snapshots)]
     # A run of failed backups must never empty a tier: the newest backup stays. All
     # snapshots of the newest local date count as that backup (files + database dump).
-    newest_date = max((policy.local_date(s.time) for s in listed), default=None)
+    newest_date = max((taken for taken, _ in dated), default=None)
     keep: list[Decision] = []
     forget: list[Decision] = []
-    for snapshot in listed:
-        taken = policy.local_date(snapshot.time)
+    for taken, snapshot in dated:
         age = policy.age_days(taken, today)
         kept, reason = _judge(tier, snapshot, age, policy)
         if age > policy.max_age_days:

@@ -51,8 +51,12 @@ def simulate(
     skip: Iterable[date] = (),
     at: time = time(3, 15),
     policy: Policy = DEFAULT_POLICY,
+    journal: Repo | None = None,
 ) -> dict[str, Repo]:
-    """The three repositories after `days` days starting at `start`."""
+    """The three repositories after `days` days starting at `start`.
+
+    `journal`, if given, receives every snapshot taken, pruned or not (for tests).
+    """
     skipped = set(skip)
     repos: dict[str, Repo] = {tier: [] for tier in TIERS}
     for offset in range(days):
@@ -61,7 +65,10 @@ def simulate(
         if day not in skipped:
             taken = restic_time(now)
             tags = tags_for_new_snapshot(repos[LOCAL], now, policy)
-            repos[LOCAL].append({"id": _snapshot_id(taken), "time": taken, "tags": tags})
+            snapshot = {"id": _snapshot_id(taken), "time": taken, "tags": tags}
+            repos[LOCAL].append(snapshot)
+            if journal is not None:
+                journal.append(snapshot)
         for tier in (TIER_A, TIER_B):
             wanted = set(snapshots_to_copy(tier, repos[LOCAL], repos[tier], now, policy))
             repos[tier] += [_copy(s, tier) for s in repos[LOCAL] if s["id"] in wanted]

@@ -51,12 +51,15 @@ class Snapshot:
             time_text = entry["time"]
         except KeyError as missing:
             raise ValueError(f"restic snapshot entry without {missing}: {dict(entry)!r}") from None
-        return cls(
-            id=str(snapshot_id),
-            time=parse_restic_time(str(time_text)),
-            tags=frozenset(entry.get("tags") or ()),  # restic omits "tags" when there are none
-            original=entry.get("original") or None,
-        )
+        tags = tuple(entry.get("tags") or ())  # restic omits "tags" when there are none
+        return _snapshot(str(snapshot_id), str(time_text), tags, entry.get("original") or None)
+
+
+@lru_cache(maxsize=4096)  # Snapshot is immutable; the simulator reads the same entries daily
+def _snapshot(
+    snapshot_id: str, time_text: str, tags: tuple[str, ...], original: str | None
+) -> Snapshot:
+    return Snapshot(snapshot_id, parse_restic_time(time_text), frozenset(tags), original)
 
 
 def read_snapshots(entries: Iterable[Mapping[str, Any] | Snapshot]) -> list[Snapshot]:
