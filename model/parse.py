@@ -14,8 +14,23 @@ from model import fields as F
 from model.errors import ConfigError, ConfigErrors
 from model.reader import MISSING, Reader
 from model.rules import check_stack
-from model.types import (ROLES, WEEKDAYS, BackupPolicy, Codebase, Drupal, Exposure, Flavors,
-                         Network, Ovh, Php, Site, Ssh, Stack, Storage, Tls)
+from model.types import (
+    ROLES,
+    WEEKDAYS,
+    BackupPolicy,
+    Codebase,
+    Drupal,
+    Exposure,
+    Flavors,
+    Network,
+    Ovh,
+    Php,
+    Site,
+    Ssh,
+    Stack,
+    Storage,
+    Tls,
+)
 
 NAMESPACE = "hosting"
 SECTIONS = {"environment", "ovh", "network", "admin", "ssh", "backup", "flavors", "storage",

@@ -109,7 +109,10 @@ class Reader:
         try:
             net = ip_network(text, strict=True)
         except ValueError as exc:
-            self.error(path, f"{text!r} is not a valid CIDR ({exc})")
+            hint = ""
+            if "host bits set" in str(exc):
+                hint = f" (host bits set; the network is {ip_network(text, strict=False)})"
+            self.error(path, f"{text!r} is not a valid CIDR{hint}")
             return None
         if v4_only and not isinstance(net, IPv4Network):
             self.error(path, f"{text!r} must be an IPv4 network")
