@@ -42,7 +42,8 @@ def load_stack(path: Path | str) -> Stack:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise ConfigErrors([ConfigError(str(path), "<file>", f"cannot read: {exc.strerror}")])
+        raise ConfigErrors([ConfigError(str(path), "<file>",
+                                        f"cannot read: {exc.strerror}")]) from None
     return parse_stack(text, str(path))
 
 
@@ -51,7 +52,7 @@ def parse_stack(text: str, file: str) -> Stack:
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigErrors([ConfigError(file, "<yaml>", f"not valid YAML: {exc}")])
+        raise ConfigErrors([ConfigError(file, "<yaml>", f"not valid YAML: {exc}")]) from None
     config = _namespaced(r, doc)
     stack = _build(r, config, file) if config is not None else None
     if stack is not None:
@@ -157,7 +158,8 @@ def _ssh(r: Reader, v: Any) -> Ssh:
         cas[key] = text
     principals: list[tuple[str, tuple]] = []
     pm = m.get("principals", MISSING)
-    if pm is not MISSING and r.mapping(pm, "ssh.principals", set(), set(pm) if isinstance(pm, dict) else set()) is not None:
+    names = set(pm) if isinstance(pm, dict) else set()
+    if pm is not MISSING and r.mapping(pm, "ssh.principals", set(), names) is not None:
         for name, roles in pm.items():
             path = f"ssh.principals.{name}"
             r.string(str(name), path, F.PRINCIPAL, "is not a valid principal name")
