@@ -21,9 +21,8 @@ class ToolError(SshTrustError):
         self.argv = list(argv)
         self.returncode = returncode
         self.stderr = stderr.strip()
-        super().__init__(
-            f"{what} failed: {' '.join(self.argv)} exited {returncode}: {self.stderr or '(no stderr)'}"
-        )
+        detail = self.stderr or "(no stderr)"
+        super().__init__(f"{what} failed: {' '.join(self.argv)} exited {returncode}: {detail}")
 
 
 def run_keygen(

@@ -78,7 +78,7 @@ def fingerprint_blob(blob: bytes) -> str:
 
 
 def fingerprint(pubkey: Path | str) -> str:
-    """``SHA256:...`` of a public key; for a certificate, of the certified key (as ssh-keygen -l)."""
+    """``SHA256:...`` of a public key; of the certified key for a certificate (as ssh-keygen -l)."""
     key = read_pubkey(pubkey)
     if key.is_certificate:
         from .certificate import parse_certificate  # local: certificate imports this module
