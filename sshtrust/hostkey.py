@@ -36,6 +36,7 @@ from .certificate import (
 )
 from .hostcert import HostCertificateError, HostTrust
 from .keys import CERT_SUFFIX
+from .openssh import CERT_HOST_KEY_ALGORITHMS
 
 __all__ = [
     "CERT_HOST_KEY_ALGORITHMS",
@@ -51,15 +52,7 @@ __all__ = [
     "transport_factory",
 ]
 
-# Host-key algorithms we offer, best first. Never a plain key type; never ssh-rsa (SHA-1).
-CERT_HOST_KEY_ALGORITHMS: tuple[str, ...] = (
-    "ssh-ed25519" + CERT_SUFFIX,
-    "ecdsa-sha2-nistp256" + CERT_SUFFIX,
-    "ecdsa-sha2-nistp384" + CERT_SUFFIX,
-    "ecdsa-sha2-nistp521" + CERT_SUFFIX,
-    "rsa-sha2-512" + CERT_SUFFIX,
-    "rsa-sha2-256" + CERT_SUFFIX,
-)
+# paramiko key class for each certificate host-key algorithm we offer (see openssh.py).
 _KEY_CLASSES: dict[str, type[PKey]] = {
     "ssh-ed25519" + CERT_SUFFIX: Ed25519Key,
     "ecdsa-sha2-nistp256" + CERT_SUFFIX: ECDSAKey,
