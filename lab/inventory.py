@@ -1,0 +1,78 @@
+"""What the lab hands to roles and tests: the inventory document (built by the model's own code,
+the same schema Pulumi exports), an ssh_config and a known_hosts trusting the lab's host CA."""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lab.plan import LabPlan
+from model.inventory import HostAddresses, build_inventory, validate_inventory
+
+
+def inventory_document(plan: LabPlan, fingerprints: Mapping[str, str]) -> dict[str, Any]:
+    hosts = [HostAddresses(h.name, str(h.private_ip),
+                           str(h.public_ip) if h.public_ip else None,
+                           tuple(str(a) for a in h.site_ips)) for h in plan.hosts]
+    doc = build_inventory(plan.stack, source="lab", hosts=hosts, site_public_ips=plan.site_ips,
+                          host_key_fingerprints=fingerprints)
+    validate_inventory(doc)
+    return doc
+
+
+def ssh_config(plan: LabPlan, *, known_hosts: Path, user_key: Path, user_cert: Path,
+               bastion: str = "ops") -> str:
+    """Plain `ssh -F` (and testinfra's ssh:// backend, and Fabric) reach every host by its
+    inventory name: the bastion on its public address, everything else through it, as on OVH."""
+    names = " ".join(h.name for h in plan.hosts)
+    lines = [
+        "# Written by `python -m lab up`: regenerated on every up, do not edit.",
+        f"Host {names}",
+        f"    User {plan.stack.ssh.login_user}",
+        f'    IdentityFile "{user_key}"',
+        f'    CertificateFile "{user_cert}"',
+        "    IdentitiesOnly yes",
+        "    IdentityAgent none",
+        f'    UserKnownHostsFile "{known_hosts}"',
+        "    GlobalKnownHostsFile /dev/null",
+        "    StrictHostKeyChecking yes",
+        "    CheckHostIP no",
+        "    UpdateHostKeys no",
+        "    PasswordAuthentication no",
+        "    KbdInteractiveAuthentication no",
+        "    BatchMode yes",
+        "    ConnectTimeout 10",
+        "    ServerAliveInterval 15",
+        "    LogLevel ERROR",
+        "",
+    ]
+    for h in plan.hosts:
+        lines.append(f"Host {h.name}")
+        if h.name == bastion:
+            lines.append(f"    HostName {h.public_ip}")
+        else:
+            lines.append(f"    HostName {h.private_ip}")
+            lines.append(f"    ProxyJump {bastion}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def known_hosts(host_ca_public: str) -> str:
+    return f"@cert-authority * {host_ca_public.strip()}\n"
+
+
+def write_if_changed(path: Path, content: str, mode: int = 0o644) -> bool:
+    """Write only when the content differs: a second `up` changes nothing."""
+    if path.exists() and path.read_text() == content:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(content)
+    tmp.chmod(mode)
+    tmp.rename(path)
+    return True
+
+
+def dump(doc: Mapping[str, Any]) -> str:
+    return json.dumps(doc, indent=2, sort_keys=False) + "\n"

@@ -1,0 +1,177 @@
+"""Bridges, network namespaces and veth ports: the lab's "public" network and its "vRack".
+
+The machine itself sits on both bridges (first address of each range): on the public one it
+plays the internet client and the admin network; on the private one it serves the apt proxy.
+No forwarding, no NAT, no default route in the hosts: nothing in the lab can reach further.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from pathlib import Path
+
+from lab.run import ok, run
+
+NETNS_DIR = Path("/run/netns")
+
+
+@dataclass(frozen=True)
+class Port:
+    """One veth pair: `outer` on the bridge, `inner` (pub0/priv0) in the host's namespace."""
+    bridge: str
+    outer: str
+    inner: str
+    address: IPv4Interface  # the host's primary address on this network
+    extra: tuple[IPv4Address, ...] = ()  # more addresses (the proxy's per-site public IPs)
+
+
+def mac_for(address: IPv4Address, salt: int = 0) -> str:
+    """A fixed, locally administered MAC per address: a re-created host keeps its MAC, so the
+    machine's neighbour cache never points at a dead one (stale ARP cost ~40 s otherwise)."""
+    b = address.packed
+    return f"02:{0x4c + salt:02x}:{b[0]:02x}:{b[1]:02x}:{b[2]:02x}:{b[3]:02x}"
+
+
+def _links() -> dict[str, dict]:
+    out = run(["ip", "-j", "addr", "show"]).stdout
+    return {link["ifname"]: link for link in json.loads(out or "[]")}
+
+
+def _addresses(link: dict) -> set[str]:
+    return {f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", [])
+            if a.get("family") == "inet"}
+
+
+def check_no_collision(networks: tuple[IPv4Network, ...], own: set[str]) -> None:
+    """Refuse to use ranges that an interface we did not make already uses (another lab, the
+    uplink): two bridges with one subnet would make the machine's routing ambiguous."""
+    for name, link in _links().items():
+        if name in own:
+            continue
+        for cidr in _addresses(link):
+            iface = IPv4Interface(cidr)
+            for net in networks:
+                if iface.network.overlaps(net):
+                    raise RuntimeError(
+                        f"lab range {net} collides with {cidr} on interface {name}: "
+                        "choose other ranges (--public-cidr/--private-cidr) or another prefix")
+
+
+def ensure_bridge(name: str, address: IPv4Interface) -> bool:
+    """Create the bridge with the machine's address on it; True if anything was changed."""
+    changed = False
+    links = _links()
+    if name not in links:
+        run(["ip", "link", "add", "name", name, "address", mac_for(address.ip, 1),
+             "type", "bridge"])
+        changed = True
+        links = _links()
+    # No IPv6 on lab links: no SLAAC, no DAD delays, no second way in.
+    run(["sysctl", "-q", "-w", f"net.ipv6.conf.{name}.disable_ipv6=1"])
+    if str(address) not in _addresses(links[name]):
+        run(["ip", "addr", "replace", str(address), "dev", name])
+        changed = True
+    if "UP" not in links[name].get("flags", []):
+        run(["ip", "link", "set", name, "up"])
+        changed = True
+    return changed
+
+
+def delete_link(name: str) -> bool:
+    if not Path(f"/sys/class/net/{name}").exists():
+        return False
+    run(["ip", "neigh", "flush", "dev", name], check=False)
+    run(["ip", "link", "del", name], check=False)
+    return True
+
+
+def netns_exists(ns: str) -> bool:
+    return (NETNS_DIR / ns).exists()
+
+
+def _ns_links(ns: str) -> dict[str, dict]:
+    out = run(["ip", "-n", ns, "-j", "addr", "show"]).stdout
+    return {link["ifname"]: link for link in json.loads(out or "[]")}
+
+
+def host_network_ok(ns: str, ports: tuple[Port, ...]) -> bool:
+    """True when the namespace has every port, up, with exactly its addresses, on its bridge."""
+    if not netns_exists(ns):
+        return False
+    links = _ns_links(ns)
+    outer = _links()
+    for port in ports:
+        link = links.get(port.inner)
+        if link is None or "UP" not in link.get("flags", []):
+            return False
+        want = {str(port.address)} | {f"{a}/32" for a in port.extra}
+        if _addresses(link) != want:
+            return False
+        o = outer.get(port.outer)
+        if o is None or o.get("master") != port.bridge or "UP" not in o.get("flags", []):
+            return False
+    return True
+
+
+def create_host_network(ns: str, ports: tuple[Port, ...]) -> None:
+    """(Re)create a host's namespace and ports from scratch."""
+    delete_host_network(ns, ports)
+    run(["ip", "netns", "add", ns])
+    run(["ip", "-n", ns, "link", "set", "lo", "up"])
+    sysctls = [
+        "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1",
+        # Answer ARP only for addresses of the receiving interface: like separate NICs on
+        # separate networks, the proxy's public IPs must not answer from the vRack side.
+        "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2",
+    ]
+    run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", *sysctls])
+    for port in ports:
+        run(["ip", "link", "add", "name", port.outer, "address", mac_for(port.address.ip, 2),
+             "type", "veth", "peer", "name", port.inner, "address", mac_for(port.address.ip),
+             "netns", ns])
+        run(["sysctl", "-q", "-w", f"net.ipv6.conf.{port.outer}.disable_ipv6=1"])
+        run(["ip", "link", "set", port.outer, "master", port.bridge, "up"])
+        run(["ip", "-n", ns, "addr", "add", str(port.address), "dev", port.inner])
+        for extra in port.extra:
+            run(["ip", "-n", ns, "addr", "add", f"{extra}/32", "dev", port.inner])
+        run(["ip", "-n", ns, "link", "set", port.inner, "up"])
+
+
+def delete_host_network(ns: str, ports: tuple[Port, ...] = ()) -> None:
+    """Delete the namespace (which destroys the veth pairs in it) and any outer end left."""
+    if netns_exists(ns):
+        run(["ip", "netns", "del", ns], check=False)
+        if netns_exists(ns):  # a half-made entry: the mount point without a namespace
+            run(["umount", str(NETNS_DIR / ns)], check=False)
+            (NETNS_DIR / ns).unlink(missing_ok=True)
+    for port in ports:
+        delete_link(port.outer)
+
+
+def lab_links(prefix: str) -> list[str]:
+    """Interfaces on the machine that this lab's naming scheme produced."""
+    names = []
+    for path in Path("/sys/class/net").iterdir():
+        n = path.name
+        if n in (f"{prefix}-pub", f"{prefix}-prv") or (
+                n.startswith(prefix) and n[len(prefix):len(prefix) + 2].isdigit()
+                and n[len(prefix) + 2:] in ("pub", "prv")):
+            names.append(n)
+    return sorted(names)
+
+
+def lab_netns(prefix: str) -> list[str]:
+    if not NETNS_DIR.exists():
+        return []
+    return sorted(p.name for p in NETNS_DIR.iterdir() if p.name.startswith(prefix + "-"))
+
+
+def tcp_open(ns: str | None, address: str, port: int, timeout: float = 2.0) -> bool:
+    """Probe a TCP port, from the machine (ns None) or from inside a namespace."""
+    code = (f"import socket,sys; s=socket.socket(); s.settimeout({timeout});"
+            f" sys.exit(s.connect_ex(({address!r},{port}))!=0)")
+    argv = ["python3", "-c", code]
+    if ns is not None:
+        argv = ["ip", "netns", "exec", ns, *argv]
+    return ok(argv, timeout=timeout + 5)
