@@ -117,20 +117,25 @@ def _check_private_mode(path: Path) -> None:
 
 
 @contextmanager
-def _locked_counter(ca_key: Path) -> Iterator[tuple[int, Path]]:
-    """Hold the CA's lock; yield the next serial. The counter advances only if signing worked."""
+def _locked_counter(ca_key: Path) -> Iterator[int]:
+    """Hold the CA's lock and yield a fresh serial, written to disk *before* signing: a serial
+    is never reused, even when signing fails (a gap is harmless, a duplicate is not: KRLs
+    revoke by serial)."""
     counter = ca_key.with_name(ca_key.name + ".serial")
     fd = os.open(counter, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         raw = os.read(fd, 64).decode("ascii").strip()
-        last = int(raw) if raw else 0
+        try:
+            last = int(raw) if raw else 0
+        except ValueError as exc:
+            raise CaError(f"serial counter {counter} is corrupt: {raw!r}") from exc
         serial = last + 1  # serial 0 is "no serial": KRLs cannot revoke it, so never issue it
-        yield serial, counter
         os.lseek(fd, 0, os.SEEK_SET)
         os.ftruncate(fd, 0)
         os.write(fd, f"{serial}\n".encode("ascii"))
         os.fsync(fd)
+        yield serial
     finally:
         os.close(fd)  # closing releases the flock
 
@@ -215,7 +220,7 @@ def _sign(
     if not pubkey.name.endswith(".pub"):
         raise CaError(f"{what}: {pubkey} must be a .pub file (ssh-keygen names the cert from it)")
     cert_path = pubkey.with_name(pubkey.name[: -len(".pub")] + "-cert.pub")
-    with _locked_counter(ca_key) as (serial, _counter):
+    with _locked_counter(ca_key) as serial:
         run_keygen(
             what,
             [
@@ -237,7 +242,7 @@ def _sign(
         cert = load_certificate(cert_path)
         if cert.serial != serial:
             raise CaError(f"{what}: ssh-keygen wrote serial {cert.serial}, expected {serial}")
-    _record(ca_key, cert_path, cert)
+        _record(ca_key, cert_path, cert)  # under the lock: the register stays in serial order
     return cert_path
 
 

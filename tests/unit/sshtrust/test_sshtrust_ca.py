@@ -260,3 +260,15 @@ def test_is_revoked_missing_krl_raises(tmp_path: Path, user_ca: Path) -> None:
     cert = ca.sign_user_key(user_ca, keygen(tmp_path / "u"), "u", ["s"])
     with pytest.raises(ToolError, match="KRL"):
         ca.is_revoked(tmp_path / "missing.krl", cert)
+
+
+def test_sign_host_key_failed_signing_serial_never_reused(tmp_path: Path, host_ca: Path) -> None:
+    key_pub = keygen(tmp_path / "h")
+    blocker = tmp_path / "h-cert.pub"
+    blocker.mkdir()  # ssh-keygen cannot write the certificate: signing fails after the reserve
+    with pytest.raises(ToolError):
+        ca.sign_host_key(host_ca, key_pub, "h", ["h"])
+    blocker.rmdir()
+    cert = load_certificate(ca.sign_host_key(host_ca, key_pub, "h", ["h"]))
+    assert cert.serial == 2  # serial 1 was burnt, not handed out twice
+    assert [e.serial for e in ca.issued(host_ca)] == [2]
