@@ -90,7 +90,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     return Scenario(start, days, skip, at.replace(microsecond=0), policy)
 
 
-PROPERTY = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @PROPERTY
