@@ -147,12 +147,14 @@ class Certificate:
 
     def describe(self) -> str:
         """One line for logs and the access audit (R-INC-3)."""
-        before = self.valid_before_dt
+
+        def fmt(when: datetime | None) -> str:
+            return "forever" if when is None else f"{when:%Y-%m-%dT%H:%M:%SZ}"
+
         return (
             f"{self.cert_type.name.lower()} cert serial={self.serial} id={self.key_id!r} "
             f"principals={','.join(self.principals) or '(any)'} "
-            f"valid={self.valid_after_dt:%Y-%m-%dT%H:%M:%SZ}.."
-            f"{'forever' if before is None else f'{before:%Y-%m-%dT%H:%M:%SZ}'} "
+            f"valid={fmt(self.valid_after_dt)}..{fmt(self.valid_before_dt)} "
             f"key={self.key_fingerprint} ca={self.ca_fingerprint}"
         )
 
