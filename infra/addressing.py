@@ -6,6 +6,7 @@ never collides with them, whatever the CIDR the model accepted.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Network, collapse_addresses
 
 from model.topology import private_addresses
@@ -38,8 +39,15 @@ def dhcp_pool(stack: Stack, region: str) -> tuple[IPv4Address, IPv4Address]:
     return base + start, base + end
 
 
+@lru_cache(maxsize=16)
+def addresses(stack: Stack) -> dict[str, IPv4Address]:
+    """model.topology's address plan, computed once per stack: it costs O(sites^2) per call
+    (measured: asking it per host made a 200-site build cubic, 15 s of 20)."""
+    return private_addresses(stack)
+
+
 def private_ip(stack: Stack, host: str) -> IPv4Address:
-    return private_addresses(stack)[host]
+    return addresses(stack)[host]
 
 
 def host_prefix(stack: Stack, host: str) -> str:
@@ -53,7 +61,7 @@ def web_prefixes(stack: Stack) -> tuple[str, ...]:
     Exact (no neighbour address slips in), and short: 200 sites give a handful of prefixes
     instead of 200 rules, which keeps within OpenStack's security-group rule quota.
     """
-    addrs = private_addresses(stack)
+    addrs = addresses(stack)
     nets = (IPv4Network(addrs[s.host]) for s in stack.sites)
     return tuple(str(n) for n in collapse_addresses(nets))
 

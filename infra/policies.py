@@ -19,7 +19,12 @@ from model.fields import FRENCH_REGION
 from model.types import Stack
 
 Resource = Mapping[str, Any]
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # Pulumi's "not known until apply" value
+# Pulumi's "not known until apply" sentinels (preview): string, bool, number, array, object.
+UNKNOWNS = frozenset({"04da6b54-80e4-46f7-96ec-b56ff0331ba9",
+                      "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",
+                      "3eeb2bf0-c639-47a8-9e75-3b44932eb421",
+                      "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",
+                      "dd056dcd-154b-4c76-9bd3-c8f88648b5ff"})
 
 INSTANCE = "openstack:compute/instance:Instance"
 VOLUME = "openstack:blockstorage/volume:Volume"
@@ -52,7 +57,15 @@ def _of(resources: Iterable[Resource], token: str) -> list[Resource]:
 
 
 def _known(value: Any) -> bool:
-    return value is not None and value != UNKNOWN
+    return value is not None and not (isinstance(value, str) and value in UNKNOWNS)
+
+
+def _list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else []
+
+
+def _map(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _label(r: Resource) -> str:
@@ -67,7 +80,7 @@ def _world(source: Any) -> bool:
 
 
 def _role(r: Resource) -> str | None:
-    return (r["props"].get("metadata") or {}).get("role")
+    return _map(r["props"].get("metadata")).get("role")
 
 
 def _covers(low: Any, high: Any, port: int) -> bool:
@@ -91,6 +104,11 @@ def _edge_open_to_world(rule: Resource, port: int) -> bool:
             and _world(p.get("source")))
 
 
+def _public_port(instance: Resource) -> bool:
+    nets = _list(instance["props"].get("networks"))
+    return any(_map(n).get("name") == PUBLIC_NETWORK for n in nets)
+
+
 def _instances_by_name(resources: Sequence[Resource]) -> dict[str, Resource]:
     return {r["name"]: r for r in _of(resources, INSTANCE)}
 
@@ -101,7 +119,7 @@ def check_french_regions(resources: Sequence[Resource]) -> list[str]:
     bad = []
     for r in resources:
         p = r["props"]
-        for region in [p.get("region"), *(p.get("regions") or [])]:
+        for region in [p.get("region"), *_list(p.get("regions"))]:
             if _known(region) and not re.fullmatch(FRENCH_REGION, str(region)):
                 bad.append(f"{_label(r)}: region {region!r} is not in France (R-GDPR-7)")
     return bad
@@ -120,11 +138,9 @@ def check_private_hosts_have_no_public_ip(resources: Sequence[Resource]) -> list
     """R-HOST-1: web and storage hosts have no public port and no Additional IP routed to them."""
     instances = _instances_by_name(resources)
     bad = [f"{_label(r)}: {_role(r)} host has a port on {PUBLIC_NETWORK} (R-HOST-1)"
-           for r in instances.values() if _role(r) in PRIVATE_ROLES
-           and any((n or {}).get("name") == PUBLIC_NETWORK for n in r["props"].get("networks")
-                   or [])]
+           for r in instances.values() if _role(r) in PRIVATE_ROLES and _public_port(r)]
     for attach in _of(resources, IP_ATTACH):
-        for target in (attach.get("deps") or {}).get("routedTo", []):
+        for target in _map(attach.get("deps")).get("routedTo", []):
             if _role(instances.get(target, {"props": {}})) in PRIVATE_ROLES:
                 bad.append(f"{_label(attach)}: public IP routed to {target} (R-HOST-1)")
     return bad
@@ -142,7 +158,7 @@ def check_each_site_has_own_ip(resources: Sequence[Resource], ctx: PolicyContext
             targets.setdefault(name, set()).add(str(p.get("target")))
     bad, owner = [], {}
     attached = [(ip_network(str(a["props"].get("block")), strict=False),
-                 (a.get("deps") or {}).get("routedTo", []))
+                 _map(a.get("deps")).get("routedTo", []))
                 for a in _of(resources, IP_ATTACH) if _known(a["props"].get("block"))]
     instances = _instances_by_name(resources)
     for site, names in ctx.sites:
@@ -185,7 +201,7 @@ def check_not_indexable(resources: Sequence[Resource], ctx: PolicyContext) -> li
                 "non-indexable stack" for r in _of(resources, EDGE_RULE)
                 if _edge_open_to_world(r, port)]
     for r in _of(resources, INSTANCE):
-        flag = (r["props"].get("metadata") or {}).get("indexable")
+        flag = _map(r["props"].get("metadata")).get("indexable")
         if flag != "false":
             bad.append(f"{_label(r)}: metadata indexable={flag!r}, expected 'false' (as the "
                        "inventory's flag the proxy's noindex header follows)")
