@@ -1,0 +1,102 @@
+"""`python3 /usr/local/lib/hosting/web COMMAND ...`: the web host's helper, run as root by the
+web role's probes and handlers (`--check`: print "ok" or what is wrong, change nothing) and by
+`fab web.release` / `fab web.rollback` (JSON report on stdout).
+"""
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import hw_db  # noqa: E402
+import hw_private  # noqa: E402
+import hw_release  # noqa: E402
+import hw_secrets  # noqa: E402
+from hw_util import HelperError  # noqa: E402
+
+
+def _site_args(p):
+    p.add_argument("--site", required=True)
+    p.add_argument("--check", action="store_true")
+
+
+def parser():
+    ap = argparse.ArgumentParser(prog="hosting-web")
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("secrets")
+    _site_args(p)
+    p.add_argument("--etc", required=True)
+    p.add_argument("--database", required=True)
+    p = sub.add_parser("database")
+    _site_args(p)
+    p.add_argument("--database", required=True)
+    p.add_argument("--creds", required=True)
+    p = sub.add_parser("db-baseline")
+    p.add_argument("--check", action="store_true")
+    p = sub.add_parser("private")
+    _site_args(p)
+    for opt in ("--cipher", "--plain", "--passfile", "--unit"):
+        p.add_argument(opt, required=True)
+    for name in ("release", "rollback", "status"):
+        p = sub.add_parser(name)
+        p.add_argument("--site", required=True)
+        p.add_argument("--root", required=True)
+        p.add_argument("--owner", required=True)
+        p.add_argument("--group", required=True)
+        p.add_argument("--settings-local", required=True)
+        p.add_argument("--default-settings", required=True)
+        p.add_argument("--health-url", default="")
+        p.add_argument("--health-host", default="")
+        p.add_argument("--php", default="php")
+        if name == "release":
+            p.add_argument("--upload", default="", help="archive uploaded by the admin")
+            p.add_argument("--sha256", required=True)
+            p.add_argument("--source", default="")
+    return ap
+
+
+def _state(problems):
+    """Probe output: exactly "ok" when there is nothing to do."""
+    print("ok" if not problems else "\n".join(problems))
+    return 0
+
+
+def _did(changes):
+    print("\n".join(changes) if changes else "nothing to do")
+    return 0
+
+
+def main(argv=None):
+    a = parser().parse_args(argv)
+    try:
+        if a.command == "secrets":
+            f = hw_secrets.check if a.check else hw_secrets.ensure
+            out = f(a.site, a.etc, a.database)
+            return _state(out) if a.check else _did(out)
+        if a.command == "database":
+            if a.check:
+                return _state(hw_db.check_site(a.site, a.database, a.creds))
+            return _did(hw_db.ensure_site(a.site, a.database, a.creds))
+        if a.command == "db-baseline":
+            return _state(hw_db.check_baseline()) if a.check else _did(hw_db.ensure_baseline())
+        if a.command == "private":
+            args = (a.site, a.cipher, a.plain, a.passfile, a.unit)
+            return _state(hw_private.check(*args)) if a.check else _did(hw_private.ensure(*args))
+        site = hw_release.Site(a.root, a.owner, a.group, a.site, a.settings_local,
+                               a.default_settings, a.health_url, a.health_host, a.php)
+        if a.command == "status":
+            report = site.status()
+        elif a.command == "release":
+            report = hw_release.deploy(site, a.upload, a.sha256, a.source)
+        else:
+            report = hw_release.rollback(site)
+        print(json.dumps(report, sort_keys=True))
+        return 0
+    except HelperError as exc:
+        print(f"hosting-web {a.command}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
