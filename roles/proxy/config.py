@@ -1,0 +1,73 @@
+"""What the proxy serves, derived from the inventory. Pure: plain data in, dataclasses out."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from roles.web.site import Limits, web_site
+
+# Per client IP, for requests that reach PHP (static assets are not counted). A page view is
+# one dynamic request plus assets; 10 r/s sustained with a burst of 40 leaves people and
+# crawlers room while a single flooding client gets 429s instead of exhausting PHP workers.
+RATE_PER_SECOND = 10
+RATE_BURST = 40
+MAINTENANCE_DIR = "/var/lib/hosting/maintenance"  # <site> file present = maintenance mode
+MAINTENANCE_ROOT = "/var/www/hosting-maintenance"
+ACME_ROOT = "/var/www/acme"  # HTTP-01 webroot, kept reachable over plain HTTP
+
+
+@dataclass(frozen=True)
+class ProxySite:
+    name: str
+    names: tuple[str, ...]
+    public_ip: str
+    backend: str  # web host's private address (vRack)
+    limits: Limits
+    allow: tuple[str, ...]  # empty: everybody (indexable stack)
+    noindex: bool
+
+    @property
+    def maintenance_flag(self) -> str:
+        return f"{MAINTENANCE_DIR}/{self.name}"
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    environment: str
+    sites: tuple[ProxySite, ...]
+    certificate: str
+    key: str
+    unlimited: tuple[str, ...]  # not rate-limited: admin networks and the proxy itself
+    rate_per_second: int = RATE_PER_SECOND
+    rate_burst: int = RATE_BURST
+
+
+def proxy_config(inventory: Mapping[str, Any], proxy_host: str = "proxy") -> ProxyConfig:
+    host = next((h for h in inventory["hosts"] if h["name"] == proxy_host), None)
+    if host is None:
+        raise KeyError(f"inventory has no host {proxy_host!r}")
+    indexable = bool(inventory.get("indexable", True))
+    allow = () if indexable else tuple(inventory.get("exposure_allow", ()))
+    if not indexable and not allow:
+        # The model refuses this too; refusing here keeps a hand-made inventory from
+        # publishing a preprod to everybody.
+        raise ValueError("a non-indexable environment needs exposure_allow")
+    sites = []
+    for s in inventory["sites"]:
+        w = web_site(inventory, s["name"])
+        if s["public_ip"] not in host["site_ips"]:
+            raise ValueError(f"site {s['name']}: public IP {s['public_ip']} is not routed to "
+                             f"{proxy_host} (site_ips {host['site_ips']})")
+        sites.append(ProxySite(w.name, w.names, s["public_ip"], w.private_ip, w.limits,
+                               allow, noindex=not indexable))
+    own = [f"{ip}/32" for ip in (host.get("public_ip"), *host["site_ips"]) if ip]
+    tls = inventory.get("tls") or {}
+    if not tls.get("certificate") or not tls.get("key"):
+        raise ValueError("inventory names no tls.certificate / tls.key for the proxy")
+    return ProxyConfig(
+        environment=inventory["environment"], sites=tuple(sites),
+        certificate=tls["certificate"], key=tls["key"],
+        unlimited=tuple(dict.fromkeys([*inventory.get("admin_networks", ()), *own,
+                                       "127.0.0.1/32"])),
+    )
