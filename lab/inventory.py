@@ -9,6 +9,7 @@ from typing import Any
 
 from lab.plan import LabPlan
 from model.inventory import HostAddresses, build_inventory, validate_inventory
+from sshtrust.openssh import known_hosts_line, ssh_config_block
 
 
 def inventory_document(plan: LabPlan, fingerprints: Mapping[str, str]) -> dict[str, Any]:
@@ -24,42 +25,21 @@ def inventory_document(plan: LabPlan, fingerprints: Mapping[str, str]) -> dict[s
 def ssh_config(plan: LabPlan, *, known_hosts: Path, user_key: Path, user_cert: Path,
                bastion: str = "ops") -> str:
     """Plain `ssh -F` (and testinfra's ssh:// backend, and Fabric) reach every host by its
-    inventory name: the bastion on its public address, everything else through it, as on OVH."""
-    names = " ".join(h.name for h in plan.hosts)
-    lines = [
-        "# Written by `python -m lab up`: regenerated on every up, do not edit.",
-        f"Host {names}",
-        f"    User {plan.stack.ssh.login_user}",
-        f'    IdentityFile "{user_key}"',
-        f'    CertificateFile "{user_cert}"',
-        "    IdentitiesOnly yes",
-        "    IdentityAgent none",
-        f'    UserKnownHostsFile "{known_hosts}"',
-        "    GlobalKnownHostsFile /dev/null",
-        "    StrictHostKeyChecking yes",
-        "    CheckHostIP no",
-        "    UpdateHostKeys no",
-        "    PasswordAuthentication no",
-        "    KbdInteractiveAuthentication no",
-        "    BatchMode yes",
-        "    ConnectTimeout 10",
-        "    ServerAliveInterval 15",
-        "    LogLevel ERROR",
-        "",
-    ]
+    inventory name: the bastion on its public address, everything else through it, as on OVH.
+    The blocks come from sshtrust (certificate-only, host certificate checked for the name)."""
+    blocks = ["# Written by `python -m lab up`: regenerated on every up, do not edit.\n"]
     for h in plan.hosts:
-        lines.append(f"Host {h.name}")
-        if h.name == bastion:
-            lines.append(f"    HostName {h.public_ip}")
-        else:
-            lines.append(f"    HostName {h.private_ip}")
-            lines.append(f"    ProxyJump {bastion}")
-        lines.append("")
-    return "\n".join(lines)
+        direct = h.name == bastion
+        blocks.append(ssh_config_block(
+            h.name, hostname=str(h.public_ip if direct else h.private_ip),
+            user=plan.stack.ssh.login_user, known_hosts=known_hosts, identity_file=user_key,
+            certificate_file=user_cert, proxy_jump=None if direct else bastion))
+    blocks.append("Host *\n  ConnectTimeout 10\n  ServerAliveInterval 15\n  LogLevel ERROR\n")
+    return "\n".join(blocks)
 
 
-def known_hosts(host_ca_public: str) -> str:
-    return f"@cert-authority * {host_ca_public.strip()}\n"
+def known_hosts(host_ca_pub: Path) -> str:
+    return known_hosts_line(host_ca_pub)
 
 
 def write_if_changed(path: Path, content: str, mode: int = 0o644) -> bool:

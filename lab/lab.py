@@ -212,7 +212,7 @@ class Lab:
             report.changes.append(f"signed user certificate {self.trust.user_cert} "
                                   f"({', '.join(principals)}, {stack.ssh.user_cert_ttl_hours}h)")
         written = [
-            write_if_changed(self.known_hosts_path, known_hosts(self.trust.ca_public("host_ca"))),
+            write_if_changed(self.known_hosts_path, known_hosts(self.trust.host_ca_pub)),
             write_if_changed(self.ssh_config_path, ssh_config(
                 plan, known_hosts=self.known_hosts_path, user_key=self.trust.user_key,
                 user_cert=self.trust.user_cert)),

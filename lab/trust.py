@@ -38,6 +38,10 @@ class LabTrust:
         return self.dir / "host_ca"
 
     @property
+    def host_ca_pub(self) -> Path:
+        return self.dir / "host_ca.pub"
+
+    @property
     def user_key(self) -> Path:
         return self.user_dir / "id_ed25519"
 
