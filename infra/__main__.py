@@ -9,8 +9,13 @@ from pathlib import Path
 
 import pulumi
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # Pulumi runs this directory as a script, not as a package
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+# Pulumi runs this directory as a script: its own folder lands first on sys.path, where
+# infra/dns.py would shadow dnspython's `dns` for any library importing it. Import the modules
+# as the `infra` package from the project root instead.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from infra.program import build  # noqa: E402

@@ -63,7 +63,8 @@ def _v4(nets: tuple) -> list[str]:
 
 def site_ip_rules(stack: Stack) -> tuple[EdgeRule, ...]:
     """HTTP(S) only; from anywhere when indexable (prod), from the allowlist otherwise."""
-    sources: list[str | None] = [None] if stack.exposure.indexable else _v4(stack.exposure.allow)
+    sources: list[str | None] = ([None] if stack.exposure.indexable
+                                 else list(_v4(stack.exposure.allow)))
     web = [EdgeRule(0, "permit", "tcp", "sites over HTTP(S) (R-HOST-1)", source=src,
                     destination_port=port) for src in sources for port in (80, 443)]
     return (_icmp(), *_numbered(1, web, "exposure.allow"), _deny())

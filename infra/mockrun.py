@@ -154,7 +154,8 @@ def build_under_mocks(stack: Stack, build: Callable[[Stack], None] | None = None
     """Run `build(stack)` (default: infra.program.build) against the mocks; return what it
     registered and exported. Exceptions raised inside `.apply()` propagate."""
     if build is None:
-        from infra.program import build
+        from infra.program import build as build_program
+        build = build_program
     fake = HostingMocks()
     monitor = RecordingMonitor(fake)
     settings.ROOT.set(None)  # a fresh root Stack resource for this build
@@ -162,8 +163,10 @@ def build_under_mocks(stack: Stack, build: Callable[[Stack], None] | None = None
                              monitor=monitor)
     settings.SETTINGS.outputs.clear()
 
+    program = build
+
     async def run() -> None:
-        build(stack)
+        program(stack)
         await wait_for_rpcs()
 
     _sync_await(run())

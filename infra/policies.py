@@ -156,7 +156,8 @@ def check_each_site_has_own_ip(resources: Sequence[Resource], ctx: PolicyContext
         if p.get("fieldtype") == "A" and p.get("zone") == zone:
             name = f"{p['subdomain']}.{zone}" if p.get("subdomain") else zone
             targets.setdefault(name, set()).add(str(p.get("target")))
-    bad, owner = [], {}
+    bad: list[str] = []
+    owner: dict[str, str] = {}
     attached = [(ip_network(str(a["props"].get("block")), strict=False),
                  _map(a.get("deps")).get("routedTo", []))
                 for a in _of(resources, IP_ATTACH) if _known(a["props"].get("block"))]

@@ -19,6 +19,7 @@ if str(ROOT) not in sys.path:
 
 from pulumi_policy import (  # noqa: E402
     EnforcementLevel,
+    Policy,
     PolicyPack,
     ReportViolation,
     StackValidationArgs,
@@ -81,7 +82,7 @@ def validation(rule: Rule, root: Path = ROOT
     return validate
 
 
-def policies(root: Path = ROOT) -> list[StackValidationPolicy]:
+def policies(root: Path = ROOT) -> list[Policy]:
     return [StackValidationPolicy(name=r.name, description=r.description,
                                   validate=validation(r, root),
                                   enforcement_level=EnforcementLevel.MANDATORY) for r in RULES]
