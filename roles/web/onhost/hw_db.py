@@ -13,7 +13,9 @@ from hw_util import HelperError, read_option_file, run
 SITE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "INDEX", "ALTER",
                    "CREATE TEMPORARY TABLES", "LOCK TABLES")
 SAFE = re.compile(r"^[A-Za-z0-9_-]+$")
-ADMIN_ACCOUNTS = {("root", "localhost")}
+# Never dropped: root (unix_socket, local only) and the locked account owning MariaDB's
+# system views (dropping it breaks mysql.user itself).
+ADMIN_ACCOUNTS = {("root", "localhost"), ("mariadb.sys", "localhost")}
 
 
 def _ident(name):
@@ -119,6 +121,14 @@ def ensure_site(user, database, creds):
 
 # --- server baseline (dev-sec mysql-baseline, server side) ----------------------------------------
 
+# An account anyone can log in to: empty password, a password plugin, not locked, not a role
+# (roles have an empty host). Read from global_priv: MariaDB keeps "account_locked" there only.
+NO_PASSWORD = ("IFNULL(JSON_VALUE(Priv,'$.authentication_string'),'')='' "
+               "AND IFNULL(JSON_VALUE(Priv,'$.plugin'),'') IN "
+               "('','mysql_native_password','ed25519') "
+               "AND IFNULL(JSON_EXTRACT(Priv,'$.account_locked'),'false')<>'true' "
+               "AND Host<>''")
+
 BASELINE_QUERIES = (
     ("mysql-db-03", "a test database exists",
      "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME='test' "
@@ -126,9 +136,7 @@ BASELINE_QUERIES = (
     ("mysql-db-04", "anonymous accounts exist",
      "SELECT CONCAT(User,'@',Host) FROM mysql.user WHERE User='';"),
     ("mysql-db-05", "unlocked accounts without a password",
-     "SELECT CONCAT(User,'@',Host) FROM mysql.user WHERE authentication_string='' "
-     "AND plugin IN ('','mysql_native_password','ed25519') AND is_role='N' "
-     "AND account_locked='N';"),
+     f"SELECT CONCAT(User,'@',Host) FROM mysql.global_priv WHERE {NO_PASSWORD};"),
     ("mysql-db-06", "accounts other than root with the grant option",
      "SELECT CONCAT(User,'@',Host) FROM mysql.user WHERE Grant_priv='Y' AND User<>'root';"),
     ("mysql-db-07", "accounts for any host ('%')",
@@ -161,9 +169,8 @@ def ensure_baseline():
                   "DELETE FROM mysql.db WHERE Db='test' OR Db LIKE 'test\\\\_%';"]
     doomed = set(_accounts("SELECT User, Host FROM mysql.user WHERE User='' OR Host='%' OR "
                            "(User='root' AND Host NOT IN ('localhost','127.0.0.1','::1')) OR "
-                           "(Grant_priv='Y' AND User<>'root') OR (authentication_string='' AND "
-                           "plugin IN ('','mysql_native_password','ed25519') AND is_role='N' "
-                           "AND account_locked='N')"))
+                           "(Grant_priv='Y' AND User<>'root')"))
+    doomed |= set(_accounts(f"SELECT User, Host FROM mysql.global_priv WHERE {NO_PASSWORD}"))
     doomed -= ADMIN_ACCOUNTS
     for user, host in sorted(doomed):
         statements.append("DROP USER '{}'@'{}';".format(user.replace("'", "''"),

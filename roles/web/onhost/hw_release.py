@@ -166,6 +166,24 @@ class Site:
                  "--root=" + os.path.join(release, "web"), "status"], timeout=120,
                 env={"HOME": self.root})
 
+    def post_switch(self, release):
+        """Drupal codebases only: `drush deploy` (database updates, config import, cache
+        rebuild) inside Drupal's own maintenance mode, for the shortest time (R-MNT-1)."""
+        if not os.path.exists(os.path.join(release, "web", "core", "lib", "Drupal.php")):
+            return "no Drupal core: no post-deploy step"
+        drush = ["runuser", "-u", self.user, "--", self.php,
+                 os.path.join(release, "vendor", "bin", "drush"),
+                 "--root=" + os.path.join(release, "web"), "--yes"]
+        env = {"HOME": self.root}
+        run(drush + ["state:set", "system.maintenance_mode", "1", "--input-format=integer"],
+            env=env)
+        try:
+            run(drush + ["deploy"], timeout=1800, env=env)
+        finally:
+            run(drush + ["state:set", "system.maintenance_mode", "0",
+                         "--input-format=integer"], env=env)
+        return "drush deploy"
+
     def switch(self, rid, why):
         target = os.path.join("releases", rid)
         if not os.path.isdir(os.path.join(self.root, target)):
@@ -226,6 +244,13 @@ def deploy(site, upload, sha256, source, now=None):
         site.stage(archive, sha256, rid, source)
     report["staged_seconds"] = round(time.monotonic() - t0, 3)
     site.switch(rid, "deploy")
+    try:
+        report["post_deploy"] = site.post_switch(os.path.join(site.releases, rid))
+    except HelperError as exc:
+        if previous is not None:
+            site.switch(previous, "auto-rollback")
+        raise HelperError(f"release {rid}: post-deploy step failed ({exc}); "
+                          f"switched back to {previous}") from exc
     ok, detail = site.healthy()
     report["health"] = detail
     if not ok:
