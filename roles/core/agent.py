@@ -1,0 +1,324 @@
+"""The remote half of the engine: run ON THE HOST by Debian's python3, as root, standard library
+only (no pip on hosts). Shipped over SSH on every run, so hosts never hold a stale copy.
+
+Two modes, one SSH round trip each:
+  facts  read everything a role's decisions need (files, packages, units, sysctls, users,
+         command outputs, and the system facts: container, OpenSSH algorithms) -> JSON
+  apply  execute a list of primitive operations in order, stop at the first failure, then run
+         the handlers whose triggering operations succeeded -> JSON results
+
+It decides nothing: the decisions are made on the admin's machine by pure functions
+(roles.core.decide). Keep this file compatible with python3 >= 3.10 and free of imports from
+the rest of the repository.
+"""
+import base64
+import grp
+import hashlib
+import json
+import os
+import pwd
+import shlex
+import subprocess
+import sys
+import tempfile
+
+MAX_CONTENT = 1 << 20  # files larger than this are compared by digest only
+OUTPUT_TAIL = 4000
+
+
+class OpFailed(Exception):
+    pass
+
+
+# --- facts ---
+
+
+def _run(argv, timeout=60, env=None, stdin=None):
+    merged = dict(os.environ, LC_ALL="C")
+    if env:
+        merged.update(env)
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=merged,
+                              stdin=subprocess.DEVNULL if stdin is None else None, input=stdin)
+    except FileNotFoundError:
+        return 127, "", f"{argv[0]}: not found"
+    except subprocess.TimeoutExpired as exc:
+        return 124, "", f"{argv[0]}: timed out after {timeout}s ({exc})"
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def path_fact(path):
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return {"exists": False}
+    import stat as st_mod
+
+    if st_mod.S_ISREG(st.st_mode):
+        kind = "file"
+    elif st_mod.S_ISDIR(st.st_mode):
+        kind = "dir"
+    elif st_mod.S_ISLNK(st.st_mode):
+        kind = "link"
+    else:
+        kind = "other"
+    fact = {"exists": True, "kind": kind, "mode": st_mod.S_IMODE(st.st_mode),
+            "owner": _user_name(st.st_uid), "group": _group_name(st.st_gid), "size": st.st_size}
+    if kind == "file":
+        with open(path, "rb") as f:
+            data = f.read()
+        fact["sha256"] = hashlib.sha256(data).hexdigest()
+        if len(data) <= MAX_CONTENT:
+            fact["content_b64"] = base64.b64encode(data).decode("ascii")
+    return fact
+
+
+def _user_name(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _group_name(gid):
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def packages_fact(names):
+    if not names:
+        return {}
+    fmt = "${Package}\t${db:Status-Abbrev}\t${Version}\n"
+    _rc, out, _err = _run(["dpkg-query", "-W", "-f", fmt, "--"] + list(names))
+    found = {}
+    for line in out.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 3 and parts[1].startswith("ii"):
+            found[parts[0]] = parts[2]
+    # dpkg-query names arch-qualified packages "name:arch"; requests use plain names
+    return {n: found.get(n) or found.get(n.split(":")[0]) for n in names}
+
+
+UNIT_PROPS = ("LoadState", "UnitFileState", "ActiveState")
+
+
+def units_fact(units):
+    if not units:
+        return {}
+    _rc, out, _err = _run(["systemctl", "show", "--property=" + ",".join(UNIT_PROPS), "--"]
+                          + list(units))
+    blocks = [b for b in out.strip("\n").split("\n\n")]
+    facts = {}
+    for unit, block in zip(units, blocks + [""] * (len(units) - len(blocks)), strict=False):
+        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        facts[unit] = {p: props.get(p, "") for p in UNIT_PROPS}
+    return facts
+
+
+def sysctl_fact(keys):
+    out = {}
+    for key in keys:
+        try:
+            with open("/proc/sys/" + key.replace(".", "/")) as f:
+                out[key] = " ".join(f.read().split())
+        except OSError:
+            out[key] = None
+    return out
+
+
+def users_fact(names):
+    out = {}
+    for name in names:
+        try:
+            pw = pwd.getpwnam(name)
+        except KeyError:
+            out[name] = {"exists": False}
+            continue
+        groups = sorted(g.gr_name for g in grp.getgrall() if name in g.gr_mem)
+        out[name] = {"exists": True, "uid": pw.pw_uid, "home": pw.pw_dir, "shell": pw.pw_shell,
+                     "groups": groups}
+    return out
+
+
+def system_fact():
+    rc, out, _err = _run(["systemd-detect-virt", "--container"])
+    container = out.strip() if rc == 0 and out.strip() != "none" else ""
+    os_release = {}
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if "=" in line:
+                    k, v = line.rstrip("\n").split("=", 1)
+                    os_release[k] = v.strip('"')
+    except OSError:
+        pass
+    algorithms = {}
+    for query in ("kex", "cipher", "mac", "key"):
+        rc, out, _err = _run(["ssh", "-Q", query])
+        algorithms[query] = out.split() if rc == 0 else []
+    return {"container": container, "os_id": os_release.get("ID", ""),
+            "os_version_id": os_release.get("VERSION_ID", ""),
+            "python": "{}.{}".format(*sys.version_info[:2]), "ssh_algorithms": algorithms}
+
+
+def gather(request):
+    commands = {}
+    for name, argv in sorted(request.get("commands", {}).items()):
+        rc, out, err = _run(argv)
+        commands[name] = {"rc": rc, "out": out, "err": err[-OUTPUT_TAIL:]}
+    return {
+        "system": system_fact(),
+        "paths": {p: path_fact(p) for p in request.get("paths", [])},
+        "packages": packages_fact(request.get("packages", [])),
+        "units": units_fact(request.get("units", [])),
+        "sysctls": sysctl_fact(request.get("sysctls", [])),
+        "users": users_fact(request.get("users", [])),
+        "commands": commands,
+    }
+
+
+# --- operations ---
+
+
+def _ids(owner, group):
+    try:
+        return pwd.getpwnam(owner).pw_uid, grp.getgrnam(group).gr_gid
+    except KeyError as exc:
+        raise OpFailed(f"unknown owner/group {owner}:{group} ({exc})") from exc
+
+
+def op_write(op):
+    path = op["path"]
+    parent = os.path.dirname(path)
+    os.makedirs(parent, mode=0o755, exist_ok=True)
+    uid, gid = _ids(op["owner"], op["group"])
+    # The temporary name ends in "~": apt.conf.d, sudoers.d and every *.conf glob ignore it,
+    # so even a crash between write and rename cannot activate half a configuration.
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix="~", dir=parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(base64.b64decode(op["content_b64"]))
+            f.flush()
+            os.fsync(f.fileno())
+            os.fchown(f.fileno(), uid, gid)
+            os.fchmod(f.fileno(), op["mode"])
+        if op.get("validate"):
+            cmd = op["validate"].replace("{}", shlex.quote(tmp))
+            rc, out, err = _run(["sh", "-c", cmd], timeout=120)
+            if rc != 0:
+                detail = (out + err).strip()[-OUTPUT_TAIL:]
+                raise OpFailed(f"validation failed ({op['validate']}, exit {rc}), {path} left "
+                               f"unchanged: {detail}")
+        os.replace(tmp, path)
+        tmp = None
+        dfd = os.open(parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+    return ""
+
+
+def op_attrs(op):
+    uid, gid = _ids(op["owner"], op["group"])
+    os.chown(op["path"], uid, gid, follow_symlinks=False)
+    os.chmod(op["path"], op["mode"])
+    return ""
+
+
+def op_mkdir(op):
+    os.makedirs(op["path"], mode=op["mode"], exist_ok=True)
+    return op_attrs(op)
+
+
+def op_remove(op):
+    path = op["path"]
+    if os.path.isdir(path) and not os.path.islink(path):
+        raise OpFailed(f"{path} is a directory; refusing to remove it")
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    return ""
+
+
+def op_command(op):
+    rc, out, err = _run(op["argv"], timeout=op.get("timeout", 300), env=op.get("env"))
+    text = (out + err).strip()
+    if rc != 0:
+        cmd = " ".join(op["argv"])[:200]
+        raise OpFailed(f"{cmd} exited {rc}: {text[-OUTPUT_TAIL:]}")
+    return text[-400:]
+
+
+def op_sysctl(op):
+    proc = "/proc/sys/" + op["key"].replace(".", "/")
+    try:
+        with open(proc, "w") as f:
+            f.write(op["value"])
+    except OSError as exc:
+        raise OpFailed(f"cannot set {op['key']}={op['value']}: {exc}") from exc
+    return ""
+
+
+def op_noop(_op):
+    return ""
+
+
+OPS = {"write": op_write, "attrs": op_attrs, "mkdir": op_mkdir, "remove": op_remove,
+       "command": op_command, "sysctl": op_sysctl, "noop": op_noop}
+
+
+def run_op(op):
+    try:
+        return True, OPS[op["kind"]](op), ""
+    except OpFailed as exc:
+        return False, "", str(exc)
+    except (OSError, KeyError, ValueError) as exc:
+        return False, "", f"{type(exc).__name__}: {exc}"
+
+
+def apply(actions, handlers):
+    """Run `actions` in order until one fails; then each handler whose `after` list holds an
+    action that succeeded: the running service must match what is on disk, even when a later
+    action failed."""
+    results = []
+    failed = False
+    for action in actions:
+        if failed:
+            results.append({"ok": False, "skipped": True, "error": "not run: an earlier action "
+                            "failed", "output": ""})
+            continue
+        ok, output, error = run_op(action)
+        results.append({"ok": ok, "skipped": False, "error": error, "output": output})
+        failed = not ok
+    handler_results = []
+    for h in handlers:
+        if any(results[i]["ok"] for i in h["after"]):
+            ok, output, error = run_op(h["op"])
+            handler_results.append({"name": h["name"], "ran": True, "ok": ok, "error": error,
+                                    "output": output})
+        else:
+            handler_results.append({"name": h["name"], "ran": False, "ok": True, "error": "",
+                                    "output": ""})
+    return {"results": results, "handlers": handler_results}
+
+
+def main():
+    request = json.loads(sys.stdin.read())
+    if request["mode"] == "facts":
+        reply = gather(request["request"])
+    elif request["mode"] == "apply":
+        reply = apply(request["actions"], request["handlers"])
+    else:
+        raise SystemExit("unknown mode {!r}".format(request["mode"]))
+    sys.stdout.write(json.dumps(reply))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""What a role is: a pure function from a host's context to its desired state.
+
+    def baseline(ctx: HostContext) -> Desired
+
+`HostContext` holds the inventory, the host, the system facts (container or not, OpenSSH's
+algorithms) and deploy settings; `Desired` is the resources and handlers. Roles compose with +.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from roles.core.facts import SystemFacts
+from roles.core.resources import Handler, Resource
+from roles.inventory import Host, Inventory
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Deploy-time inputs that are not in the inventory.
+
+    `user_krl`: the user CA's KRL from the CA directory, when this machine holds it; without
+    it the hosts' KRL is only created if missing, never rolled back to an older copy.
+    """
+
+    user_krl: bytes | None = None
+    ntp_servers: tuple[str, ...] = ("ntp.ovh.net",)
+
+
+@dataclass(frozen=True)
+class HostContext:
+    inventory: Inventory
+    host: Host
+    system: SystemFacts = field(default_factory=SystemFacts)
+    settings: Settings = field(default_factory=Settings)
+
+
+@dataclass(frozen=True)
+class Desired:
+    resources: tuple[Resource, ...] = ()
+    handlers: tuple[Handler, ...] = ()
+
+    def __add__(self, other: Desired) -> Desired:
+        mine = {h.name: h for h in self.handlers}
+        for h in other.handlers:
+            if h.name in mine and mine[h.name] != h:
+                raise ValueError(f"handler {h.name!r} defined twice, differently")
+        handlers = self.handlers + tuple(h for h in other.handlers if h.name not in mine)
+        return Desired(self.resources + other.resources, handlers)
+
+
+Role = Callable[[HostContext], Desired]

@@ -1,0 +1,20 @@
+"""Which roles converge a host, by its inventory role. Every host gets the baseline; the web
+tier, the proxy, monitoring and storage roles add theirs here as they are written."""
+from __future__ import annotations
+
+from roles.base import baseline
+from roles.core.role import Desired, HostContext, Role
+
+ROLES: dict[str, tuple[Role, ...]] = {
+    "proxy": (baseline,),
+    "web": (baseline,),
+    "ops": (baseline,),
+    "storage": (baseline,),
+}
+
+
+def desired(ctx: HostContext) -> Desired:
+    total = Desired()
+    for role in ROLES[ctx.host.role]:
+        total = total + role(ctx)
+    return total

@@ -1,0 +1,61 @@
+"""Converge a set of hosts with a role function, in parallel: what `fab deploy`,
+`fab ca.push-krl` and `fab ca.sign-hosts` share."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from roles.access import Access
+from roles.core.converge import HostResult, converge
+from roles.core.facts import SystemFacts
+from roles.core.parallel import run_all
+from roles.core.remote import AgentChannel, Runner
+from roles.core.role import Desired, HostContext, Role, Settings
+from roles.inventory import Host, Inventory
+
+
+@dataclass
+class RunReport:
+    results: list[HostResult]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+
+def converge_hosts(inv: Inventory, access: Access, hosts: Sequence[Host], role: Role,
+                   settings: Settings, *, check: bool = False,
+                   emit: Callable[[str], None] = print, workers: int = 0) -> RunReport:
+    by_name = {h.name: h for h in hosts}
+
+    def work(name: str) -> HostResult:
+        host = by_name[name]
+
+        def open_runner() -> Runner:
+            conn = access.connection(host)
+            conn.open()
+            return AgentChannel(conn)
+
+        def build(system: SystemFacts) -> Desired:
+            return role(HostContext(inv, host, system, settings))
+
+        return converge(name, open_runner, build, check=check)
+
+    start = time.monotonic()
+    # The bastion goes last: its firewall's first load starts connection tracking in its
+    # network namespace, and the tunnels it carries to the other hosts, opened before, are
+    # then not "established" for it: their replies would be dropped and those hosts hang.
+    bastion = inv.bastion.name
+    waves = [[h.name for h in hosts if h.name != bastion], [h.name for h in hosts
+                                                             if h.name == bastion]]
+    results: dict[str, HostResult] = {}
+    try:
+        for wave in waves:
+            if wave:
+                results.update((r.host, r) for r in run_all(wave, work, emit=emit,
+                                                            workers=workers))
+    finally:
+        access.close()
+    return RunReport([results[h.name] for h in hosts], time.monotonic() - start)
