@@ -43,6 +43,18 @@ def _addresses(link: dict) -> set[str]:
             if a.get("family") == "inet"}
 
 
+def set_sysctl(key: str, value: str, ns: str | None = None) -> None:
+    """Set a net.* sysctl on the machine or in a namespace (/proc/sys/net is per namespace),
+    without needing procps' sysctl binary."""
+    if not key.startswith("net."):
+        raise ValueError(f"the lab only sets net.* sysctls, not {key}")
+    path = "/proc/sys/" + key.replace(".", "/")
+    if ns is None:
+        Path(path).write_text(value + "\n")
+    else:
+        run(["ip", "netns", "exec", ns, "sh", "-c", f'echo {value} > "$1"', "sh", path])
+
+
 def check_no_collision(networks: tuple[IPv4Network, ...], own: set[str]) -> None:
     """Refuse to use ranges that an interface we did not make already uses (another lab, the
     uplink): two bridges with one subnet would make the machine's routing ambiguous."""
@@ -68,7 +80,7 @@ def ensure_bridge(name: str, address: IPv4Interface) -> bool:
         changed = True
         links = _links()
     # No IPv6 on lab links: no SLAAC, no DAD delays, no second way in.
-    run(["sysctl", "-q", "-w", f"net.ipv6.conf.{name}.disable_ipv6=1"])
+    set_sysctl(f"net.ipv6.conf.{name}.disable_ipv6", "1")
     if str(address) not in _addresses(links[name]):
         run(["ip", "addr", "replace", str(address), "dev", name])
         changed = True
@@ -119,18 +131,19 @@ def create_host_network(ns: str, ports: tuple[Port, ...]) -> None:
     delete_host_network(ns, ports)
     run(["ip", "netns", "add", ns])
     run(["ip", "-n", ns, "link", "set", "lo", "up"])
-    sysctls = [
-        "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1",
+    sysctls = {
+        "net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1",
         # Answer ARP only for addresses of the receiving interface: like separate NICs on
         # separate networks, the proxy's public IPs must not answer from the vRack side.
-        "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2",
-    ]
-    run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", *sysctls])
+        "net.ipv4.conf.all.arp_ignore": "1", "net.ipv4.conf.all.arp_announce": "2",
+    }
+    for key, value in sysctls.items():
+        set_sysctl(key, value, ns)
     for port in ports:
         run(["ip", "link", "add", "name", port.outer, "address", mac_for(port.address.ip, 2),
              "type", "veth", "peer", "name", port.inner, "address", mac_for(port.address.ip),
              "netns", ns])
-        run(["sysctl", "-q", "-w", f"net.ipv6.conf.{port.outer}.disable_ipv6=1"])
+        set_sysctl(f"net.ipv6.conf.{port.outer}.disable_ipv6", "1")
         run(["ip", "link", "set", port.outer, "master", port.bridge, "up"])
         run(["ip", "-n", ns, "addr", "add", str(port.address), "dev", port.inner])
         for extra in port.extra:

@@ -1,0 +1,145 @@
+"""Shared set-up of the web tier's lab tests (no tests here): once per session, `fab deploy`
+of the proxy and web hosts (the engine, with the proxy and web roles), then the fixture site
+released on both web hosts; and a `curl --resolve` helper trusting the lab's TLS CA."""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lab.testing import LabSession
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURE = REPO / "tests" / "fixtures" / "site"
+
+
+@contextmanager
+def lab_env(lab: LabSession) -> Iterator[None]:
+    """Point `fab`'s lab environment (LAB_* variables) at this test session's lab."""
+    cfg = lab.lab.cfg
+    wanted = {"LAB_PREFIX": cfg.prefix, "LAB_STATE_DIR": str(cfg.state_dir)}
+    saved = {k: os.environ.get(k) for k in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@dataclass
+class WebTier:
+    lab: LabSession
+    ca: Path
+    deploy_seconds: float
+    release_seconds: float
+    sites: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def site(self, name: str) -> dict[str, Any]:
+        return self.sites[name]
+
+    def host_of(self, name: str) -> str:
+        return self.sites[name]["host"]
+
+    def curl(self, site: str, path: str = "/", *, ip: str | None = None, scheme: str = "https",
+             name: str | None = None, args: tuple[str, ...] = ()) -> tuple[int, str, str]:
+        """(status, body, headers) of `curl --resolve NAME:PORT:IP`; status 0 when curl
+        failed (no TLS handshake, connection closed...)."""
+        s = self.sites[site]
+        name = name or s["domain"]
+        port = 443 if scheme == "https" else 80
+        argv = ["curl", "-sS", "--max-time", "20", "--cacert", str(self.ca), "--resolve",
+                f"{name}:{port}:{ip or s['public_ip']}", "-D", "-", "-o", "-",
+                *args, f"{scheme}://{name}{path}"]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        if proc.returncode != 0:
+            return 0, proc.stderr, ""
+        head, _, body = proc.stdout.partition("\r\n\r\n")
+        status = int(head.split()[1])
+        return status, body, head.lower()
+
+
+_TIERS: dict[int, WebTier] = {}
+
+
+def _with_web_roles() -> Any:
+    """The registry's role function, with the proxy and web roles added if the registry does
+    not list them yet."""
+    from roles import registry
+    from roles.proxy.role import proxy
+    from roles.web.role import web
+
+    extra = {"proxy": proxy, "web": web}
+    if all(extra[r] in registry.ROLES[r] for r in extra):
+        return registry.desired
+
+    def desired(ctx: Any) -> Any:
+        total = registry.desired(ctx)
+        if ctx.host.role in extra and extra[ctx.host.role] not in registry.ROLES[ctx.host.role]:
+            total = total + extra[ctx.host.role](ctx)
+        return total
+    return desired
+
+
+def deploy(lab: LabSession, hosts: list[str]) -> Any:
+    """`fab deploy --env lab --hosts ...` against the session's lab; the engine's report."""
+    from roles import registry
+    from roles.tasks import deploy as deploy_task
+
+    with lab_env(lab):
+        saved = registry.desired
+        registry.desired = _with_web_roles()
+        try:
+            return deploy_task.run_deploy("lab", hosts=",".join(hosts), emit=lambda _m: None)
+        finally:
+            registry.desired = saved
+
+
+@contextmanager
+def connected(lab: LabSession) -> Iterator[tuple[Any, Any]]:
+    from roles.web.tasks import connected as fab_connected
+
+    with lab_env(lab), fab_connected("lab") as (inv, connect):
+        yield inv, connect
+
+
+def release(lab: LabSession, site: str, path: Path = FIXTURE) -> Any:
+    from roles.web import release as rel
+
+    with connected(lab) as (inv, connect):
+        return rel.release(inv, connect, site, path, emit=lambda _m: None)
+
+
+def rollback(lab: LabSession, site: str) -> Any:
+    from roles.web import release as rel
+
+    with connected(lab) as (inv, connect):
+        return rel.rollback(inv, connect, site)
+
+
+def web_tier(lab: LabSession) -> WebTier:
+    """Deploy the proxy and web hosts and release the fixture site, once per lab session."""
+    if id(lab) in _TIERS and not lab.is_down:
+        return _TIERS[id(lab)]
+    inv = lab.inventory
+    hosts = [h["name"] for h in inv["hosts"] if h["role"] in ("proxy", "web")]
+    t0 = time.monotonic()
+    report = deploy(lab, hosts)
+    failures = [f"{r.host}: {r.error or [o.error for o in r.outcomes if not o.ok]}"
+                for r in report.results if not r.ok]
+    assert report.ok, "deploy failed: " + "; ".join(failures)
+    t1 = time.monotonic()
+    for s in inv["sites"]:
+        release(lab, s["name"])
+    tier = WebTier(lab, lab.lab.cfg.state_dir / "tls" / "ca.pem", t1 - t0,
+                   time.monotonic() - t1, {s["name"]: s for s in inv["sites"]})
+    _TIERS[id(lab)] = tier
+    return tier
