@@ -21,6 +21,7 @@ def check_stack(r: Reader, s: Stack) -> None:
     _domains_in_zone(r, s)
     _addresses(r, s)
     _admin_networks(r, s)
+    _edge_firewall_limits(r, s)
     _regions(r, s)
     _principals(r, s)
     _exposure(r, s)
@@ -103,6 +104,25 @@ def _admin_networks(r: Reader, s: Stack) -> None:
         priv = s.network.private_cidr
         if priv is not None and isinstance(n, IPv4Network) and n.overlaps(priv):
             r.error(f"admin.networks[{i}]", f"{n} overlaps network.private_cidr {priv}")
+
+
+# OVH's edge firewall takes 20 rules per IP (R-GDPR-6); the program spends some on fixed rules
+# (ports, established replies, final deny), the rest on these lists. It is IPv4 only, so IPv6
+# sources would be enforced by the security groups alone: refuse them rather than half-apply.
+MAX_ADMIN_NETWORKS = 15
+MAX_EXPOSURE_ALLOW = 9
+
+
+def _edge_firewall_limits(r: Reader, s: Stack) -> None:
+    for key, nets, limit in (("admin.networks", s.admin_networks, MAX_ADMIN_NETWORKS),
+                             ("exposure.allow", s.exposure.allow, MAX_EXPOSURE_ALLOW)):
+        if len(nets) > limit:
+            r.error(key, f"{len(nets)} networks exceed the {limit} the OVH edge firewall can "
+                    "hold (20 rules per IP)")
+        for i, n in enumerate(nets):
+            if n is not None and n.version == 6:
+                r.error(f"{key}[{i}]", f"{n}: IPv6 sources are not supported (the OVH edge "
+                        "firewall filters IPv4 only)")
 
 
 def _regions(r: Reader, s: Stack) -> None:

@@ -37,16 +37,23 @@ def plan_hosts(stack: Stack) -> tuple[HostPlan, ...]:
     )
 
 
+def _offsets(stack: Stack) -> dict[str, int]:
+    web = {s.host: _WEB_FIRST + i for i, s in enumerate(stack.sites)}
+    return {**_OFFSETS, **web}
+
+
 def private_address(cidr: IPv4Network, host: HostPlan, stack: Stack) -> IPv4Address:
-    if host.name in _OFFSETS:
-        offset = _OFFSETS[host.name]
-    else:
-        offset = _WEB_FIRST + [s.host for s in stack.sites].index(host.name)
-    if offset >= cidr.num_addresses - 1:
-        raise ValueError(f"{cidr} has no room for host {host.name} (offset {offset})")
-    return cidr.network_address + offset
+    return private_addresses(stack, cidr)[host.name]
 
 
 def private_addresses(stack: Stack, cidr: IPv4Network | None = None) -> dict[str, IPv4Address]:
+    """Every host's private address, computed in one pass (O(hosts), 200 sites included)."""
     net = cidr or stack.network.private_cidr
-    return {h.name: private_address(net, h, stack) for h in plan_hosts(stack)}
+    offsets = _offsets(stack)
+    out = {}
+    for h in plan_hosts(stack):
+        offset = offsets[h.name]
+        if offset >= net.num_addresses - 1:
+            raise ValueError(f"{net} has no room for host {h.name} (offset {offset})")
+        out[h.name] = net.network_address + offset
+    return out

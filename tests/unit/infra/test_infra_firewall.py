@@ -10,7 +10,7 @@ from infra.firewall import bastion_rules, site_ip_rules
 from infra.mockrun import MockBuild
 from model.types import Stack
 
-from .conftest import prod_with, stack_of
+from .conftest import stack_of
 
 EDGE = "ovh:Ip/firewall:Firewall"
 EDGE_RULE = "ovh:Ip/firewallRule:FirewallRule"
@@ -78,8 +78,11 @@ def test_edge_firewall_every_public_ip_enabled_on_its_block(built):
 
 
 def test_bastion_rules_too_many_admin_networks_raise():
-    stack = prod_with(lambda c: c["hosting:admin"].update(
-        networks=[f"203.0.{i}.0/24" for i in range(100, 116)]))
+    # The model already refuses this config (model.rules); the program keeps its own guard
+    # for stacks built another way, so build the over-long list past the parser.
+    stack = stack_of("prod")
+    stack = dataclasses.replace(stack, admin_networks=tuple(
+        ip_network(f"203.0.{i}.0/24") for i in range(100, 116)))
     with pytest.raises(ValueError, match="admin.networks: 16 rules do not fit"):
         bastion_rules(stack)
 
