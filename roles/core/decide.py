@@ -35,6 +35,8 @@ APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "NEEDRESTART_MODE": "a"}
 ENABLED_STATES = frozenset({"enabled", "enabled-runtime", "static", "indirect", "generated",
                             "alias", "linked", "transient"})
 RUNNING_STATES = frozenset({"active", "activating", "reloading"})
+CONTAINER_SYSCTL = ("sysctls skipped in a container (systemd-detect-virt -c): only net.* can "
+                    "be set there")
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,14 @@ class Action:
 
 @dataclass(frozen=True)
 class Note:
+    """A step knowingly not taken. Notes sharing a `group` are reported on one line."""
+
     key: str
     text: str
+    group: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.group}: {self.text}" if self.group else self.text
 
 
 @dataclass(frozen=True)
@@ -216,10 +224,9 @@ def decide_service(r: Service, unit: UnitFact) -> Decision:
 
 def decide_sysctl(r: Sysctl, current: str | None, in_container: bool) -> Decision:
     if in_container and not r.container_safe:
-        return [Note(r.key, f"{r.key_name} skipped: in a container only net.* can be set "
-                            "(systemd-detect-virt -c)")]
+        return [Note(r.key, r.key_name, CONTAINER_SYSCTL)]
     if current is None:
-        return [Note(r.key, f"{r.key_name} skipped: not present on this kernel")]
+        return [Note(r.key, r.key_name, "sysctls skipped: not present on this kernel")]
     wanted = " ".join(r.value.split())
     if current == wanted:
         return []

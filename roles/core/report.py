@@ -44,18 +44,25 @@ def details(r: HostResult, verbose: bool = False) -> str:
             lines.append(f"  [{mark}] {o.summary}" + (f": {o.error}" if o.error and
                                                       not o.skipped else ""))
     if verbose and r.plan.notes:
-        lines += [f"  note: {n.text}" for n in r.plan.notes]
+        lines += [f"  note: {n}" for n in r.plan.notes]
     return "\n".join(lines)
 
 
 def notes_summary(results: Sequence[HostResult]) -> list[str]:
     """Skipped steps, said once with the hosts they apply to (container skips in the lab)."""
-    seen: dict[str, list[str]] = {}
+    lines: dict[str, list[str]] = {}  # line -> hosts
     for r in results:
-        if r.plan is not None:
-            for n in r.plan.notes:
-                seen.setdefault(n.text, []).append(r.host)
-    return [f"note: {text} [{', '.join(hosts)}]" for text, hosts in seen.items()]
+        if r.plan is None:
+            continue
+        grouped: dict[str, list[str]] = {}
+        for n in r.plan.notes:
+            if n.group:
+                grouped.setdefault(n.group, []).append(n.text)
+            else:
+                lines.setdefault(n.text, []).append(r.host)
+        for group, items in grouped.items():
+            lines.setdefault(f"{group}: {', '.join(items)}", []).append(r.host)
+    return [f"note: {text} [{', '.join(hosts)}]" for text, hosts in lines.items()]
 
 
 def summary_table(results: Sequence[HostResult], wall_seconds: float, check: bool) -> str:
