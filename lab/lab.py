@@ -80,14 +80,35 @@ class Lab:
     def container(self, name: str) -> Container:
         return Container(self.cfg.state_dir, name, self.cfg.machine(name), self.cfg.netns(name))
 
+    def port_index(self, name: str) -> int:
+        """The number in the host's veth names, fixed when the host is created: adding a site
+        to the stack must not rename (and so restart) the hosts that already exist."""
+        return int((self.container(name).dir / "index").read_text())
+
+    def _allocate_indices(self, plan: LabPlan) -> None:
+        used = set()
+        for name in self.host_dirs():
+            try:
+                used.add(self.port_index(name))
+            except (OSError, ValueError):
+                pass
+        for h in plan.hosts:
+            f = self.container(h.name).dir / "index"
+            if not f.exists():
+                index = min(set(range(90)) - used)  # 90+: test probes (lab.testing.Probe)
+                used.add(index)
+                f.parent.mkdir(parents=True, exist_ok=True)
+                f.write_text(f"{index}\n")
+
     def ports(self, plan: LabPlan, h: LabHost) -> tuple[network.Port, ...]:
         pub, priv = self.cfg.public_net, self.cfg.private_net
+        index = self.port_index(h.name)
         ports = []
         if h.public_ip is not None:
             address = network.IPv4Interface(f"{h.public_ip}/{pub.prefixlen}")
-            ports.append(network.Port(self.cfg.public_bridge, self.cfg.veth(h.index, "pub"),
+            ports.append(network.Port(self.cfg.public_bridge, self.cfg.veth(index, "pub"),
                                       "pub0", address, h.site_ips))
-        ports.append(network.Port(self.cfg.private_bridge, self.cfg.veth(h.index, "prv"), "priv0",
+        ports.append(network.Port(self.cfg.private_bridge, self.cfg.veth(index, "prv"), "priv0",
                                   network.IPv4Interface(f"{h.private_ip}/{priv.prefixlen}")))
         return tuple(ports)
 
@@ -119,6 +140,12 @@ class Lab:
             self._network(plan, report)
             if self.apt.ensure():
                 report.changes.append(f"started apt proxy on {self.apt.url}")
+            planned = {h.name for h in plan.hosts}
+            for name in self.host_dirs():
+                if name not in planned:  # a site left the stack: its host goes too
+                    self._destroy_host(self.container(name), ())
+                    report.changes.append(f"{name}: removed (no longer in the stack)")
+            self._allocate_indices(plan)
             t0 = time.monotonic()
             with ThreadPoolExecutor(max_workers=len(plan.hosts)) as pool:
                 results = list(pool.map(lambda h: self._ensure_host(plan, h, image),
@@ -134,7 +161,9 @@ class Lab:
 
     def _save_config(self, report: UpReport) -> None:
         saved = self.cfg.config_file
-        if saved.exists() and saved.read_text() != self.cfg.to_json():
+        # Another stack file is fine on a running lab (hosts are added and removed to match);
+        # other names or ranges are not: the running hosts use the old ones.
+        if saved.exists() and _live_fields(saved.read_text()) != _live_fields(self.cfg.to_json()):
             if not self.leftovers().empty():
                 raise RuntimeError(f"lab {self.cfg.prefix} is up with another configuration "
                                    f"({saved}); run `python -m lab down` first")
@@ -154,7 +183,8 @@ class Lab:
         ports = self.ports(plan, h)
         changes: list[str] = []
         stamp = json.dumps({"image": str(image)})
-        if c.dir.exists() and (not c.exists() or c.created_marker.read_text() != stamp):
+        if c.created_marker.exists() and c.created_marker.read_text() != stamp or (
+                not c.exists() and (c.dir / "upper").exists()):
             # Half-made (interrupted `up`) or built on another image: start it afresh.
             self._destroy_host(c, ports)
             changes.append(f"{h.name}: removed a half-made or outdated host")
@@ -164,7 +194,12 @@ class Lab:
         fp = self.trust.ensure_host_key(c.host_key, h.name, h.cert_principals)
         if new:
             self._first_boot_files(plan, h, c)
-        if not network.host_network_ok(self.cfg.netns(h.name), ports):
+        net_state = network.host_network_state(self.cfg.netns(h.name), ports)
+        if net_state == "addresses":
+            network.sync_addresses(self.cfg.netns(h.name), ports)
+            changes.append(f"{h.name}: addresses now {', '.join(str(p.address.ip) for p in ports)}"
+                           f"{''.join(', ' + str(a) for p in ports for a in p.extra)}")
+        elif net_state == "broken":
             if c.supervisor_pid() is not None:
                 c.stop()  # its namespace is gone or wrong: it must start again in a new one
             network.create_host_network(self.cfg.netns(h.name), ports)
@@ -184,10 +219,16 @@ class Lab:
         return h.name, fp, changes
 
     def _destroy_host(self, c: Container, ports: tuple[network.Port, ...]) -> None:
+        """Stop and delete a host, keeping its port index (its veth names) for the rebuild."""
+        index = c.dir / "index"
+        kept = index.read_text() if index.exists() else None
         c.stop()
         c.unmount()
         network.delete_host_network(c.netns, ports)
         c.wipe()
+        if kept is not None and ports:
+            c.dir.mkdir(parents=True, exist_ok=True)
+            index.write_text(kept)
 
     def _first_boot_files(self, plan: LabPlan, h: LabHost, c: Container) -> None:
         key = c.host_key
@@ -288,6 +329,12 @@ class Lab:
         return subprocess.run(self.ssh_argv(host, [command]), capture_output=True,
                               text=True, timeout=timeout, check=check,
                               stdin=subprocess.DEVNULL)
+
+
+def _live_fields(config_json: str) -> dict[str, object]:
+    data = json.loads(config_json)
+    data.pop("stack_file", None)
+    return data
 
 
 def wait_tcp(address: str, port: int, timeout: float) -> None:

@@ -107,23 +107,43 @@ def _ns_links(ns: str) -> dict[str, dict]:
     return {link["ifname"]: link for link in json.loads(out or "[]")}
 
 
-def host_network_ok(ns: str, ports: tuple[Port, ...]) -> bool:
-    """True when the namespace has every port, up, with exactly its addresses, on its bridge."""
+def _want(port: Port) -> set[str]:
+    return {str(port.address)} | {f"{a}/32" for a in port.extra}
+
+
+def host_network_state(ns: str, ports: tuple[Port, ...]) -> str:
+    """"ok": every port there, up, on its bridge, with exactly its addresses; "addresses":
+    the same but some addresses differ (a site was added or removed: fixable in place);
+    "broken": anything else (the namespace must be made again)."""
     if not netns_exists(ns):
-        return False
+        return "broken"
     links = _ns_links(ns)
     outer = _links()
+    state = "ok"
     for port in ports:
         link = links.get(port.inner)
         if link is None or "UP" not in link.get("flags", []):
-            return False
-        want = {str(port.address)} | {f"{a}/32" for a in port.extra}
-        if _addresses(link) != want:
-            return False
+            return "broken"
         o = outer.get(port.outer)
         if o is None or o.get("master") != port.bridge or "UP" not in o.get("flags", []):
-            return False
-    return True
+            return "broken"
+        have = _addresses(link)
+        if str(port.address) not in have:
+            return "broken"
+        if have != _want(port):
+            state = "addresses"
+    return state
+
+
+def sync_addresses(ns: str, ports: tuple[Port, ...]) -> None:
+    """Add and remove the extra addresses (site IPs) of a running host, without a restart."""
+    links = _ns_links(ns)
+    for port in ports:
+        have, want = _addresses(links[port.inner]), _want(port)
+        for cidr in sorted(want - have):
+            run(["ip", "-n", ns, "addr", "add", cidr, "dev", port.inner])
+        for cidr in sorted(have - want):
+            run(["ip", "-n", ns, "addr", "del", cidr, "dev", port.inner])
 
 
 def create_host_network(ns: str, ports: tuple[Port, ...]) -> None:

@@ -24,7 +24,6 @@ _SITE_FIRST = 16
 
 @dataclass(frozen=True)
 class LabHost:
-    index: int  # position in the plan: names the host's veth ports
     plan: HostPlan
     private_ip: IPv4Address
     public_ip: IPv4Address | None
@@ -66,10 +65,10 @@ def make_plan(cfg: LabConfig, user_ca_public: str, host_ca_public: str) -> LabPl
         raise ValueError(f"public range {pub} is too small for {len(site_ips)} sites")
     lab = lab_stack(stack, cfg, machine_public, site_ips, user_ca_public, host_ca_public)
     hosts = []
-    for i, plan in enumerate(plan_hosts(lab)):
+    for plan in plan_hosts(lab):
         public_ip = pub.network_address + _PUBLIC_OFFSETS[plan.name] if plan.public else None
         extra = tuple(site_ips[s] for s in plan.sites) if plan.role == "proxy" else ()
-        hosts.append(LabHost(i, plan, private_address(priv, plan, lab), public_ip, extra))
+        hosts.append(LabHost(plan, private_address(priv, plan, lab), public_ip, extra))
     return LabPlan(lab, tuple(hosts), machine_public, machine_private,
                    {k: str(v) for k, v in site_ips.items()})
 

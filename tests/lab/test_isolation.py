@@ -77,8 +77,7 @@ def test_apt_proxy_listens_only_on_the_private_bridge_address(lab: LabSession) -
 def test_web_and_storage_hosts_are_not_on_the_public_bridge(lab: LabSession) -> None:
     cfg = lab.lab.cfg
     ports = {p.name for p in Path(f"/sys/class/net/{cfg.public_bridge}/brif").iterdir()}
-    index = {n: i for i, (n, _, _) in enumerate(PLAN)}
-    expected = {cfg.veth(index[n], "pub") for n, _, public in PLAN if public}
+    expected = {cfg.veth(lab.lab.port_index(n), "pub") for n, _, public in PLAN if public}
     assert ports == expected
     for host in WEB_AND_STORAGE:
         assert lab.host(host)["public_ip"] is None

@@ -1,9 +1,16 @@
 """`up` is re-entrant: a second run changes nothing; a run after damage repairs only that."""
 from __future__ import annotations
 
+import copy
+import dataclasses
+import json
+from pathlib import Path
+
 import pytest
+import yaml
 
 from lab import network
+from lab.lab import Lab
 from lab.testing import LabSession, planned_hosts
 
 pytestmark = pytest.mark.lab
@@ -37,3 +44,38 @@ def test_up_repairs_a_stopped_host_a_lost_namespace_and_a_dead_apt_proxy(
     for host in (stopped, lost):
         assert lab.run(host, "systemctl is-system-running --wait").stdout.strip() == "running"
     assert lab.lab.up().changes == []
+
+
+def test_a_site_added_to_the_stack_gets_its_host_and_nothing_else_restarts(
+        lab: LabSession, tmp_path: Path) -> None:
+    cfg = lab.lab.cfg
+    doc = yaml.safe_load(cfg.stack_file.read_text())
+    sites = doc["config"]["hosting:sites"]
+    extra = {**copy.deepcopy(sites[-1]), "name": "mairie", "domain": "mairie.villeparisis.fr",
+             "aliases": [], "public_ip": "198.51.100.19", "database": {"name": "mairie"}}
+    sites.append(extra)
+    bigger = tmp_path / "Pulumi.prod.yaml"
+    bigger.write_text(yaml.safe_dump(doc))
+    before = {h: lab.lab.container(h).supervisor_pid() for h in HOSTS}
+    try:
+        grown = Lab(dataclasses.replace(cfg, stack_file=bigger)).up()
+        inventory = json.loads(lab.inventory_path.read_text())
+        mairie_ip = next(s["public_ip"] for s in inventory["sites"] if s["name"] == "mairie")
+        assert len(grown.changes) == 4, grown.changes
+        assert grown.changes[0] == f"saved configuration {cfg.config_file}"
+        assert grown.changes[1].startswith("proxy: addresses now") and \
+            grown.changes[1].endswith(f", {mairie_ip}")
+        assert grown.changes[2].startswith("web-mairie: created")
+        assert grown.changes[3] == "wrote inventory.json, ssh_config, known_hosts"
+        # Nothing restarted: the proxy got its new site IP in place.
+        assert {h: lab.lab.container(h).supervisor_pid() for h in HOSTS} == before
+        assert "web-mairie" in [h["name"] for h in inventory["hosts"]]
+        assert f"{mairie_ip}/32" in lab.run("proxy", "ip -br addr show pub0").stdout.split()
+        assert lab.run("web-mairie", "systemctl is-system-running --wait").stdout.strip() \
+            == "running"
+    finally:
+        shrunk = lab.lab.up()
+    assert "web-mairie: removed (no longer in the stack)" in shrunk.changes
+    assert any(c.startswith("proxy: addresses now") for c in shrunk.changes)
+    assert {h: lab.lab.container(h).supervisor_pid() for h in HOSTS} == before
+    assert lab.lab.leftovers().netns == sorted(cfg.netns(h) for h in HOSTS)

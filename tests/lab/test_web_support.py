@@ -78,11 +78,12 @@ def _with_web_roles() -> Any:
     from roles.web.role import web
 
     extra = {"proxy": proxy, "web": web}
+    base = registry.desired
     if all(extra[r] in registry.ROLES[r] for r in extra):
-        return registry.desired
+        return base
 
     def desired(ctx: Any) -> Any:
-        total = registry.desired(ctx)
+        total = base(ctx)
         if ctx.host.role in extra and extra[ctx.host.role] not in registry.ROLES[ctx.host.role]:
             total = total + extra[ctx.host.role](ctx)
         return total

@@ -1,0 +1,127 @@
+"""Code releases in the lab: a new release goes live and rolls back with no failed request
+while a client keeps asking; a broken release never replaces the live one; the same code
+twice changes nothing. The deploy and rollback times are printed (pytest -s) for the report."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from lab.testing import LabSession
+
+from .test_web_support import FIXTURE, WebTier, release, rollback, web_tier
+
+pytestmark = pytest.mark.lab
+SITE = "participation"
+
+
+@pytest.fixture
+def tier(lab: LabSession) -> WebTier:
+    return web_tier(lab)
+
+
+def _variant(tmp_path: Path, marker: str, edit=None) -> Path:  # type: ignore[no-untyped-def]
+    tree = tmp_path / marker
+    shutil.copytree(FIXTURE, tree)
+    (tree / "RELEASE").write_text(marker + "\n")
+    if edit:
+        edit(tree)
+    return tree
+
+
+def _live(tier: WebTier) -> str:
+    status, body, _ = tier.curl(SITE, "/")
+    assert status == 200, body
+    return json.loads(body)["release"]
+
+
+class Loop:
+    """Clients asking for the page through the proxy, as fast as they can, counting answers.
+    curl with keep-alive over HTTP/2: one TLS session per client, many requests."""
+
+    def __init__(self, tier: WebTier, clients: int = 3) -> None:
+        s = tier.site(SITE)
+        self.argv = ["curl", "-sS", "--cacert", str(tier.ca), "--resolve",
+                     f"{s['domain']}:443:{s['public_ip']}", "-o", "/dev/null",
+                     "-w", "%{http_code}\\n"]
+        self.url = f"https://{s['domain']}/"
+        self.codes: Counter[str] = Counter()
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._run) for _ in range(clients)]
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            batch = [self.url] * 20  # 20 requests per curl process, on one connection
+            out = subprocess.run([*self.argv, *batch], capture_output=True, text=True,
+                                 timeout=120).stdout.split()
+            self.codes.update(out or ["curl-failed"])
+
+    def __enter__(self) -> Loop:
+        for t in self.threads:
+            t.start()
+        time.sleep(0.5)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        time.sleep(0.5)
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+
+    @property
+    def failed(self) -> int:
+        return sum(n for code, n in self.codes.items() if code != "200")
+
+
+def test_release_same_code_again_changes_nothing(tier):
+    assert release(tier.lab, SITE).action == "none"
+
+
+def test_new_release_then_rollback_without_a_failed_request(tier, tmp_path):
+    before = _live(tier)
+    with Loop(tier) as loop:
+        t0 = time.monotonic()
+        new = release(tier.lab, SITE, _variant(tmp_path, "fixture-2"))
+        deploy_s = time.monotonic() - t0
+        assert new.action == "stage" and _live(tier) == "fixture-2"
+        t1 = time.monotonic()
+        back = rollback(tier.lab, SITE)
+        rollback_s = time.monotonic() - t1
+        assert _live(tier) == before
+    total = sum(loop.codes.values())
+    print(f"\nrelease: deploy {deploy_s:.2f}s (host {new.host['seconds']}s), rollback "
+          f"{rollback_s:.2f}s (host {back.host['seconds']}s), {total} requests during, "
+          f"answers {dict(loop.codes)}")
+    assert total > 50 and loop.failed == 0, dict(loop.codes)
+    assert back.release == new.previous
+
+
+def test_release_with_settings_not_including_local_is_refused_live_untouched(tier, tmp_path):
+    before = _live(tier)
+
+    def drop_include(tree: Path) -> None:
+        (tree / "web/sites/default/settings.php").write_text("<?php\n$databases = [];\n")
+    with Loop(tier, clients=1) as loop:
+        with pytest.raises(Exception, match="does not include settings.local.php"):
+            release(tier.lab, SITE, _variant(tmp_path, "fixture-bad", drop_include))
+    assert _live(tier) == before and loop.failed == 0
+
+
+def test_release_failing_at_runtime_is_switched_back(tier, tmp_path):
+    before = _live(tier)
+
+    def fatal(tree: Path) -> None:  # parses (php -l passes), dies on every request
+        index = tree / "web/index.php"
+        index.write_text(index.read_text().replace(
+            "declare(strict_types=1);", "declare(strict_types=1);\nthrow new Error('broken');"))
+    with pytest.raises(Exception, match="failed its health check"):
+        release(tier.lab, SITE, _variant(tmp_path, "fixture-fatal", fatal))
+    assert _live(tier) == before
+    log = tier.lab.sudo(tier.host_of(SITE), f"tail -2 /srv/{SITE}/releases.log").stdout
+    assert log.split("\n")[-2].endswith("auto-rollback")
