@@ -45,7 +45,21 @@ class ResticError(RuntimeError):
 
 
 def _last_lines(text: str, count: int = 6) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    """restic's last words, its --json error messages turned back into plain text."""
+    lines = []
+    for raw in text.strip().splitlines():
+        line = raw.strip()
+        if line.startswith("{"):
+            try:
+                message = json.loads(line)
+            except ValueError:
+                message = None
+            if isinstance(message, dict):
+                error = message.get("error")
+                text_ = message.get("message") or (error or {}).get("message") or ""
+                line = str(text_).strip()
+        if line and line not in lines:
+            lines.append(line)
     return " | ".join(lines[-count:])[-STDERR_TAIL:]
 
 

@@ -89,6 +89,11 @@ def take_backup(cfg: SiteBackup, record: RunRecord, local: list[dict[str, Any]],
     own = series(local, cfg.host)
     tags = tags_for_new_snapshot(own, when, cfg.policy)
     record.facts["tags"] = tags
+    missing = [p for p in cfg.paths if not os.path.lexists(p)]
+    if missing:
+        # restic would only warn and save a snapshot without them (R-BKP-8: all or nothing).
+        record.fail(f"paths to back up are missing: {', '.join(missing)}; no backup taken")
+        return []
     for mount in cfg.required_mounts:
         # An unmounted gocryptfs view is an empty directory: backing it up would silently
         # record "no private files" (R-GDPR-1 data lives only there).

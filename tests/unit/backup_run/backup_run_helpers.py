@@ -13,10 +13,12 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[2]
 FETCH = HERE / "fetch-restic"
 PASSWORD = "correct horse battery staple"  # test repositories only
 
@@ -55,6 +57,8 @@ FAKE_DUMP = """#!/bin/sh
 # with $DUMP_FAIL_AFTER set, prints that many lines then dies like a dump cut by an error.
 case "$1" in --defaults-extra-file=*) ;; *) echo "no option file first" >&2; exit 7;; esac
 src="$(dirname "$0")/dump-source.sql"
+# What the dump saw: the runner's tests check no secret reached its argv or environment.
+{ echo "ARGV $*"; env; } > "$(dirname "$0")/dump-seen"
 if [ -e "$(dirname "$0")/dump-fail" ]; then
     head -n 3 "$src"
     echo "mariadb-dump: Error 2013: Lost connection to server during query" >&2
@@ -70,7 +74,31 @@ if [ -e "{down}" ]; then
     echo "ssh: connect to host backup-{tier} port 22: No route to host" >&2
     exit 255
 fi
+if [ -e "{cut}" ]; then
+    exec python3 "{relay}" "$(cat "{cut}")" rclone serve restic --config "" --stdio \
+        --append-only "{repo}"
+fi
 exec rclone serve restic --config "" --stdio --append-only "{repo}"
+"""
+
+CUT_RELAY = """
+# A connection that dies after LIMIT bytes from restic, as a dropped SSH session does: the
+# server process is killed and both pipes close at once (restic sees EOF, not a stall).
+import os, subprocess, sys
+limit = int(sys.argv[1])
+server = subprocess.Popen(sys.argv[2:], stdin=subprocess.PIPE)
+sent = 0
+while True:
+    chunk = os.read(0, 65536)
+    if not chunk:
+        server.stdin.close()
+        sys.exit(server.wait())
+    sent += len(chunk)
+    if sent > limit:
+        server.kill()
+        os._exit(255)
+    server.stdin.write(chunk)
+    server.stdin.flush()
 """
 
 
@@ -108,6 +136,27 @@ class Site:
             flag.touch()
         else:
             flag.unlink(missing_ok=True)
+
+    def cut_transfer(self, tier: str, after_bytes: int | None) -> None:
+        flag = self.root / "bin" / f"cut-{tier}"
+        if after_bytes is None:
+            flag.unlink(missing_ok=True)
+        else:
+            flag.write_text(str(after_bytes))
+
+    def run(self, when: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """The runner, as cron starts it, for the backup time `when` (ISO with offset)."""
+        return subprocess.run(
+            [sys.executable, "-m", "backup.run", "--site", "demo", "--config",
+             str(self.config_path), "--time", when, *args],
+            capture_output=True, text=True, cwd=REPO, timeout=300)
+
+    def rotate(self, tier: str, now: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """The storage server's rotation of `tier`."""
+        return subprocess.run(
+            [sys.executable, "-m", "backup.rotate", "--site", "demo", "--config",
+             str(self.storage_config(tier)), "--now", now, *args],
+            capture_output=True, text=True, cwd=REPO, timeout=300)
 
     def dump_fails(self, fail: bool = True) -> None:
         flag = self.root / "bin" / "dump-fail"
@@ -157,12 +206,15 @@ def build_site(root: Path, restic: str) -> Site:
     (root / "etc" / "db.cnf").write_text("[client]\nuser=demo\npassword=secret-db-pw\n")
     (root / "bin" / "dump-source.sql").write_text(
         "".join(f"INSERT INTO t VALUES ({i},'row {i}');\n" for i in range(200)))
+    (root / "bin" / "cut-relay.py").write_text(CUT_RELAY)
     dump = root / "bin" / "mariadb-dump"
     dump.write_text(FAKE_DUMP)
     dump.chmod(0o755)
     for tier in ("a", "b"):
         ssh = root / "bin" / f"ssh-{tier}"
         ssh.write_text(FAKE_SSH.format(down=root / "bin" / f"down-{tier}", tier=tier,
+                                       cut=root / "bin" / f"cut-{tier}",
+                                       relay=root / "bin" / "cut-relay.py",
                                        repo=site.repo_dir(tier)))
         ssh.chmod(0o755)
     (site.code / "index.php").write_text("<?php echo 'hello';\n")

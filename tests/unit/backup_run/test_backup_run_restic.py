@@ -1,0 +1,268 @@
+"""The runner end to end against REAL restic 0.18 repositories (local directory, A and B
+behind a real `rclone serve restic --append-only`): a night's backup, its faults, nothing
+lost, the storage side's rotation."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from backup_run_helpers import PASSWORD, REPO, Site
+
+from backup.config import policy_from
+from backup.rotation import select
+from backup.run import EXIT_BACKUP_FAILED, EXIT_LOCKED, EXIT_OFFSITE_FAILED
+from backup.run import series as own_series
+
+PARIS = ZoneInfo("Europe/Paris")
+DAY1 = "2025-01-05T03:15:00+01:00"  # a Sunday, first of the year's backups
+DAY2 = "2025-01-06T03:15:00+01:00"
+DAY3 = "2025-01-07T03:15:00+01:00"
+
+
+def kinds(snapshots: list[dict]) -> list[tuple[str, str]]:
+    """(local date, kind) of each snapshot, sorted."""
+    out = []
+    for s in snapshots:
+        moment = datetime.fromisoformat(s["time"][:19] + "+00:00").astimezone(PARIS)
+        kind = "db" if "db" in s["tags"] else "files"
+        out.append((moment.date().isoformat(), kind))
+    return sorted(out)
+
+
+def test_a_night_backs_up_db_and_files_to_every_tier(site: Site) -> None:
+    proc = site.run(DAY1)
+    assert proc.returncode == 0, proc.stderr
+    assert "backup demo: ok" in proc.stdout
+    for tier in ("local", "a", "b"):  # the first backup is weekly and monthly: B gets it
+        snaps = site.snapshots(tier)
+        assert kinds(snaps) == [("2025-01-05", "db"), ("2025-01-05", "files")], tier
+        assert all({"weekly", "monthly"} <= set(s["tags"]) for s in snaps)
+        assert all(s["hostname"] == "web-demo" for s in snaps)
+    status = json.loads((site.state_dir / "status.json").read_text())
+    assert status["last_run"]["result"] == "ok" and status["last_success"]
+    assert {t: v["snapshots"] for t, v in status["tiers"].items()} == {"local": 2, "a": 2, "b": 2}
+    assert status["last_run"]["steps"]["database"]["total_bytes_processed"] > 0
+    assert status["tiers"]["local"]["bytes"] > 0
+    assert len((site.state_dir / "runs.jsonl").read_text().splitlines()) == 1
+
+
+def test_the_snapshot_holds_dump_code_files_config_and_no_logs(site: Site) -> None:
+    assert site.run(DAY1).returncode == 0
+    snaps = {("db" if "db" in s["tags"] else "files"): s for s in site.snapshots("local")}
+    dump = site.restic_cmd("local", "dump", snaps["db"]["id"], "/demo.sql")
+    assert dump.stdout == (site.root / "bin" / "dump-source.sql").read_text()
+    listing = site.restic_cmd("local", "ls", "--json", snaps["files"]["id"])
+    paths = {json.loads(line).get("path") for line in listing.stdout.splitlines()[1:]}
+    for wanted in (site.code / "index.php", site.files / "image.txt",
+                   site.files / "private" / "secret.txt", site.root / "cfg/nginx/site.conf"):
+        assert str(wanted) in paths  # R-BKP-8
+    assert not any(p and p.startswith(str(site.logs)) for p in paths)  # R-GDPR-11
+
+
+def test_no_secret_reaches_argv_or_environment_of_the_dump(site: Site) -> None:
+    os.environ["RESTIC_PASSWORD"] = PASSWORD  # even if the caller's environment has one
+    try:
+        assert site.run(DAY1).returncode == 0
+    finally:
+        del os.environ["RESTIC_PASSWORD"]
+    seen = (site.root / "bin" / "dump-seen").read_text()
+    assert PASSWORD not in seen
+    assert "secret-db-pw" not in seen  # only the option file's path
+    assert "RESTIC_" not in seen
+    assert f"--defaults-extra-file={site.root}/etc/db.cnf" in seen
+
+
+def test_a_dump_failing_half_way_fails_the_backup_and_keeps_no_snapshot(site: Site) -> None:
+    assert site.run(DAY1).returncode == 0
+    site.dump_fails()
+    proc = site.run(DAY2)
+    assert proc.returncode == EXIT_BACKUP_FAILED
+    assert "FAILED" in proc.stderr and "database dump failed, no snapshot kept" in proc.stderr
+    assert "command failed: exit status 2" in proc.stderr  # restic's words reach the message
+    for tier in ("local", "a", "b"):
+        assert {d for d, _ in kinds(site.snapshots(tier))} == {"2025-01-05"}, tier
+    status = json.loads((site.state_dir / "status.json").read_text())
+    assert status["last_run"]["result"] == "failed"
+    assert status["last_success"]["finished"]  # the previous night's success is still shown
+    check = site.restic_cmd("local", "check")
+    assert check.returncode == 0, check.stderr
+    site.dump_fails(False)
+    assert site.run(DAY3).returncode == 0
+
+
+def test_a_missing_path_fails_before_anything_is_saved(site: Site) -> None:
+    cfg = site.config()
+    cfg["paths"].append(str(site.root / "missing"))  # restic itself would only warn
+    site.config_path.write_text(json.dumps(cfg))
+    proc = site.run(DAY1)
+    assert proc.returncode == EXIT_BACKUP_FAILED, proc.stderr
+    assert f"paths to back up are missing: {site.root}/missing" in proc.stderr
+    assert site.snapshots("local") == []
+
+
+def test_files_failing_withdraws_the_nights_database_snapshot(site: Site) -> None:
+    assert site.run(DAY1).returncode == 0
+    cfg = site.config()
+    cfg["excludes"].append("[")  # restic refuses the pattern: the files step fails
+    site.config_path.write_text(json.dumps(cfg))
+    proc = site.run(DAY2)
+    assert proc.returncode == EXIT_BACKUP_FAILED, proc.stderr
+    assert "files backup failed" in proc.stderr and "invalid pattern" in proc.stderr
+    # A backup is both snapshots or neither: no lone dump of the 6th anywhere.
+    for tier in ("local", "a", "b"):
+        assert {d for d, _ in kinds(site.snapshots(tier))} == {"2025-01-05"}, tier
+
+
+def test_backup_a_unreachable_keeps_local_and_the_next_run_catches_up(site: Site) -> None:
+    assert site.run(DAY1).returncode == 0
+    site.tier_down("a")
+    proc = site.run(DAY2)
+    assert proc.returncode == EXIT_OFFSITE_FAILED
+    assert "copy to a failed" in proc.stderr and "No route to host" in proc.stderr
+    assert {d for d, _ in kinds(site.snapshots("local"))} == {"2025-01-05", "2025-01-06"}
+    assert {d for d, _ in kinds(site.snapshots("a"))} == {"2025-01-05"}
+    site.tier_down("a", False)
+    assert site.run(DAY3).returncode == 0
+    assert {d for d, _ in kinds(site.snapshots("a"))} == {"2025-01-05", "2025-01-06",
+                                                          "2025-01-07"}
+    assert len(site.snapshots("a")) == 6
+
+
+def test_a_transfer_cut_half_way_leaves_a_consistent_repo_and_the_next_run_completes(
+        site: Site) -> None:
+    (site.files / "big.bin").write_bytes(os.urandom(3 << 20))  # 3 MiB: several packs
+    site.cut_transfer("a", 1 << 20)
+    proc = site.run(DAY1)
+    assert proc.returncode == EXIT_OFFSITE_FAILED, proc.stderr
+    assert "copy to a failed" in proc.stderr and "connection" in proc.stderr
+    # The storage server's own run: stale lock removed, rotation, restic check clean.
+    rotation = site.rotate("a", DAY1, "--check")
+    assert rotation.returncode == 0, rotation.stderr
+    site.cut_transfer("a", None)
+    proc = site.run(DAY2)
+    assert proc.returncode == 0, proc.stderr
+    assert {d for d, _ in kinds(site.snapshots("a"))} == {"2025-01-05", "2025-01-06"}
+    check = site.restic_cmd("a", "check", "--read-data")
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def _http2(program: str, method: str, path: str, body: Path | None = None) -> str:
+    """One HTTP/2 request (rclone's stdio protocol) to the append-only server started through
+    the same forced command: the program gets the TCP connection as stdin and stdout."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    data = [] if body is None else ["--data-binary", f"@{body}"]
+    curl = subprocess.Popen(
+        ["curl", "-s", "-m", "30", "-o", "/dev/null", "-w", "%{http_code}",
+         "--http2-prior-knowledge", "-X", method, *data, f"http://127.0.0.1:{port}{path}"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    listener.settimeout(30)
+    conn, _ = listener.accept()
+    server = subprocess.Popen([program, "-F", "x", "alias"], stdin=conn.fileno(),
+                              stdout=conn.fileno())
+    out, _ = curl.communicate(timeout=60)
+    conn.close()
+    listener.close()
+    server.kill()
+    server.wait()
+    return out.decode()
+
+
+def test_the_storage_server_refuses_deletes_and_overwrites(site: Site) -> None:
+    assert site.run(DAY1).returncode == 0
+    for tier in ("a", "b"):
+        program = site.config()["repositories"][tier]["ssh_program"]
+        victim = site.snapshots(tier)[0]["id"]
+        path = site.repo_dir(tier) / "snapshots" / victim
+        before = path.read_bytes()
+        assert _http2(program, "GET", f"/snapshots/{victim}") == "200"  # reads work
+        assert _http2(program, "DELETE", f"/snapshots/{victim}") == "403"
+        junk = site.root / "junk"
+        junk.write_bytes(b"not a snapshot")
+        assert _http2(program, "POST", f"/snapshots/{victim}", junk) == "403"
+        assert _http2(program, "DELETE", "/config") == "403"
+        assert path.read_bytes() == before, tier
+
+
+def test_restic_forget_from_the_web_host_leaves_the_snapshot_on_a(site: Site) -> None:
+    assert site.run(DAY1).returncode == 0
+    cfg = site.config()
+    before = {s["id"] for s in site.snapshots("a")}
+    victim = sorted(before)[0]
+    proc = subprocess.run(
+        [cfg["restic"]["binary"], "--repo", "rclone:demo", "--password-file",
+         cfg["password_file"], "--no-cache", "--option",
+         f"rclone.program={cfg['repositories']['a']['ssh_program']}", "forget", victim],
+        capture_output=True, text=True, env={"PATH": os.environ["PATH"], "HOME": "/root"},
+        timeout=120)  # restic retries the refused delete for ~13 s
+    assert "403 Forbidden" in proc.stderr
+    assert {s["id"] for s in site.snapshots("a")} == before
+    assert site.restic_cmd("a", "check").returncode == 0
+
+
+def test_a_second_run_while_one_runs_is_refused_by_the_lock(site: Site) -> None:
+    cfg = site.config()
+    # The first run's dump blocks until released, so the second surely starts meanwhile.
+    dump = site.root / "bin" / "mariadb-dump"
+    dump.write_text(dump.read_text().replace("cat \"$src\"", 'while [ ! -e "$(dirname "$0")/go" ]'
+                                             '; do sleep 0.05; done\ncat "$src"'))
+    first = subprocess.Popen(
+        [sys.executable, "-m", "backup.run", "--site", "demo", "--config",
+         str(site.config_path), "--time", DAY1], cwd=REPO, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        seen = site.root / "bin" / "dump-seen"
+        for _ in range(200):
+            if seen.exists():
+                break
+            subprocess.run(["sleep", "0.05"])
+        second = site.run(DAY1)
+        assert second.returncode == EXIT_LOCKED
+        assert "REFUSED" in second.stderr and f"pid {first.pid}" in second.stderr
+    finally:
+        (site.root / "bin" / "go").touch()
+        first.communicate(timeout=120)
+    assert first.returncode == 0
+    assert len(site.snapshots("local")) == 2  # one backup: db + files
+    assert cfg["lock_file"]
+
+
+def test_init_is_idempotent(site: Site) -> None:
+    proc = subprocess.run([sys.executable, "-m", "backup.run", "--site", "demo", "--config",
+                           str(site.config_path), "--init"], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "repositories created: none" in proc.stdout
+
+
+def test_local_rotation_and_storage_rotation_follow_the_policy(site: Site) -> None:
+    """Nine nights, then the storage servers rotate: every tier holds what select() says."""
+    start = datetime(2025, 1, 1, 3, 15, tzinfo=PARIS)
+    for offset in range(9):
+        when = (start + timedelta(days=offset)).isoformat()
+        proc = site.run(when)
+        assert proc.returncode == 0, proc.stderr
+    now = start + timedelta(days=8)
+    policy = policy_from(site.config()["policy"])
+    local_dates = {d for d, _ in kinds(site.snapshots("local"))}
+    assert local_dates == {f"2025-01-{d:02d}" for d in range(3, 10)}  # age < 7
+    for tier in ("a", "b"):
+        snaps = site.snapshots(tier)
+        proc = site.rotate(tier, now.isoformat(), "--check")
+        assert proc.returncode == 0, proc.stderr
+        expected = set(select(tier, own_series(snaps, "web-demo"), now, policy).keep_ids)
+        assert {s["id"] for s in site.snapshots(tier)} == expected
+        status = json.loads((site.root / f"storage-{tier}" / "status.json").read_text())
+        assert status["last_run"]["steps"]["check"]["read_data_subset"].endswith("/28")
+    # B: the monthly of 1 January (first of the month) and the weekly of Sunday 5 January.
+    assert {d for d, _ in kinds(site.snapshots("b"))} == {"2025-01-01", "2025-01-05"}
