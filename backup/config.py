@@ -30,6 +30,8 @@ class Database:
     option_file: str
     dump_program: str = "mariadb-dump"
     client_program: str = "mariadb"
+    # Tables whose rows are logs (Drupal's watchdog): structure only (R-GDPR-11).
+    log_tables: tuple[str, ...] = ()
 
     def dump_command(self) -> list[str]:
         # --defaults-extra-file must come first; --skip-dump-date makes equal data give an
@@ -43,6 +45,7 @@ class Database:
             # Only what the site's own user may read: --routines/--events need more rights.
             "--triggers",
             "--hex-blob",
+            *(f"--ignore-table-data={self.name}.{t}" for t in self.log_tables),
             self.name,
         ]
 
@@ -160,6 +163,7 @@ def parse(data: dict[str, Any], source: str = "config") -> SiteBackup:
                 option_file=_field(db, "option_file", str, f"{source}.database"),
                 dump_program=db.get("dump_program", "mariadb-dump"),
                 client_program=db.get("client_program", "mariadb"),
+                log_tables=tuple(db.get("log_tables", ())),
             ),
             paths=paths,
             excludes=_strings(data, "excludes", source),

@@ -1,0 +1,1 @@
+"""The storage servers (backup-a, backup-b): per-site append-only repositories (issue 6)."""

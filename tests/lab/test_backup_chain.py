@@ -1,0 +1,154 @@
+"""The backup chain in the lab (issue 6): `fab backup.setup` then real nightly runs on the web
+hosts, copies over SSH with certificates into append-only repositories on backup-a and
+backup-b, and the faults, each with nothing lost."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lab.testing import LabSession
+from roles.backup.layout import BackupLayout
+
+from .test_backup_support import Chain, backup_chain
+
+pytestmark = pytest.mark.lab
+SITE = "villeparisis"
+
+
+@pytest.fixture
+def chain(lab: LabSession) -> Chain:
+    return backup_chain(lab)
+
+
+def test_setup_is_idempotent_and_a_first_backup_reaches_every_tier(chain: Chain) -> None:
+    from roles.backup.setup import run_setup
+
+    from .test_web_support import lab_env
+
+    lines: list[str] = []
+    with lab_env(chain.lab):
+        run_setup("lab", emit=lines.append)
+    assert all(line.endswith(("0 changed", "nothing to do")) for line in lines), lines
+    for site in ("villeparisis", "participation"):
+        proc = chain.run_backup(site)
+        assert proc.returncode == 0, proc.stderr
+        for tier in ("local", "a", "b"):
+            snaps = chain.snapshots(site, tier)
+            kinds = sorted(t for s in snaps for t in s["tags"] if t in ("db", "files"))
+            assert kinds[-2:] == ["db", "files"] or kinds == ["db", "files"], (site, tier)
+        status = chain.status(site)
+        assert status["last_run"]["result"] == "ok"
+        assert set(status["tiers"]) == {"local", "a", "b"}
+
+
+def test_the_database_snapshot_is_a_real_dump_without_log_rows(chain: Chain) -> None:
+    assert chain.run_backup(SITE).returncode == 0
+    db = [s for s in chain.snapshots(SITE, "a") if "db" in s["tags"]][-1]
+    dump = chain.restic(SITE, "a", "--no-lock", "dump", db["id"], f"/{SITE}.sql")
+    assert dump.returncode == 0, dump.stderr
+    assert "CREATE TABLE" in dump.stdout and "INSERT INTO" in dump.stdout
+    assert "-- Dump completed" in dump.stdout and "Dump completed on" not in dump.stdout
+
+
+def test_files_snapshot_holds_code_files_config_and_no_logs(chain: Chain) -> None:
+    assert chain.run_backup(SITE).returncode == 0
+    files = [s for s in chain.snapshots(SITE, "local") if "files" in s["tags"]][-1]
+    proc = chain.restic(SITE, "local", "--no-lock", "ls", "--json", files["id"])
+    paths = {json.loads(line).get("path") for line in proc.stdout.splitlines()[1:]}
+    for wanted in (f"/srv/{SITE}/current", f"/srv/{SITE}/shared/files", f"/srv/{SITE}/private",
+                   f"/etc/hosting/{SITE}/db.cnf", "/etc/nginx/nginx.conf", "/etc/passwd"):
+        assert wanted in paths, wanted
+    assert not [p for p in paths if p and (p.endswith(".log") or p.startswith("/var/log"))]
+    assert not [p for p in paths if p and p.startswith("/etc/hosting/backup")]
+
+
+def test_the_web_host_cannot_delete_or_rewrite_its_snapshots_on_a_or_b(chain: Chain) -> None:
+    """Over the real SSH path, with the site's certificate: reads work, deletes are refused
+    (restic retries them ~13 s before giving up) and every snapshot is still there."""
+    assert chain.run_backup(SITE).returncode == 0
+    lay = BackupLayout(SITE)
+    web = chain.web(SITE)
+    for tier, alias in (("a", "backup-a"), ("b", "backup-b")):
+        before = {s["id"] for s in chain.snapshots(SITE, tier)}
+        victim = sorted(before)[0]
+        base = (f"restic --repo rclone:{SITE} --password-file {lay.password} --no-cache "
+                f"-o rclone.program=ssh -o 'rclone.args=-F {lay.ssh_config} {alias}'")
+        forget = chain.sh(web, f"{base} forget {victim} 2>&1")
+        assert "403" in forget.stdout, forget.stdout[-2000:]
+        rewrite = chain.sh(web, f"{base} tag --add x {victim} 2>&1")
+        assert "403" in rewrite.stdout, rewrite.stdout[-2000:]
+        after = {s["id"] for s in chain.snapshots(SITE, tier)}
+        assert before <= after, tier
+        # And no shell, whatever the client asks: the forced command runs, nothing else.
+        shell = chain.sh(web, f"ssh -F {lay.ssh_config} {alias} id 2>&1 </dev/null; echo rc=$?")
+        assert "uid=" not in shell.stdout
+        check = chain.rotate(SITE, tier, "--check", "--no-rotate")
+        assert check.returncode == 0, check.stderr
+
+
+def test_another_sites_certificate_cannot_reach_this_sites_repository(chain: Chain) -> None:
+    other = "participation"
+    lay, mine = BackupLayout(other), BackupLayout(SITE)
+    web = chain.web(other)
+    # participation's web host, its own certificate, but villeparisis's storage user:
+    proc = chain.sh(web, f"ssh -F {lay.ssh_config} -l {mine.storage_user} backup-a true 2>&1; "
+                         "echo rc=$?")
+    assert "rc=255" in proc.stdout and "Permission denied" in proc.stdout
+
+
+def test_a_dump_failing_half_way_fails_the_run_and_keeps_no_snapshot(chain: Chain) -> None:
+    web = chain.web(SITE)
+    before = {s["id"] for s in chain.snapshots(SITE, "local")}
+    # A dump program that dies half-way, as mariadb-dump does when the server goes away.
+    chain.sh(web, "printf '#!/bin/sh\\nmariadb-dump \"$@\" | head -c 2000\\n"
+                  "echo \"mariadb-dump: Error 2013: Lost connection\" >&2\\nexit 2\\n' "
+                  "> /usr/local/sbin/broken-dump && chmod 755 /usr/local/sbin/broken-dump")
+    cfg_path = f"/etc/hosting/backup/{SITE}.json"
+    cfg = json.loads((chain.root(web) / cfg_path.lstrip("/")).read_text())
+    cfg["database"]["dump_program"] = "/usr/local/sbin/broken-dump"
+    broken = chain.root(web) / "etc/hosting/backup/broken.json"
+    broken.write_text(json.dumps(cfg))
+    try:
+        proc = chain.run_backup(SITE, "--config", "/etc/hosting/backup/broken.json")
+    finally:
+        broken.unlink()
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "database dump failed, no snapshot kept" in proc.stderr
+    after = {s["id"] for s in chain.snapshots(SITE, "local")}
+    assert after <= before  # nothing new (the rotation may only have forgotten old ones)
+    assert chain.restic(SITE, "local", "check").returncode == 0
+    assert chain.run_backup(SITE).returncode == 0
+
+
+def test_backup_a_unreachable_then_caught_up(chain: Chain) -> None:
+    web, a = chain.web(SITE), chain.storage("a")
+    # backup-a drops the web host's SSH (its firewall, as an outage would).
+    chain.sh(a, "nft insert rule inet filter input tcp dport 22 ip saddr "
+                f"{chain.lab.host(web)['private_ip']} drop")
+    try:
+        proc = chain.run_backup(SITE, timeout=900)
+    finally:
+        chain.sh(a, "nft -a list chain inet filter input | awk '/dport 22 ip saddr .* drop/"
+                    " {print $NF}' | xargs -r -n1 nft delete rule inet filter input handle")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "copy to a failed" in proc.stderr
+    local_new = chain.snapshots(SITE, "local")[-2:]
+    on_a = {s.get("original") for s in chain.snapshots(SITE, "a")}
+    assert not {s["id"] for s in local_new} & on_a
+    proc = chain.run_backup(SITE)
+    assert proc.returncode == 0, proc.stderr
+    on_a = {s.get("original") for s in chain.snapshots(SITE, "a")}
+    assert {s["id"] for s in local_new} <= on_a  # caught up
+
+
+def test_a_second_run_is_refused_while_one_runs(chain: Chain) -> None:
+    web = chain.web(SITE)
+    lay = BackupLayout(SITE)
+    holder = chain.sh(web, f"PYTHONPATH=/usr/local/lib/hosting/backup-runner python3 -c '"
+                           "import sys,time; from backup.lock import exclusive\n"
+                           f"with exclusive(\"{lay.lock}\"):\n print(\"held\", flush=True); "
+                           "time.sleep(20)' >/dev/null 2>&1 & sleep 2; echo started")
+    assert "started" in holder.stdout
+    proc = chain.run_backup(SITE)
+    assert proc.returncode == 75 and "REFUSED" in proc.stderr, proc.stderr
