@@ -21,13 +21,13 @@ from roles.core.role import HostContext
 from roles.inventory import Host, Inventory
 
 NFT_CONF = "/etc/nftables.conf"
-APPLIED = "/var/lib/hosting/nftables.sha256"
-LIVE_DIGEST = "nft -s list ruleset | sha256sum"
+APPLIED = "/var/lib/hosting/nftables.applied"
+LIVE = "nft -s list ruleset"  # -s: no counters, so the listing changes only with the rules
 RELOAD = "reload-nftables"
 # Applies the file, then records what the kernel holds, so the next run can tell drift
 # (a hand-added rule, a flushed ruleset) from a ruleset that is as deployed.
 HANDLER = Handler(RELOAD, ("sh", "-c", f"nft -f {NFT_CONF} && mkdir -p /var/lib/hosting && "
-                                       f"{LIVE_DIGEST} > {APPLIED}"))
+                                       f"{LIVE} > {APPLIED}"))
 NODE_EXPORTER = 9100
 
 
@@ -97,7 +97,7 @@ def ruleset(ctx: HostContext) -> str:
 def resources(ctx: HostContext) -> list[Resource]:
     return [
         File(NFT_CONF, ruleset(ctx), 0o755, validate="/usr/sbin/nft -c -f {}", notify=(RELOAD,)),
-        Probe("nftables-live", ("sh", "-c", LIVE_DIGEST), APPLIED, notify=(RELOAD,),
+        Probe("nftables-live", ("sh", "-c", LIVE), APPLIED, notify=(RELOAD,),
               summary="nftables: the live ruleset is not the deployed one (drift, or never "
                       "applied by deploy): re-apply /etc/nftables.conf"),
         # Loads /etc/nftables.conf at boot.

@@ -265,7 +265,10 @@ def decide_probe(r: Probe, out: CommandFact | None, expected: PathFact) -> Decis
     if out is not None and out.rc == 0 and expected.exists and live == want:
         return []
     why = "no record of the last apply" if not expected.exists else "live state differs"
-    return [Action(r.key, r.summary or f"{r.name}: {why}", {"kind": "noop"}, "", r.notify)]
+    diff = "".join(difflib.unified_diff(
+        (live + "\n").splitlines(keepends=True), (want + "\n").splitlines(keepends=True),
+        fromfile=f"{r.name} (live)", tofile=f"{r.name} (as last applied: {r.expect_from})"))
+    return [Action(r.key, r.summary or f"{r.name}: {why}", {"kind": "noop"}, diff, r.notify)]
 
 
 # --- a whole host ---

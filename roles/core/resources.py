@@ -147,8 +147,9 @@ class User:
 
 @dataclass(frozen=True)
 class Probe:
-    """A read-only command whose output decides something (the live nftables ruleset's
-    digest, say). `expect` is the wanted output; when it differs, `notify` handlers run."""
+    """A read-only command whose output must equal a file on the host (the live nftables
+    ruleset vs. the listing recorded when it was last applied): when they differ, `notify`
+    handlers run, and check mode shows the difference as a diff."""
 
     name: str
     argv: tuple[str, ...]

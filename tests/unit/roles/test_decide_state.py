@@ -164,8 +164,8 @@ def test_decide_user_other_shell_and_missing_group_one_usermod() -> None:
 
 # --- probes ---------------------------------------------------------------------------------------
 
-PROBE = Probe("nftables-live", ("sh", "-c", "nft -s list ruleset | sha256sum"),
-              "/var/lib/hosting/nftables.sha256", notify=("reload-nftables",))
+PROBE = Probe("nftables-live", ("sh", "-c", "nft -s list ruleset"),
+              "/var/lib/hosting/nftables.applied", notify=("reload-nftables",))
 
 
 def recorded(text: str) -> PathFact:
@@ -176,10 +176,14 @@ def test_decide_probe_live_state_as_recorded_does_nothing() -> None:
     assert decide_probe(PROBE, CommandFact(0, "abc  -\n"), recorded("abc  -\n")) == []
 
 
-def test_decide_probe_drift_notifies_the_handler_without_an_action_of_its_own() -> None:
-    [action] = decide_probe(PROBE, CommandFact(0, "def  -\n"), recorded("abc  -\n"))
+def test_decide_probe_drift_notifies_the_handler_and_shows_the_drift_as_a_diff() -> None:
+    live = "chain input {\n  tcp dport 22 accept\n  tcp dport 8080 accept\n}\n"
+    [action] = decide_probe(PROBE, CommandFact(0, live), recorded(live.replace(
+        "  tcp dport 8080 accept\n", "")))
     assert action.op == {"kind": "noop"}
     assert action.notify == ("reload-nftables",)
+    assert "-  tcp dport 8080 accept\n" in action.diff
+    assert action.diff.startswith("--- nftables-live (live)\n")
 
 
 def test_decide_probe_never_recorded_notifies() -> None:

@@ -126,4 +126,4 @@ def test_resources_validated_applied_by_handler_and_drift_probed(
     assert isinstance(service, Service) and service.unit == "nftables.service"
     script = firewall.HANDLER.argv[-1]
     assert script.startswith("nft -f /etc/nftables.conf && ")
-    assert script.endswith("> /var/lib/hosting/nftables.sha256")
+    assert script.endswith("nft -s list ruleset > /var/lib/hosting/nftables.applied")
