@@ -68,6 +68,11 @@ class SiteBackup:
     state_dir: str  # status.json, runs.jsonl
     lock_file: str
     check_subsets: int = 28  # storage side: every pack read once in this many days
+    # Restore (backup.restore): the site's data paths under its root, restored in place with
+    # --delete; the units stopped meanwhile (PHP-FPM, the site's cron).
+    restore_root: str = ""
+    restore_subpaths: tuple[str, ...] = ()
+    stop_units: tuple[str, ...] = ()
 
     @property
     def dump_filename(self) -> str:
@@ -171,6 +176,9 @@ def parse(data: dict[str, Any], source: str = "config") -> SiteBackup:
             state_dir=_field(data, "state_dir", str, source),
             lock_file=_field(data, "lock_file", str, source),
             check_subsets=int(data.get("check_subsets", 28)),
+            restore_root=str(data.get("restore", {}).get("root", "")),
+            restore_subpaths=tuple(data.get("restore", {}).get("subpaths", ())),
+            stop_units=tuple(data.get("restore", {}).get("stop_units", ())),
         )
     except ConfigError:
         raise

@@ -14,11 +14,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from roles.backup.layout import CACHE_DIR, BackupLayout
-from roles.web.layout import SiteLayout
+from roles.web.layout import PHP_VERSION, SiteLayout
 
 # Drupal's database log (dblog): its rows are logs (R-GDPR-11); the table itself is kept so
 # a restored site still works.
 LOG_TABLES = ("watchdog",)
+RESTORE_SUBPATHS = ("releases", "current", "shared/files", "shared/config", "private")
 HOST_CONFIG = ("/etc/hosting", "/etc/nginx", "/etc/php", "/etc/mysql", "/etc/systemd/system",
                "/etc/passwd", "/etc/group")
 
@@ -81,6 +82,14 @@ def runner_config(inventory: Mapping[str, Any], site: str) -> dict[str, Any]:
         "required_mounts": mounts,
         "state_dir": lay.state,
         "lock_file": lay.lock,
+        "restore": {
+            "root": SiteLayout(site).root,
+            # Never private.enc (the ciphertext), tmp, sessions or incoming: --delete there
+            # would destroy what the backup leaves out on purpose.
+            "subpaths": list(RESTORE_SUBPATHS),
+            "stop_units": [f"php{PHP_VERSION}-fpm.service",
+                           f"{SiteLayout(site).cron_unit}.timer"],
+        },
     }
 
 

@@ -1,0 +1,61 @@
+"""`fab backup.setup`, `fab backup.status`, `fab backup.run` and `fab restore` (issue 6).
+
+fabfile.py registers them: `Collection.from_module(roles.backup.tasks, name="backup")` and
+the `restore` task at the top level (docs/backups.md).
+"""
+from __future__ import annotations
+
+import json
+
+from invoke import task
+from invoke.exceptions import Exit
+
+from roles.access import AccessError
+from roles.backup.restore import RestoreTaskError, run_restore
+from roles.backup.setup import SetupError, run_setup
+from roles.backup.status import run_status
+from roles.inventory import InventoryError
+
+ENV_HELP = "lab | prod | preprod (default lab)"
+COMMON = {"env": ENV_HELP, "inventory": "inventory JSON file",
+          "identity": "your key (with KEY-cert.pub)"}
+
+
+@task(help={**COMMON, "sites": "comma-separated sites (default: all)",
+            "ca-dir": "CA directory (signs the web hosts' backup keys)"})
+def setup(c, env="lab", sites="", inventory="", identity="", ca_dir=""):
+    """Backup chain: roles on web + storage hosts, certificates, passwords, repositories."""
+    try:
+        run_setup(env, sites, inventory, identity, ca_dir)
+    except (InventoryError, AccessError, SetupError) as exc:
+        raise Exit(f"backup.setup: {exc}", code=1) from exc
+
+
+@task(help=COMMON)
+def status(c, env="lab", inventory="", identity=""):
+    """Every site's tiers: snapshot counts, newest and oldest ages, sizes, last runs."""
+    try:
+        run_status(env, inventory, identity)
+    except (InventoryError, AccessError) as exc:
+        raise Exit(f"backup.status: {exc}", code=1) from exc
+
+
+@task(help={**COMMON, "site": "site name (required)",
+            "at": "YYYY-MM-DD (newest backup of that day or before) or an ISO time",
+            "from": "local | a | b (default a: survives the loss of the web host)",
+            "to": "host to restore onto (default: the site's web host, rebuilt if fresh)",
+            "apply-config": "also put the snapshot's host configuration in place",
+            "ca-dir": "CA directory (certifies a fresh host's backup key)"},
+      name="restore")
+def restore(c, site="", at="", from_="a", to="", apply_config=False, env="lab", inventory="",
+            identity="", ca_dir=""):
+    """Restore a site (database, files, code, config) from a backup; verify; print the RTO."""
+    if not site:
+        raise Exit("restore: --site is required", code=2)
+    try:
+        result = run_restore(env, site, at, from_, to, apply_config, inventory, identity, ca_dir)
+    except (InventoryError, AccessError, SetupError, RestoreTaskError) as exc:
+        raise Exit(f"restore: {exc}", code=1) from exc
+    print(json.dumps(result, indent=2, sort_keys=True))
+    if not result["ok"]:
+        raise Exit(f"restore of {site} FAILED", code=1)

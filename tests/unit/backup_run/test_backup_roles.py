@@ -1,0 +1,121 @@
+"""The backup and storage roles as data: configuration files, units, sshd principals, the
+forced command shared by certificate and storage server; restore's choice of a backup."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from backup.config import parse
+from backup.restore import RestoreError, choose, parse_at
+from roles.backup import config
+from roles.backup.layout import BackupLayout
+
+REPO = Path(__file__).resolve().parents[3]
+PARIS = ZoneInfo("Europe/Paris")
+
+
+@pytest.fixture(scope="module")
+def inventory() -> dict:
+    from model import load_stack
+    from model.inventory import HostAddresses, build_inventory
+    from model.topology import plan_hosts, private_addresses
+
+    stack = load_stack(REPO / "Pulumi.prod.yaml")
+    addrs = private_addresses(stack)
+    hosts = [HostAddresses(h.name, str(addrs[h.name]),
+                           "198.51.100.20" if h.public else None) for h in plan_hosts(stack)]
+    fp = "SHA256:" + "A" * 43
+    return build_inventory(stack, source="lab", hosts=hosts,
+                           site_public_ips={s.name: str(s.public_ip) for s in stack.sites},
+                           host_key_fingerprints={h.name: fp for h in plan_hosts(stack)})
+
+
+def test_runner_config_is_valid_for_the_runner_itself(inventory: dict) -> None:
+    for site in ("villeparisis", "participation"):
+        data = config.runner_config(inventory, site)
+        cfg = parse(json.loads(json.dumps(data)))
+        assert cfg.host == f"web-{site}"
+        assert cfg.a.ssh_alias == "backup-a" and cfg.b.ssh_alias == "backup-b"
+        assert cfg.local.location == f"/var/backups/hosting/{site}/restic"
+        assert cfg.database.option_file == f"/etc/hosting/{site}/db.cnf"
+        assert f"--ignore-table-data={cfg.database.name}.watchdog" in cfg.database.dump_command()
+        assert cfg.policy.weekly_day == 6 and cfg.policy.timezone == "Europe/Paris"
+
+
+def test_backups_hold_site_and_config_but_never_logs_nor_secrets_of_the_backup(
+        inventory: dict) -> None:
+    data = config.runner_config(inventory, "villeparisis")
+    assert "/srv/villeparisis" in data["paths"]
+    assert {"/etc/nginx", "/etc/php", "/etc/mysql", "/etc/hosting"} <= set(data["paths"])
+    assert "/var/log" in data["excludes"] and "*.log" in data["excludes"]  # R-GDPR-11
+    assert "/etc/hosting/backup" in data["excludes"]
+    assert "/srv/villeparisis/private.enc" in data["excludes"]
+    assert data["required_mounts"] == ["/srv/villeparisis/private"]
+    # restore --delete never reaches what the backup leaves out on purpose
+    subs = data["restore"]["subpaths"]
+    assert "private" in subs and not {"private.enc", "tmp", "sessions"} & set(subs)
+
+
+def test_storage_config_and_rotation_times_are_spread(inventory: dict) -> None:
+    a = config.storage_config(inventory, "villeparisis", "a")
+    assert a["repository"] == "/srv/backups/villeparisis/repo" and a["tier"] == "a"
+    times = {config.rotation_time(inventory, s["name"]) for s in inventory["sites"]}
+    assert times == {"12:00", "12:20"}
+
+
+def test_the_forced_command_is_append_only_on_the_sites_own_repository() -> None:
+    lay = BackupLayout("villeparisis")
+    cmd = lay.forced_command()
+    assert "--append-only" in cmd and cmd.endswith(" /srv/backups/villeparisis/repo")
+    assert lay.principal == "backup-villeparisis"
+
+
+def test_principals_file_and_units_render(inventory: dict) -> None:
+    from roles.core.render import render
+
+    lay = BackupLayout("participation")
+    text = render("storage/principals.j2", layout=lay)
+    line = [x for x in text.splitlines() if not x.startswith("#")][0]
+    assert line == f'restrict,command="{lay.forced_command()}" backup-participation'
+    timer = render("backup/backup.timer.j2", layout=lay, time="03:45", timezone="Europe/Paris")
+    assert "OnCalendar=*-*-* 03:45:00 Europe/Paris" in timer and "Persistent=true" in timer
+    ssh = config.ssh_config(inventory, "participation")
+    assert "HostName 10.20.0.20" in ssh and "HostName 10.20.0.21" in ssh
+    assert "StrictHostKeyChecking yes" in ssh and "User backup-participation" in ssh
+
+
+def test_cert_renewal_rules(inventory: dict) -> None:
+    from roles.backup.setup import needs_new_cert
+    from roles.inventory import Inventory
+
+    inv = Inventory.from_doc(inventory)
+    web = inv.host("web-villeparisis")
+    lay = BackupLayout("villeparisis")
+    now = datetime(2026, 1, 1, tzinfo=PARIS)
+    assert needs_new_cert("", "ssh-ed25519 AAAA x", lay, web, now) == "no certificate"
+    assert needs_new_cert("garbage", "ssh-ed25519 AAAA x", lay, web, now).startswith(
+        "unreadable")
+
+
+def snap(sid: str, when: str, *tags: str, host: str = "web-demo") -> dict:
+    return {"id": sid, "time": when, "tags": list(tags), "hostname": host}
+
+
+def test_restore_chooses_the_newest_complete_backup_before_the_date() -> None:
+    snaps = [
+        snap("d1", "2025-01-05T02:15:00Z", "db"), snap("f1", "2025-01-05T02:15:00Z", "files"),
+        snap("d2", "2025-01-06T02:15:00Z", "db"), snap("f2", "2025-01-06T02:15:00Z", "files"),
+        snap("d3", "2025-01-07T02:15:00Z", "db"),  # files missing: not a whole backup
+        snap("x", "2025-01-08T02:15:00Z", "db", "files", host="other"),
+    ]
+    assert choose(snaps, "web-demo", None) == (snaps[2], snaps[3])
+    at = parse_at("2025-01-05", PARIS)
+    assert choose(snaps, "web-demo", at) == (snaps[0], snaps[1])
+    with pytest.raises(RestoreError, match="no complete backup"):
+        choose(snaps, "web-demo", parse_at("2025-01-04", PARIS))
+    assert parse_at("2025-01-05T12:00", PARIS).tzinfo == PARIS
