@@ -50,6 +50,9 @@ class AptProxy:
             # Only the remapped Debian archive: the proxy is not an open relay to the internet.
             "ForceManaged: 1",
             "Remap-debrep: file:deb_mirror*.gz /debian ; file:backends_debian",
+            # Security updates, from deb.debian.org too (security.debian.org is not reachable).
+            "Remap-secdeb: security.debian.org security.debian.org/debian-security "
+            "deb.debian.org/debian-security /debian-security ; file:backends_debian_security",
             "ExThreshold: 4",
             "ForeGround: 1",
             f"PidFile: {self.dir / 'acng.pid'}",
@@ -68,6 +71,8 @@ class AptProxy:
         (self.conf_dir / "acng.conf").write_text(self._config())
         # The package's default Debian backend list gives 503 here; name deb.debian.org.
         (self.conf_dir / "backends_debian").write_text(self.mirror + "\n")
+        (self.conf_dir / "backends_debian_security").write_text(
+            self.mirror.rstrip("/") + "-security/\n")
         procs.spawn([BINARY, "-c", str(self.conf_dir)], self.pidfile, self.dir / "daemon.log")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

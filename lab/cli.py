@@ -70,6 +70,8 @@ def cmd_up(lab: Lab, _args: argparse.Namespace) -> int:
         return 1
     for change in report.changes:
         print(f"  {change}")
+    for warning in report.warnings:
+        print(f"lab up: warning: {warning}", file=sys.stderr)
     if not report.changes:
         print("  nothing to do: the lab is up")
     print(f"lab {lab.cfg.prefix} up in {report.total_seconds:.1f}s "

@@ -23,7 +23,7 @@ PACKAGES = (
     "sudo", "ca-certificates", "curl", "procps", "netbase",
 )
 # Bump when the customisation below changes meaning (it is part of the cache key).
-IMAGE_VERSION = "3"
+IMAGE_VERSION = "4"
 CUSTOMIZE = [
     # Each lab host gets its own host key and certificate, written at creation: never share
     # the keys openssh-server's postinst generated in the image.
@@ -48,8 +48,20 @@ DPKG_OPTS = (
 )
 
 
+def sources(suite: str, mirror: str) -> str:
+    """The image's apt sources, like a cloud image's: the release, its updates, security
+    updates (served by deb.debian.org too, through the lab's apt proxy)."""
+    keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
+    base = mirror.rstrip("/")
+    return (f"Types: deb\nURIs: {base}/\nSuites: {suite} {suite}-updates\n"
+            f"Components: main\nSigned-By: {keyring}\n\n"
+            f"Types: deb\nURIs: {base}-security/\nSuites: {suite}-security\n"
+            f"Components: main\nSigned-By: {keyring}\n")
+
+
 def cache_key(suite: str, mirror: str) -> str:
-    recipe = json.dumps([IMAGE_VERSION, suite, mirror, PACKAGES, CUSTOMIZE, DPKG_OPTS])
+    recipe = json.dumps([IMAGE_VERSION, suite, mirror, PACKAGES, CUSTOMIZE, DPKG_OPTS,
+                         sources(suite, mirror)])
     return hashlib.sha256(recipe.encode()).hexdigest()[:12]
 
 
@@ -78,6 +90,8 @@ def ensure_image(cache: Path, suite: str, mirror: str,
                 "--include=" + ",".join(PACKAGES), "--skip=cleanup/apt/lists"]
         argv += [f"--dpkgopt={o}" for o in DPKG_OPTS]
         argv += [f"--customize-hook={c}" for c in CUSTOMIZE]
+        argv += ["--customize-hook=rm -f \"$1\"/etc/apt/sources.list && printf %s "
+                 f"'{sources(suite, mirror)}' > \"$1\"/etc/apt/sources.list.d/debian.sources"]
         argv += [suite, str(tmp), mirror]
         try:
             proc = run(argv, timeout=900)

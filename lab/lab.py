@@ -33,6 +33,7 @@ APT_CONF = "/etc/apt/apt.conf.d/00lab-proxy"
 @dataclass
 class UpReport:
     changes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. a host whose systemd is degraded
     image_seconds: float = 0.0
     hosts_seconds: float = 0.0
     total_seconds: float = 0.0
@@ -152,9 +153,10 @@ class Lab:
                                         plan.hosts))
             report.hosts_seconds = time.monotonic() - t0
             fingerprints = {}
-            for name, fp, changes in results:
+            for name, fp, changes, warnings in results:
                 fingerprints[name] = fp
                 report.changes += changes
+                report.warnings += warnings
             self._write_access(plan, fingerprints, report)
         report.total_seconds = time.monotonic() - start
         return report
@@ -178,16 +180,25 @@ class Lab:
         if network.ensure_bridge(self.cfg.private_bridge, plan.machine_private):
             report.changes.append(f"bridge {self.cfg.private_bridge} {plan.machine_private}")
 
-    def _ensure_host(self, plan: LabPlan, h: LabHost, image: Path) -> tuple[str, str, list[str]]:
+    def _ensure_host(self, plan: LabPlan, h: LabHost,
+                     image: Path) -> tuple[str, str, list[str], list[str]]:
         c = self.container(h.name)
         ports = self.ports(plan, h)
         changes: list[str] = []
+        warnings: list[str] = []
+        if c.exists():
+            # A host stays on the image it was built on while that image is cached: a new
+            # image recipe must not wipe the hosts of a lab someone is working in.
+            built_on = Path(json.loads(c.created_marker.read_text())["image"])
+            if (built_on / "etc/os-release").exists():
+                image = built_on
+            else:
+                self._destroy_host(c, ports)
+                changes.append(f"{h.name}: rebuilt (its base image {built_on.name} is gone)")
+        elif (c.dir / "upper").exists():
+            self._destroy_host(c, ports)  # half-made by an interrupted `up`: start afresh
+            changes.append(f"{h.name}: removed a half-made host")
         stamp = json.dumps({"image": str(image)})
-        if c.created_marker.exists() and c.created_marker.read_text() != stamp or (
-                not c.exists() and (c.dir / "upper").exists()):
-            # Half-made (interrupted `up`) or built on another image: start it afresh.
-            self._destroy_host(c, ports)
-            changes.append(f"{h.name}: removed a half-made or outdated host")
         new = not c.exists()
         if c.mount(image) and not new:
             changes.append(f"{h.name}: mounted its root")
@@ -207,7 +218,10 @@ class Lab:
                 changes.append(f"{h.name}: re-created its network namespace")
         if c.start() and not new:
             changes.append(f"{h.name}: started")
-        c.wait_booted()
+        if c.wait_booted() != "running":
+            failed = c.exec(["systemctl", "--failed", "--no-legend", "--plain"], check=False)
+            units = ", ".join(line.split()[0] for line in failed.stdout.splitlines() if line)
+            warnings.append(f"{h.name}: systemd is degraded (failed: {units or '?'})")
         if new:
             # cloud-init's runcmd: once, at first boot, after the files are written.
             for argv in bootstrap_commands(plan.stack, h.plan):
@@ -216,7 +230,7 @@ class Lab:
             changes.append(f"{h.name}: created ({h.private_ip}"
                            f"{', ' + str(h.public_ip) if h.public_ip else ''})")
         wait_tcp(str(h.private_ip), 22, timeout=30)
-        return h.name, fp, changes
+        return h.name, fp, changes, warnings
 
     def _destroy_host(self, c: Container, ports: tuple[network.Port, ...]) -> None:
         """Stop and delete a host, keeping its port index (its veth names) for the rebuild."""

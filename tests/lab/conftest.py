@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from lab.testing import LabSession, lab_session
+
+HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +28,15 @@ def lab(lab_session_: LabSession) -> LabSession:
     return lab_session_
 
 
+# The lab's own tests check the lab as `up` makes it: they run before tests that deploy roles
+# onto the shared hosts (firewalls, hardened sshd); the teardown tests take the lab down: last.
+LAB_OWN = ("test_ssh.py", "test_isolation.py", "test_system.py", "test_lifecycle.py")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Teardown tests take the session's lab down: run them after everything else.
-    items.sort(key=lambda item: item.path.name == "test_teardown.py")
+    def order(item: pytest.Item) -> int:
+        if item.path.parent != HERE:
+            return 1
+        return 0 if item.path.name in LAB_OWN else 2 if item.path.name == "test_teardown.py" else 1
+
+    items.sort(key=order)
