@@ -1,7 +1,11 @@
 """Fabric's entry point (`fab -l`): the tasks live in roles/tasks; see docs/deploy.md."""
 from invoke import Collection
 
+from roles.proxy import tasks as proxy_tasks
 from roles.tasks import ca
 from roles.tasks.deploy import deploy
+from roles.web import tasks as web_tasks
 
-ns = Collection(deploy, Collection.from_module(ca, name="ca"))
+ns = Collection(deploy, Collection.from_module(ca, name="ca"),
+                Collection.from_module(web_tasks, name="web"),
+                Collection.from_module(proxy_tasks, name="proxy"))

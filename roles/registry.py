@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from roles.base import baseline
 from roles.core.role import Desired, HostContext, Role
+from roles.proxy.role import proxy
+from roles.web.role import web
 
 ROLES: dict[str, tuple[Role, ...]] = {
-    "proxy": (baseline,),
-    "web": (baseline,),
+    "proxy": (baseline, proxy),
+    "web": (baseline, web),
     "ops": (baseline,),
     "storage": (baseline,),
 }

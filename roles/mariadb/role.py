@@ -1,0 +1,42 @@
+"""MariaDB server resources for a web host (the per-site database and user are in roles.web,
+which knows the site). Server-side hardening follows dev-sec's mysql-baseline:
+mysql-conf-03 (options, in 90-hosting.cnf), mysql-conf-07/08 (config files root:mysql, not
+world-readable), mysql-db-03..08 (accounts and test database, fixed by the helper's
+`db-baseline` step behind a probe).
+"""
+from __future__ import annotations
+
+from roles.core.render import render
+from roles.core.resources import Directory, File, Handler, Packages, Probe, Resource, Service
+from roles.core.role import HostContext
+
+PACKAGES = ("mariadb-server", "mariadb-client")
+CNF = "/etc/mysql/mariadb.conf.d/90-hosting.cnf"
+MAIN_CNF = "/etc/mysql/mariadb.cnf"
+SECURE_FILE_PRIV = "/var/lib/mysql-files"
+HELPER = ("/usr/bin/python3", "/usr/local/lib/hosting/web")
+PROBE_OK = "/var/lib/hosting/web/probe-ok"
+# Unknown or misspelt options make mariadbd exit non-zero before it would start.
+VALIDATE = "/usr/sbin/mariadbd --defaults-file={} --help --verbose >/dev/null"
+
+RESTART = Handler("restart-mariadb", ("systemctl", "restart", "mariadb.service"))
+BASELINE = Handler("mariadb-baseline", (*HELPER, "db-baseline"))
+
+
+def resources(ctx: HostContext, buffer_pool_mb: int = 512) -> tuple[list[Resource], list[Handler]]:
+    out: list[Resource] = [
+        Packages(PACKAGES),
+        Directory(SECURE_FILE_PRIV, 0o700, "mysql", "mysql"),
+        # Debian's own content, made root:mysql 0640 (mysql-conf-07).
+        File(MAIN_CNF, render("mariadb/mariadb.cnf.j2"), 0o640, "root", "mysql",
+             notify=(RESTART.name,)),
+        File(CNF, render("mariadb/hardening.cnf.j2", secure_file_priv=SECURE_FILE_PRIV,
+                         innodb_buffer_pool_mb=buffer_pool_mb),
+             0o640, "root", "mysql", validate=VALIDATE, notify=(RESTART.name,)),
+        Service("mariadb.service"),
+        Probe(BASELINE.name, (*HELPER, "db-baseline", "--check"), PROBE_OK,
+              notify=(BASELINE.name,),
+              summary="MariaDB: remove the test database and anonymous, passwordless, "
+                      "wildcard-host and remote-root accounts (mysql-baseline)"),
+    ]
+    return out, [RESTART, BASELINE]

@@ -1,0 +1,81 @@
+"""Installing the sites' certificate on the proxy, whatever obtained it (R-SCOPE-2).
+
+Obtaining is somebody else's job: the lab's CA (roles.proxy.lab_cert), ACME DNS-01 on ops
+(a later issue), or a bought certificate uploaded by hand (DESIGN.md's fallback). Each hands
+over a PEM chain and key; this module checks the pair on the admin's machine (key matches,
+covers every site name, valid for long enough) and turns it into File resources at the paths
+the model names (`tls.certificate`, `tls.key`). Without a source the proxy role leaves the
+files alone and nginx's validation says if they are missing.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtensionOID
+
+from roles.core.resources import Directory, File, Resource
+from roles.proxy.names import uncovered
+
+SOURCE_ENV = "HOSTING_TLS_DIR"  # a directory with fullchain.pem and privkey.pem
+MIN_VALIDITY = timedelta(days=7)
+
+
+class CertificateError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Material:
+    chain_pem: bytes
+    key_pem: bytes
+    origin: str  # where it came from, for error messages
+
+
+def check(m: Material, names: tuple[str, ...], now: datetime | None = None) -> x509.Certificate:
+    """The leaf certificate, or CertificateError saying what is wrong."""
+    try:
+        chain = x509.load_pem_x509_certificates(m.chain_pem)
+        key = serialization.load_pem_private_key(m.key_pem, password=None)
+    except ValueError as exc:
+        raise CertificateError(f"{m.origin}: unreadable certificate or key: {exc}") from exc
+    leaf = chain[0]
+    if leaf.public_key().public_bytes(serialization.Encoding.DER,
+                                      serialization.PublicFormat.SubjectPublicKeyInfo) != \
+            key.public_key().public_bytes(serialization.Encoding.DER,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo):
+        raise CertificateError(f"{m.origin}: the key does not match the certificate")
+    try:
+        sans = leaf.extensions.get_extension_for_oid(
+            ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value.get_values_for_type(x509.DNSName)
+    except x509.ExtensionNotFound:
+        sans = []
+    missing = uncovered(sans, names)
+    if missing:
+        raise CertificateError(f"{m.origin}: the certificate does not cover {', '.join(missing)}"
+                               f" (it has {', '.join(sans) or 'no DNS names'})")
+    now = now or datetime.now(UTC)
+    if leaf.not_valid_after_utc - now < MIN_VALIDITY:
+        raise CertificateError(f"{m.origin}: the certificate expires {leaf.not_valid_after_utc:%F}")
+    return leaf
+
+
+def from_directory(path: Path) -> Material:
+    return Material((path / "fullchain.pem").read_bytes(), (path / "privkey.pem").read_bytes(),
+                    str(path))
+
+
+def resources(m: Material, cert_path: str, key_path: str, names: tuple[str, ...],
+              notify: tuple[str, ...]) -> list[Resource]:
+    check(m, names)
+    dirs = sorted({os.path.dirname(cert_path), os.path.dirname(key_path)})
+    return [
+        *(Directory(d, 0o755) for d in dirs),
+        # The key first: nginx must never see a new certificate with the old key.
+        File(key_path, m.key_pem, 0o600, sensitive=True, notify=notify),
+        File(cert_path, m.chain_pem, 0o644, notify=notify),
+    ]

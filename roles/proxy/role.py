@@ -1,0 +1,69 @@
+"""The proxy role: nginx terminating TLS for every site on the site's own public IP and
+passing requests to the site's web host over the private network (R-HOST-1, R-HOST-2).
+A pure function of the host's context, for the deploy engine (roles.core)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from roles.core.resources import Absent, Directory, File, Handler, Packages, Resource, Service
+from roles.core.role import Desired, HostContext
+from roles.proxy import certificate, lab_cert, render
+from roles.proxy.config import (
+    ACME_ROOT,
+    MAINTENANCE_DIR,
+    MAINTENANCE_ROOT,
+    ProxyConfig,
+    proxy_config,
+)
+from roles.proxy.names import certificate_names
+from roles.web import nginx_listen
+
+RELOAD_NGINX = Handler("reload-nginx", ("systemctl", "reload-or-restart", "nginx.service"))
+RESTART_NGINX = nginx_listen.RESTART
+# Debian's default site appears during the first deploy's apt run, after the facts were read:
+# removed when our nginx.conf is written (see roles/web/role.py, TIDY).
+TIDY = Handler("proxy-tidy", ("rm", "-f", "/etc/nginx/sites-enabled/default"))
+NGINX_TEST = "/usr/sbin/nginx -t -q -c {}"
+
+
+def site_names(cfg: ProxyConfig) -> tuple[str, ...]:
+    return tuple(n for s in cfg.sites for n in s.names)
+
+
+def tls_material(ctx: HostContext, cfg: ProxyConfig) -> certificate.Material | None:
+    """Where this deploy's certificate comes from: an explicit directory ($HOSTING_TLS_DIR),
+    else the lab's CA for a lab inventory, else nowhere (installed by ACME or by hand)."""
+    source = os.environ.get(certificate.SOURCE_ENV)
+    if source:
+        return certificate.from_directory(Path(source))
+    if ctx.inventory.source == "lab":
+        names = certificate_names(site_names(cfg))
+        return lab_cert.issue(lab_cert.lab_tls_dir(), ctx.inventory.environment, names)
+    return None
+
+
+def proxy(ctx: HostContext) -> Desired:
+    cfg = proxy_config(ctx.inventory.doc, ctx.host.name)
+    resources: list[Resource] = [
+        Packages(("nginx",)),
+        Directory(ACME_ROOT, 0o755),
+        Directory(MAINTENANCE_ROOT, 0o755),
+        File(f"{MAINTENANCE_ROOT}/_hosting_maintenance.html", render.maintenance_page()),
+        # `fab proxy.maintenance --site S --on` drops a file here; nginx answers 503 with the
+        # page above while it exists (R-MNT-1), no reload needed.
+        Directory(MAINTENANCE_DIR, 0o755),
+    ]
+    material = tls_material(ctx, cfg)
+    if material is not None:
+        resources += certificate.resources(material, cfg.certificate, cfg.key,
+                                           site_names(cfg), (RELOAD_NGINX.name,))
+    conf = render.nginx_conf(cfg)
+    resources += [
+        File("/etc/nginx/nginx.conf", conf, validate=NGINX_TEST,
+             notify=(TIDY.name, RELOAD_NGINX.name)),
+        Absent("/etc/nginx/sites-enabled/default"),
+        Service("nginx.service"),
+        *nginx_listen.resources(conf),
+    ]
+    return Desired(tuple(resources), (TIDY, RELOAD_NGINX, RESTART_NGINX))

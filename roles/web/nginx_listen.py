@@ -1,0 +1,34 @@
+"""Does the running nginx listen where its configuration says? A probe for both the proxy and
+the web roles.
+
+Why: `systemctl reload nginx` reports success even when the master could not apply the new
+configuration. It cannot when a new address-specific listen collides with an old wildcard one
+(Debian's default site listens on *:80; bind() then fails with "address in use" and the old
+configuration keeps running). So the live listening sockets are compared with the rendered
+configuration's, and nginx is restarted when they differ: on a fresh host once, and after a
+change of the listen set (a site added), never on an ordinary configuration change.
+"""
+from __future__ import annotations
+
+import re
+
+from roles.core.resources import File, Handler, Probe, Resource
+
+EXPECTED = "/var/lib/hosting/nginx-listen"
+RESTART = Handler("restart-nginx", ("systemctl", "restart", "nginx.service"))
+# As root: every TCP socket nginx listens on, "address:port", sorted (the agent runs as root).
+LIVE = ("sh", "-c", "ss -Hltnp | awk '/\"nginx\"/ {print $4}' | sort -u")
+
+
+def listens(conf: str) -> list[str]:
+    """The address:port pairs of a rendered nginx.conf's `listen` directives, sorted."""
+    return sorted({m.group(1) for m in re.finditer(r"^\s*listen\s+([^\s;]+)", conf, re.M)})
+
+
+def resources(conf: str) -> list[Resource]:
+    return [
+        File(EXPECTED, "".join(f"{a}\n" for a in listens(conf))),
+        Probe("nginx-listen", LIVE, EXPECTED, notify=(RESTART.name,),
+              summary="nginx does not listen where its configuration says (a reload cannot "
+                      "replace Debian's *:80): restart it"),
+    ]

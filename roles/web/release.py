@@ -1,0 +1,111 @@
+"""Code releases of a site (`fab web.release`, `fab web.rollback`, `fab web.status`), driven
+from the admin's machine: build the archive here (roles.web.codebase), upload it to the
+site's web host over the verified SSH connection, and let the host's helper stage, check,
+switch and health-check it (roles/web/onhost/hw_release.py). One SSH round trip for the
+deployment itself; a failure anywhere leaves the live release serving.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from roles.inventory import Inventory
+from roles.web import codebase
+from roles.web.layout import PHP_VERSION
+from roles.web.role import HELPER
+from roles.web.site import WebSite, web_site
+
+
+class ReleaseError(RuntimeError):
+    pass
+
+
+@dataclass
+class ReleaseReport:
+    site: str
+    action: str
+    release: str
+    previous: str | None
+    source: str = ""
+    seconds: float = 0.0
+    build_seconds: float = 0.0
+    host: dict[str, Any] = field(default_factory=dict)
+
+    def line(self) -> str:
+        what = {"none": "already live", "stage": "new release live", "switch":
+                "switched to kept release", "rollback": "rolled back"}.get(self.action,
+                                                                           self.action)
+        return (f"{self.site}: {what}: {self.release} (was {self.previous or 'nothing'}) "
+                f"in {self.seconds:.1f}s{f' [{self.source}]' if self.source else ''}")
+
+
+def helper_argv(command: str, site: WebSite) -> list[str]:
+    lay = site.layout
+    return [*HELPER, command, "--site", site.name, "--root", lay.root,
+            "--owner", lay.code_owner, "--group", lay.group,
+            "--settings-local", lay.settings_local,
+            "--default-settings", f"{lay.etc}/settings.default.php",
+            "--health-url", f"http://{site.private_ip}/", "--health-host", site.domain,
+            "--php", f"/usr/bin/php{PHP_VERSION}"]
+
+
+def _sudo(conn: Any, argv: list[str], timeout: int = 600) -> dict[str, Any]:
+    res = conn.run("sudo -n " + shlex.join(argv), hide=True, warn=True, timeout=timeout)
+    if res.exited != 0:
+        raise ReleaseError((res.stderr or res.stdout).strip()[-2000:]
+                           or f"helper exited {res.exited}")
+    try:
+        return json.loads(res.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError) as exc:
+        raise ReleaseError(f"helper answered no JSON: {res.stdout[-500:]!r}") from exc
+
+
+def build(site: WebSite, out_dir: Path, path: str | Path | None = None) -> codebase.Built:
+    """The model's codebase, or a local directory (lab, development)."""
+    if path:
+        return codebase.build_directory(Path(path), out_dir)
+    return codebase.build(site.codebase, out_dir)
+
+
+def release(inv: Inventory, connect: Callable[[str], Any], site_name: str,
+            path: str | Path | None = None,
+            emit: Callable[[str], None] = print) -> ReleaseReport:
+    site = web_site(inv.doc, site_name)
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="hosting-release-") as tmp:
+        try:
+            built = build(site, Path(tmp), path)
+        except codebase.CodebaseError as exc:
+            raise ReleaseError(f"{site_name}: cannot build the codebase: {exc}") from exc
+        build_s = time.monotonic() - start
+        emit(f"{site_name}: built {built.sha256[:12]} from {built.source} ({build_s:.1f}s)")
+        conn = connect(site.host)
+        updir = conn.run("mktemp -d /tmp/hosting-release.XXXXXXXX", hide=True).stdout.strip()
+        upload = f"{updir}/{built.sha256}.tar.gz"
+        try:
+            conn.put(str(built.archive), upload)
+            host = _sudo(conn, [*helper_argv("release", site), "--upload", upload,
+                                "--sha256", built.sha256, "--source", built.source])
+        finally:
+            conn.run(f"rm -rf {shlex.quote(updir)}", hide=True, warn=True)
+    return ReleaseReport(site_name, host["action"], host["release"], host.get("previous"),
+                         built.source, time.monotonic() - start, build_s, host)
+
+
+def rollback(inv: Inventory, connect: Callable[[str], Any], site_name: str) -> ReleaseReport:
+    site = web_site(inv.doc, site_name)
+    start = time.monotonic()
+    host = _sudo(connect(site.host), helper_argv("rollback", site))
+    return ReleaseReport(site_name, "rollback", host["release"], host.get("previous"),
+                         seconds=time.monotonic() - start, host=host)
+
+
+def status(inv: Inventory, connect: Callable[[str], Any], site_name: str) -> dict[str, Any]:
+    site = web_site(inv.doc, site_name)
+    return _sudo(connect(site.host), helper_argv("status", site))

@@ -1,0 +1,52 @@
+"""Every configuration file of a web host, rendered from templates/web and templates/mariadb.
+Pure: (sites, versions) -> text."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from roles.core.render import render
+from roles.web.layout import MYSQL_SOCKET, PHP_VERSION
+from roles.web.limits import pool_size, timer_schedule
+from roles.web.site import WebSite
+
+NGINX_LOG_DIR = "/var/log/nginx"
+NGINX_PID = "/run/nginx.pid"
+
+
+def nginx_conf(site: WebSite, log_dir: str = NGINX_LOG_DIR, pid_file: str = NGINX_PID) -> str:
+    return render("web/nginx.conf.j2", site=site, log_dir=log_dir, pid_file=pid_file)
+
+
+def php_pool(site: WebSite) -> str:
+    return render("web/php-pool.conf.j2", site=site, pool=pool_size(site.limits))
+
+
+def php_ini() -> str:
+    return render("web/php-hosting.ini.j2", php_version=PHP_VERSION)
+
+
+def settings_local(site: WebSite) -> str:
+    return render("web/settings.local.php.j2", site=site, mysql_socket=MYSQL_SOCKET)
+
+
+def default_settings(site: WebSite) -> str:
+    return render("web/settings.php.j2", site=site)
+
+
+def cron_service(site: WebSite) -> str:
+    # A cron run may take a while (search indexing...), never longer than its own period.
+    timeout = max(60, site.cron_every_minutes * 60 - 30)
+    return render("web/cron.service.j2", site=site, php_version=PHP_VERSION,
+                  cron_timeout_s=timeout)
+
+
+def cron_timer(site: WebSite) -> str:
+    return render("web/cron.timer.j2", site=site, schedule=timer_schedule(site.cron_every_minutes))
+
+
+def private_service(site: WebSite) -> str:
+    return render("web/private.service.j2", site=site, php_version=PHP_VERSION)
+
+
+def php_fpm_dropin(sites: Sequence[WebSite]) -> str:
+    return render("web/php-fpm-dropin.conf.j2", sites=sites)
