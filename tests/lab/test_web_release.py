@@ -48,8 +48,7 @@ class Loop:
     def __init__(self, tier: WebTier, clients: int = 3) -> None:
         s = tier.site(SITE)
         self.argv = ["curl", "-sS", "--cacert", str(tier.ca), "--resolve",
-                     f"{s['domain']}:443:{s['public_ip']}", "-o", "/dev/null",
-                     "-w", "%{http_code}\\n"]
+                     f"{s['domain']}:443:{s['public_ip']}", "-w", "%{http_code}\\n"]
         self.url = f"https://{s['domain']}/"
         self.codes: Counter[str] = Counter()
         self.stop = threading.Event()
@@ -57,7 +56,8 @@ class Loop:
 
     def _run(self) -> None:
         while not self.stop.is_set():
-            batch = [self.url] * 20  # 20 requests per curl process, on one connection
+            # 20 requests per curl process, on one connection; -o applies to one URL each
+            batch = [arg for _ in range(20) for arg in ("-o", "/dev/null", self.url)]
             out = subprocess.run([*self.argv, *batch], capture_output=True, text=True,
                                  timeout=120).stdout.split()
             self.codes.update(out or ["curl-failed"])

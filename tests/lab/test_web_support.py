@@ -62,7 +62,8 @@ class WebTier:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
         if proc.returncode != 0:
             return 0, proc.stderr, ""
-        head, _, body = proc.stdout.partition("\r\n\r\n")
+        # text mode turned the headers' CRLF into LF
+        head, _, body = proc.stdout.partition("\n\n")
         status = int(head.split()[1])
         return status, body, head.lower()
 
@@ -70,38 +71,18 @@ class WebTier:
 _TIERS: dict[int, WebTier] = {}
 
 
-def _with_web_roles() -> Any:
-    """The registry's role function, with the proxy and web roles added if the registry does
-    not list them yet."""
-    from roles import registry
-    from roles.proxy.role import proxy
-    from roles.web.role import web
-
-    extra = {"proxy": proxy, "web": web}
-    base = registry.desired
-    if all(extra[r] in registry.ROLES[r] for r in extra):
-        return base
-
-    def desired(ctx: Any) -> Any:
-        total = base(ctx)
-        if ctx.host.role in extra and extra[ctx.host.role] not in registry.ROLES[ctx.host.role]:
-            total = total + extra[ctx.host.role](ctx)
-        return total
-    return desired
-
-
 def deploy(lab: LabSession, hosts: list[str]) -> Any:
-    """`fab deploy --env lab --hosts ...` against the session's lab; the engine's report."""
-    from roles import registry
+    """`fab deploy --env lab --hosts ...` against the session's lab (roles from
+    roles/registry.py); the engine's report."""
     from roles.tasks import deploy as deploy_task
 
     with lab_env(lab):
-        saved = registry.desired
-        registry.desired = _with_web_roles()
-        try:
-            return deploy_task.run_deploy("lab", hosts=",".join(hosts), emit=lambda _m: None)
-        finally:
-            registry.desired = saved
+        return deploy_task.run_deploy("lab", hosts=",".join(hosts), emit=lambda _m: None)
+
+
+def probe_offset(lab: LabSession, n: int = 0) -> int:
+    """An address near the end of the lab's public range: a client on the internet."""
+    return lab.lab.cfg.public_net.num_addresses - 3 - n
 
 
 @contextmanager
@@ -134,6 +115,8 @@ def web_tier(lab: LabSession) -> WebTier:
     hosts = [h["name"] for h in inv["hosts"] if h["role"] in ("proxy", "web")]
     t0 = time.monotonic()
     report = deploy(lab, hosts)
+    if not report.ok:  # the lab's apt proxy sometimes answers 503 from its upstream: once more
+        report = deploy(lab, hosts)
     failures = [f"{r.host}: {r.error or [o.error for o in r.outcomes if not o.ok]}"
                 for r in report.results if not r.ok]
     assert report.ok, "deploy failed: " + "; ".join(failures)
