@@ -194,6 +194,9 @@ def _ident(name: str) -> str:
 
 def restore_database(cfg: SiteBackup, repo_tier: str, snapshot_id: str) -> dict[str, Any]:
     db = cfg.database.name
+    # A broken site may have lost its database altogether; grants survive DROP DATABASE.
+    _mariadb(cfg, f"CREATE DATABASE IF NOT EXISTS {_ident(db)} CHARACTER SET utf8mb4 "
+                  "COLLATE utf8mb4_general_ci;")
     tables = _mariadb(cfg, "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES "
                            f"WHERE TABLE_SCHEMA='{db}';").splitlines()
     drops = ["SET FOREIGN_KEY_CHECKS=0;"]

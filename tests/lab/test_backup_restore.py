@@ -1,0 +1,86 @@
+"""Restore drill in the lab (R-INC-1): break a site (drop its database, delete its files and
+code), `fab restore --from a`, the site serves again with identical data; then rebuild the
+web host from nothing and restore onto it."""
+from __future__ import annotations
+
+import pytest
+
+from lab.testing import LabSession
+from roles.backup.restore import run_restore
+
+from .test_backup_support import Chain, backup_chain
+from .test_web_support import lab_env
+
+pytestmark = pytest.mark.lab
+SITE = "villeparisis"
+FINGERPRINT = (
+    "cd /srv/{s} && find releases shared/files shared/config private -type f -print0 | "
+    "sort -z | xargs -0 sha256sum | sha256sum; readlink current; "
+    "mariadb --protocol=socket -N -e \"SELECT table_name FROM information_schema.tables "
+    "WHERE table_schema='{db}'\" | while read t; do printf '%s ' \"$t\"; "
+    "mariadb --protocol=socket -N -e \"CHECKSUM TABLE \\`{db}\\`.\\`$t\\` EXTENDED\" {db}; done")
+
+
+@pytest.fixture
+def chain(lab: LabSession) -> Chain:
+    return backup_chain(lab)
+
+
+def fingerprint(chain: Chain) -> str:
+    db = next(s for s in chain.inv()["sites"] if s["name"] == SITE)["database"]
+    proc = chain.sh(chain.web(SITE), FINGERPRINT.format(s=SITE, db=db))
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def restore(chain: Chain, **kwargs: str) -> dict:
+    lines: list[str] = []
+    with lab_env(chain.lab):
+        result = run_restore("lab", SITE, emit=lines.append, **kwargs)
+    print("\n".join(lines))
+    return result
+
+
+def test_break_the_site_and_restore_it_from_backup_a(chain: Chain) -> None:
+    web = chain.web(SITE)
+    # Some private and public files, then the night's backup.
+    chain.sh(web, f"echo secret-letter > /srv/{SITE}/private/letter.txt && "
+                  f"echo public > /srv/{SITE}/shared/files/notice.txt")
+    assert chain.run_backup(SITE).returncode == 0
+    before = fingerprint(chain)
+    status, body, _ = chain.tier.curl(SITE, "/")
+    assert status == 200
+    db = next(s for s in chain.inv()["sites"] if s["name"] == SITE)["database"]
+    # The incident: database dropped, code, public and private files deleted.
+    chain.sh(web, f"mariadb --protocol=socket -e 'DROP DATABASE `{db}`' && "
+                  f"rm -rf /srv/{SITE}/releases/* /srv/{SITE}/current "
+                  f"/srv/{SITE}/shared/files/* /srv/{SITE}/private/*")
+    assert chain.tier.curl(SITE, "/")[0] != 200
+    result = restore(chain, source="a")
+    assert result["ok"], result
+    assert result["restore"]["verify"]["matches_snapshot"]
+    assert result["site_answers"] == "200"
+    assert fingerprint(chain) == before
+    after_status, after_body, _ = chain.tier.curl(SITE, "/")
+    assert (after_status, after_body) == (status, body)
+    assert result["rto_seconds"] > 0
+
+
+def test_restore_onto_a_fresh_host(chain: Chain) -> None:
+    assert chain.run_backup(SITE).returncode == 0
+    before = fingerprint(chain)
+    lab = chain.lab.lab
+    web = chain.web(SITE)
+    plan = lab.plan()
+    # The host is lost: destroyed and re-created empty from the base image (new host key).
+    lab._destroy_host(lab.container(web), lab.ports(plan, plan.host(web)))
+    lab.up()
+    chain.lab._inventory = None
+    result = restore(chain, source="a")
+    assert result["ok"], result
+    assert result["restore"]["verify"]["matches_snapshot"]
+    assert fingerprint(chain) == before
+    assert chain.tier.curl(SITE, "/")[0] == 200
+    # The rebuilt host backs up again, into the same off-site history.
+    assert chain.run_backup(SITE).returncode == 0
+    print(f"\nfresh-host RTO: {result['rto_seconds']:.0f} s {result['timings']}")
