@@ -31,7 +31,7 @@ APT = "sudo -n env DEBIAN_FRONTEND=noninteractive timeout 900 apt-get -q -y"
 
 def bench_config() -> LabConfig:
     return LabConfig(prefix="hlabb", state_dir=STATE_ROOT / "hlabb",
-                     public_cidr=os.environ.get("LAB_BENCH_PUBLIC_CIDR", "198.51.100.128/25"),
+                     public_cidr=os.environ.get("LAB_BENCH_PUBLIC_CIDR", "198.51.100.128/26"),
                      private_cidr=os.environ.get("LAB_BENCH_PRIVATE_CIDR", "10.80.0.0/24"))
 
 

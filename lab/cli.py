@@ -20,7 +20,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--prefix", help="names of bridges, namespaces, machines (default hlab)")
     p.add_argument("--state-dir", type=Path, help="default /var/lib/hosting-lab/PREFIX")
     p.add_argument("--stack", type=Path, help="stack config (default Pulumi.prod.yaml)")
-    p.add_argument("--public-cidr", help="the lab's 'public' range (default 203.0.113.0/24)")
+    p.add_argument("--public-cidr", help="the lab's 'public' range (default 198.51.100.0/26)")
     p.add_argument("--private-cidr", help="the lab's vRack range (default 10.77.0.0/24)")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="build what is missing and start every host")

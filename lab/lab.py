@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from lab import cgroups, network, procs
 from lab.aptproxy import AptProxy
@@ -128,6 +129,7 @@ class Lab:
         report = UpReport()
         start = time.monotonic()
         with self._locked():
+            self._check_ranges()
             self._save_config(report)
             image, report.image_seconds = ensure_image(
                 self.cfg.image_cache, self.cfg.suite, self.cfg.mirror,
@@ -172,9 +174,14 @@ class Lab:
         if write_if_changed(saved, self.cfg.to_json()):
             report.changes.append(f"saved configuration {saved}")
 
+    def _check_ranges(self) -> None:
+        """Before anything is made: the ranges must not cut the machine off what it uses, nor
+        overlap another lab's or the uplink's."""
+        ranges = (self.cfg.public_net, self.cfg.private_net)
+        network.check_machine_reach(ranges, urlsplit(self.cfg.mirror).hostname or "")
+        network.check_no_collision(ranges, set(network.lab_links(self.cfg.prefix)))
+
     def _network(self, plan: LabPlan, report: UpReport) -> None:
-        own = set(network.lab_links(self.cfg.prefix))
-        network.check_no_collision((self.cfg.public_net, self.cfg.private_net), own)
         if network.ensure_bridge(self.cfg.public_bridge, plan.machine_public):
             report.changes.append(f"bridge {self.cfg.public_bridge} {plan.machine_public}")
         if network.ensure_bridge(self.cfg.private_bridge, plan.machine_private):

@@ -7,6 +7,7 @@ No forwarding, no NAT, no default route in the hosts: nothing in the lab can rea
 from __future__ import annotations
 
 import json
+import socket
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
@@ -68,6 +69,52 @@ def check_no_collision(networks: tuple[IPv4Network, ...], own: set[str]) -> None
                     raise RuntimeError(
                         f"lab range {net} collides with {cidr} on interface {name}: "
                         "choose other ranges (--public-cidr/--private-cidr) or another prefix")
+
+
+# Names the machine itself must keep reaching while a lab is up: the Debian mirror (for the apt
+# proxy and image builds) and PyPI (pip installs of other work on the machine).
+MUST_REACH = ("pypi.org",)
+
+
+def machine_needs(mirror_host: str) -> dict[str, str]:
+    """Addresses the machine uses that a lab range must never contain, with what each is.
+
+    Found by trying: here deb.debian.org and pypi.org resolve to 203.0.113.80 (an egress proxy
+    reached through the default route). A lab bridge on a range holding it turns that into an
+    on-link route to the bridge and cuts the whole machine off the archive and PyPI."""
+    needs: dict[str, str] = {}
+    for name in (mirror_host, *MUST_REACH):
+        try:
+            infos = socket.getaddrinfo(name, 80, socket.AF_INET, socket.SOCK_STREAM)
+        except OSError:
+            continue  # offline: nothing to protect
+        for info in infos:
+            needs[str(info[4][0])] = f"the address this machine reaches {name} at"
+    try:
+        for line in Path("/etc/resolv.conf").read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == "nameserver":
+                needs[parts[1]] = "this machine's DNS server"
+    except OSError:
+        pass
+    out = run(["ip", "-j", "-4", "route", "show", "default"]).stdout
+    for route in json.loads(out or "[]"):
+        if "gateway" in route:
+            needs[route["gateway"]] = "this machine's default gateway"
+    return needs
+
+
+def check_machine_reach(networks: tuple[IPv4Network, ...], mirror_host: str) -> None:
+    for address, what in machine_needs(mirror_host).items():
+        try:
+            ip = IPv4Address(address)
+        except ValueError:
+            continue  # IPv6: the lab has no IPv6
+        for net in networks:
+            if ip in net:
+                raise RuntimeError(
+                    f"lab range {net} contains {ip}, {what}: a lab bridge there would cut the "
+                    "machine off it; choose another range (--public-cidr/--private-cidr)")
 
 
 def ensure_bridge(name: str, address: IPv4Interface) -> bool:

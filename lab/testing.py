@@ -19,7 +19,7 @@ from lab.config import REPO_ROOT, STATE_ROOT, LabConfig
 from lab.lab import Lab, Leftovers, UpReport
 
 TEST_PREFIX = os.environ.get("LAB_TEST_PREFIX", "hlabt")
-TEST_PUBLIC_CIDR = os.environ.get("LAB_TEST_PUBLIC_CIDR", "198.51.100.0/25")
+TEST_PUBLIC_CIDR = os.environ.get("LAB_TEST_PUBLIC_CIDR", "198.51.100.64/26")
 TEST_PRIVATE_CIDR = os.environ.get("LAB_TEST_PRIVATE_CIDR", "10.79.0.0/24")
 
 

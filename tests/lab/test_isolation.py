@@ -68,7 +68,7 @@ def test_apt_proxy_listens_only_on_the_private_bridge_address(lab: LabSession) -
     # Other labs on the machine run their own proxy: look at this lab's process only.
     local = {line.split()[3] for line in listening if f"pid={pid}," in line}
     assert local == {f"{lab.lab.apt.address}:{lab.lab.cfg.apt_proxy_port}"}
-    with Probe(lab.lab, "pub", 101) as internet:
+    with Probe(lab.lab, "pub", 41) as internet:
         public_side = str(lab.lab.cfg.public_net.network_address + 1)
         assert internet.tcp_open([(public_side, lab.lab.cfg.apt_proxy_port)]) == {
             f"{public_side}:{lab.lab.cfg.apt_proxy_port}": False}
@@ -90,7 +90,7 @@ def test_from_the_internet_side_only_the_bastion_and_proxy_answer(lab: LabSessio
     the bastion and the proxy's site IPs, and nothing of the web and storage hosts."""
     bastion = lab.host(lab.inventory["bastion"])
     proxy = lab.hosts_with_role("proxy")[0]
-    with Probe(lab.lab, "pub", 100) as internet:
+    with Probe(lab.lab, "pub", 40) as internet:
         internet.route_on_link(lab.lab.cfg.private_cidr)
         targets = [(bastion["public_ip"], 22)]
         targets += [(ip, 22) for ip in lab.host(proxy)["site_ips"]]

@@ -4,6 +4,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import socket
+import subprocess
+from ipaddress import ip_network
 from pathlib import Path
 
 import pytest
@@ -79,3 +82,24 @@ def test_a_site_added_to_the_stack_gets_its_host_and_nothing_else_restarts(
     assert any(c.startswith("proxy: addresses now") for c in shrunk.changes)
     assert {h: lab.lab.container(h).supervisor_pid() for h in HOSTS} == before
     assert lab.lab.leftovers().netns == sorted(cfg.netns(h) for h in HOSTS)
+
+
+def test_up_refuses_a_range_that_would_cut_the_machine_off_the_debian_mirror(
+        lab: LabSession, tmp_path: Path) -> None:
+    """Found by trying: the machine reached deb.debian.org (and PyPI) at an address inside a
+    documentation range; a lab bridge on that range took the route and cut everyone off."""
+    try:
+        mirror = socket.getaddrinfo("deb.debian.org", 80, socket.AF_INET)[0][4][0]
+    except OSError:
+        pytest.skip("no DNS here: nothing to protect")
+    risky = ip_network(f"{mirror}/26", strict=False)
+    cfg = dataclasses.replace(lab.lab.cfg, prefix="hlabr", state_dir=tmp_path / "state",
+                              public_cidr=str(risky))
+    route_before = subprocess.run(["ip", "route", "get", mirror], capture_output=True,
+                                  text=True).stdout.split()
+    with pytest.raises(RuntimeError, match=f"contains {mirror}, the address this machine "
+                                           "reaches deb.debian.org at"):
+        Lab(cfg).up()
+    assert Lab(cfg).leftovers().empty()
+    assert subprocess.run(["ip", "route", "get", mirror], capture_output=True,
+                          text=True).stdout.split() == route_before
