@@ -65,8 +65,12 @@ def main() -> int:
         bench_lab_env(prefix, cfg.state_dir)
         first_s, first = timed_deploy()
         if not first.ok:
-            print("first deploy failed:", [r.error or [o.error for o in r.outcomes if not o.ok]
-                                           for r in first.results if not r.ok], file=sys.stderr)
+            for r in first.results:
+                errors = [r.error] if r.error else [o.error for o in r.outcomes
+                                                   if not o.ok and not o.skipped]
+                if errors:
+                    print(f"first deploy failed on {r.host}: {errors[0][-600:]}",
+                          file=sys.stderr)
             return 1
         check_s, check = timed_deploy(check=True)
         noop = [timed_deploy() for _ in range(args.runs)]

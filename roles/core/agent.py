@@ -23,7 +23,7 @@ import sys
 import tempfile
 
 MAX_CONTENT = 1 << 20  # files larger than this are compared by digest only
-OUTPUT_TAIL = 4000
+OUTPUT_TAIL = 2000
 
 
 class OpFailed(Exception):
@@ -251,7 +251,8 @@ def op_command(op):
     rc, out, err = _run(op["argv"], timeout=op.get("timeout", 300), env=op.get("env"))
     text = (out + err).strip()
     if rc != 0:
-        cmd = " ".join(op["argv"])[:200]
+        cmd = " ".join(op["argv"])
+        cmd = cmd if len(cmd) <= 120 else cmd[:117] + "..."
         raise OpFailed(f"{cmd} exited {rc}: {text[-OUTPUT_TAIL:]}")
     return text[-400:]
 
