@@ -82,14 +82,18 @@ def machine_needs(mirror_host: str) -> dict[str, str]:
     Found by trying: here deb.debian.org and pypi.org resolve to 203.0.113.80 (an egress proxy
     reached through the default route). A lab bridge on a range holding it turns that into an
     on-link route to the bridge and cuts the whole machine off the archive and PyPI."""
-    needs: dict[str, str] = {}
-    for name in (mirror_host, *MUST_REACH):
+    reached: dict[str, list[str]] = {}
+    for name in dict.fromkeys((mirror_host, *MUST_REACH)):
         try:
             infos = socket.getaddrinfo(name, 80, socket.AF_INET, socket.SOCK_STREAM)
         except OSError:
             continue  # offline: nothing to protect
         for info in infos:
-            needs[str(info[4][0])] = f"the address this machine reaches {name} at"
+            names = reached.setdefault(str(info[4][0]), [])
+            if name not in names:
+                names.append(name)
+    needs = {address: f"the address this machine reaches {' and '.join(names)} at"
+             for address, names in reached.items()}
     try:
         for line in Path("/etc/resolv.conf").read_text().splitlines():
             parts = line.split()
