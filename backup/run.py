@@ -7,8 +7,8 @@ Steps (each timed in the run record; docs/backups.md):
   2. database: `mariadb-dump ...` through `restic backup --stdin-from-command`: a dump that
      fails, even half-way, fails the backup and leaves no snapshot (R-BKP-8);
   3. files: code, public and private files, the host's configuration, never logs
-     (R-BKP-8, R-GDPR-11). A backup is both snapshots or neither: if the files fail, the
-     night's database snapshot is forgotten again, so the tiers' "newest backup" is whole;
+     (R-BKP-8, R-GDPR-11), in parallel with step 2. A backup is both snapshots or neither:
+     if one fails, the other is forgotten again, so the tiers' "newest backup" is whole;
   4. copy to A (every snapshot) and to B (weeklies, monthlies), over SSH with the site's
      certificate into append-only repositories (R-BKP-2, R-BKP-3, R-BKP-7). A copy that fails
      is caught up by the next run: what to copy is computed from both listings each time;
@@ -27,6 +27,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -85,7 +86,6 @@ def _summary_entry(summary: dict[str, Any], when: datetime, tags: list[str], kin
 def take_backup(cfg: SiteBackup, record: RunRecord, local: list[dict[str, Any]],
                 when: datetime) -> list[dict[str, Any]]:
     """Steps 2-3; returns the listing entries of the snapshots kept (none on failure)."""
-    restic = cfg.restic
     own = series(local, cfg.host)
     tags = tags_for_new_snapshot(own, when, cfg.policy)
     record.facts["tags"] = tags
@@ -100,42 +100,59 @@ def take_backup(cfg: SiteBackup, record: RunRecord, local: list[dict[str, Any]],
         if not os.path.ismount(mount):
             record.fail(f"{mount} is not mounted: private files unreadable; no backup taken")
             return []
-    taken: list[dict[str, Any]] = []
+    # Both snapshots at once (two restic processes share the repository: non-exclusive
+    # locks): the night's window is the longer of the two, not their sum.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        db_job = pool.submit(_backup_database, cfg, record, tags, when)
+        files_job = pool.submit(_backup_files, cfg, record, tags, when)
+        db, files = db_job.result(), files_job.result()
+    if db is None or files is None:
+        # A backup is both snapshots or neither: withdraw the one that was taken.
+        _withdraw(cfg, record, [s for s in (db, files) if s is not None])
+        return []
+    return [db, files]
+
+
+def _backup_database(cfg: SiteBackup, record: RunRecord, tags: list[str],
+                     when: datetime) -> dict[str, Any] | None:
     try:
         with record.step("database") as step:
-            argv = restic.backup_command_argv(
+            argv = cfg.restic.backup_command_argv(
                 cfg.local, cfg.database.dump_command(), cfg.dump_filename,
                 [*tags, KIND_DB], cfg.host, when)
-            proc = restic.run(argv, "database dump into the local repository")
+            proc = cfg.restic.run(argv, "database dump into the local repository")
             summary = parse_summary(proc.stdout)
             step.update(_sizes(summary))
-            taken.append(_summary_entry(summary, when, tags, KIND_DB, cfg.host))
+            return _summary_entry(summary, when, tags, KIND_DB, cfg.host)
     except (ResticError, ValueError) as error:
         record.fail(f"database dump failed, no snapshot kept: {error}")
-        return []
+        return None
+
+
+def _backup_files(cfg: SiteBackup, record: RunRecord, tags: list[str],
+                  when: datetime) -> dict[str, Any] | None:
     try:
         with record.step("files") as step:
-            argv = restic.backup_paths_argv(
+            argv = cfg.restic.backup_paths_argv(
                 cfg.local, cfg.paths, cfg.excludes, [*tags, KIND_FILES], cfg.host, when)
-            proc = restic.run(argv, "files into the local repository",
-                              ok_codes=(0, EXIT_INCOMPLETE))
+            proc = cfg.restic.run(argv, "files into the local repository",
+                                  ok_codes=(0, EXIT_INCOMPLETE))
             summary = parse_summary(proc.stdout)
             step.update(_sizes(summary))
-            taken.append(_summary_entry(summary, when, tags, KIND_FILES, cfg.host))
             if proc.returncode == EXIT_INCOMPLETE:
                 # The snapshot exists but lacks unreadable files: keep it (better than none),
                 # and say so loudly.
                 record.fail("files snapshot incomplete (some files could not be read): "
                             + _tail(proc.stderr))
+            return _summary_entry(summary, when, tags, KIND_FILES, cfg.host)
     except (ResticError, ValueError) as error:
         record.fail(f"files backup failed: {error}")
-        _withdraw(cfg, record, taken)
-        return []
-    return taken
+        return None
 
 
 def _withdraw(cfg: SiteBackup, record: RunRecord, taken: list[dict[str, Any]]) -> None:
-    """Forget the night's lone database snapshot: a backup is both snapshots or neither."""
+    """Forget the night's lone snapshot: a backup is both snapshots or neither, so the
+    tiers' "newest backup" (kept whatever its age) is always a whole one."""
     if not taken:
         return
     ids = [s["id"] for s in taken]

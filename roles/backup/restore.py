@@ -121,7 +121,8 @@ def run_restore(env: str, site: str, at: str = "", source: str = "a", to: str = 
         s = sites[site]
         check = conn.run(f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 20 "
                          f"--resolve {s['domain']}:80:{target.private_ip} "
-                         f"http://{s['domain']}/", hide=True, warn=True)
+                         f"http://{s['domain']}/", hide=True, warn=True,
+                         in_stream=False)
     finally:
         a.close()
     try:

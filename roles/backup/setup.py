@@ -58,7 +58,9 @@ def cert_options(lay: BackupLayout, web: Host) -> tuple[str, ...]:
 
 
 def sudo(conn: Any, argv: list[str], timeout: int = 600, warn: bool = False) -> Any:
-    return conn.run("sudo -n " + shlex.join(argv), hide=True, warn=warn, timeout=timeout)
+    # in_stream=False: never read this process's stdin (cron, CI, pytest have none).
+    return conn.run("sudo -n " + shlex.join(argv), hide=True, warn=warn, timeout=timeout,
+                    in_stream=False)
 
 
 def needs_new_cert(cert_text: str, pub_text: str, lay: BackupLayout, web: Host,
