@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from datetime import time as dtime
 from pathlib import Path
@@ -275,13 +276,15 @@ def restore(cfg: SiteBackup, tier: str, at: datetime | None, apply_config: bool
     try:
         result["files"] = restore_files(cfg, tier, files_snap["id"])
         t = lap("files", t)
-        result["config"] = staged_config(cfg, tier, files_snap["id"], apply_config)
+        # The database and the staged configuration at once: they share nothing.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            config_job = pool.submit(staged_config, cfg, tier, files_snap["id"], apply_config)
+            db_job = pool.submit(restore_database, cfg, tier, db_snap["id"])
+            result["config"], result["database"] = config_job.result(), db_job.result()
         stage = Path(result["config"]["staged_in"])
         result["files"]["owners_remapped"] = remap_owners(
             [p for p in site_data_paths(cfg) if os.path.lexists(p)], stage)
-        t = lap("config", t)
-        result["database"] = restore_database(cfg, tier, db_snap["id"])
-        t = lap("database", t)
+        t = lap("database and config", t)
     finally:
         _units("start", cfg.stop_units)
     result["verify"] = verify_database(cfg, result["database"]["sha256"])

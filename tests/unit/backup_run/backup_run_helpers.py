@@ -207,6 +207,12 @@ def build_site(root: Path, restic: str) -> Site:
     (root / "bin" / "dump-source.sql").write_text(
         "".join(f"INSERT INTO t VALUES ({i},'row {i}');\n" for i in range(200)))
     (root / "bin" / "cut-relay.py").write_text(CUT_RELAY)
+    client = root / "bin" / "mariadb"
+    # Stand-in for the mariadb client: schema queries answer nothing, a load is swallowed
+    # (and kept, so tests can compare it with the dump).
+    client.write_text(f'#!/bin/sh\nif [ "$2" = --batch ]; then cat >/dev/null; '
+                      f'else cat > {root}/bin/loaded.sql; fi\n')
+    client.chmod(0o755)
     dump = root / "bin" / "mariadb-dump"
     dump.write_text(FAKE_DUMP)
     dump.chmod(0o755)
@@ -239,7 +245,8 @@ def build_site(root: Path, restic: str) -> Site:
                   "ssh_program": str(root / "bin" / "ssh-b")},
         },
         "database": {"name": "demo", "option_file": str(root / "etc" / "db.cnf"),
-                     "dump_program": str(dump)},
+                     "dump_program": str(dump), "client_program": str(root / "bin" / "mariadb")},
+        "restore": {"root": str(root / "srv"), "subpaths": ["code", "files"], "stop_units": []},
         "paths": [str(root / "srv"), str(root / "cfg")],
         "excludes": [str(site.logs)],
         "state_dir": str(site.state_dir),

@@ -266,3 +266,43 @@ def test_local_rotation_and_storage_rotation_follow_the_policy(site: Site) -> No
         assert status["last_run"]["steps"]["check"]["read_data_subset"].endswith("/28")
     # B: the monthly of 1 January (first of the month) and the weekly of Sunday 5 January.
     assert {d for d, _ in kinds(site.snapshots("b"))} == {"2025-01-01", "2025-01-05"}
+
+
+def test_restore_from_a_puts_files_back_deletes_strays_and_verifies_the_dump(
+        site: Site) -> None:
+    assert site.run(DAY1).returncode == 0
+    (site.files / "image.txt").write_text("changed after the backup\n")
+    (site.code / "index.php").unlink()
+    (site.files / "stray.txt").write_text("created after the backup\n")
+    (site.logs / "access.log").write_text("kept: not a restored path\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "backup.restore", "--site", "demo", "--config",
+         str(site.config_path), "--from", "a"], capture_output=True, text=True, cwd=REPO,
+        timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)["restore"]
+    assert (site.files / "image.txt").read_text() == "public file\n"
+    assert (site.code / "index.php").exists()
+    assert not (site.files / "stray.txt").exists()  # --delete, inside the site's data only
+    assert (site.logs / "access.log").exists()
+    loaded = (site.root / "bin" / "loaded.sql").read_text()
+    assert loaded == (site.root / "bin" / "dump-source.sql").read_text()
+    assert result["verify"]["matches_snapshot"] is True
+    assert result["snapshot_time"].startswith("2025-01-05")
+    runs = (site.state_dir / "runs.jsonl").read_text().splitlines()
+    assert json.loads(runs[-1])["kind"] == "restore"  # R-INC-4
+
+
+def test_restore_at_a_date_takes_that_nights_backup(site: Site) -> None:
+    assert site.run(DAY1).returncode == 0
+    (site.root / "bin" / "dump-source.sql").write_text("INSERT INTO t VALUES (1,'day 2');\n")
+    assert site.run(DAY2).returncode == 0
+    proc = subprocess.run(
+        [sys.executable, "-m", "backup.restore", "--site", "demo", "--config",
+         str(site.config_path), "--from", "local", "--at", "2025-01-05"], capture_output=True,
+        text=True, cwd=REPO, timeout=300)
+    result = json.loads(proc.stdout)["restore"]
+    assert result["snapshot_time"].startswith("2025-01-05")
+    assert "row 199" in (site.root / "bin" / "loaded.sql").read_text()
+    # The re-dump (the live "database") is day 2's: the check says so, and the exit code too.
+    assert result["verify"]["matches_snapshot"] is False and proc.returncode == 6
