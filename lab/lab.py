@@ -115,8 +115,11 @@ class Lab:
         return tuple(ports)
 
     @contextmanager
-    def _locked(self) -> Iterator[None]:
-        """One `up` or `down` at a time per lab."""
+    def _locked(self, create: bool = True) -> Iterator[None]:
+        """One `up` or `down` at a time per lab (`down` of a lab never made creates nothing)."""
+        if not create and not self.cfg.state_dir.exists():
+            yield
+            return
         self.cfg.state_dir.mkdir(parents=True, exist_ok=True)
         with open(self.cfg.state_dir / ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -298,7 +301,7 @@ class Lab:
         """Remove everything the lab made. Works from the machine's state alone (PID files,
         names with the prefix, mounts under the state directory), never from the stack file,
         so a broken config or an `up` killed half-way cannot block it."""
-        with self._locked():
+        with self._locked(create=False):
             containers = [self.container(n) for n in self.host_dirs()]
             with ThreadPoolExecutor(max_workers=max(1, len(containers))) as pool:
                 list(pool.map(lambda c: c.stop(), containers))
