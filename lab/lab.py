@@ -239,7 +239,8 @@ class Lab:
             c.created_marker.write_text(stamp)
             changes.append(f"{h.name}: created ({h.private_ip}"
                            f"{', ' + str(h.public_ip) if h.public_ip else ''})")
-        wait_tcp(str(h.private_ip), 22, timeout=30)
+        # From inside the host: once deployed, its firewall lets only the bastion reach :22.
+        wait_ssh_inside(c, timeout=30)
         return h.name, fp, changes, warnings
 
     def _destroy_host(self, c: Container, ports: tuple[network.Port, ...]) -> None:
@@ -361,16 +362,15 @@ def _live_fields(config_json: str) -> dict[str, object]:
     return data
 
 
-def wait_tcp(address: str, port: int, timeout: float) -> None:
+_BANNER_PROBE = ("import socket; s = socket.create_connection(('127.0.0.1', 22), 1); "
+                 "s.settimeout(2); assert s.recv(4).startswith(b'SSH-')")
+
+
+def wait_ssh_inside(c: Container, timeout: float) -> None:
+    """sshd answers its banner on the host's loopback (whatever the host's firewall says)."""
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection((address, port), timeout=1) as s:
-                s.settimeout(2)
-                if s.recv(4).startswith(b"SSH-"):
-                    return
-        except OSError:
-            pass
+    while c.exec(["python3", "-c", _BANNER_PROBE], check=False, timeout=10).returncode != 0:
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{address}:{port} did not answer with an SSH banner in {timeout}s")
+            raise RuntimeError(f"{c.name}: sshd did not answer with a banner in {timeout}s")
         time.sleep(0.2)
+

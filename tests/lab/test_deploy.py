@@ -110,6 +110,19 @@ def test_deploy_second_run_changes_nothing_within_the_budget(deployed: Deployed)
 
 
 @pytest.mark.parametrize("host", ["ops", "proxy", "web-villeparisis", "backup-b"])
+def test_deploy_verification_suite_and_ssh_audit_pass_on_every_host(deployed: Deployed) -> None:
+    # tests/verify is the suite an admin runs against prod (testinfra over ssh://, dev-sec
+    # ssh-baseline controls, nftables, ssh-audit with the committed policy); here on the lab.
+    lab = deployed.lab
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         str(REPO / "tests" / "verify"), "--inventory", str(lab.inventory_path),
+         "--ssh-config", str(lab.ssh_config)],
+        cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    print(proc.stdout.strip().splitlines()[-1])
+
+
 def test_deploy_effective_sshd_and_firewall_are_the_hardened_ones(deployed: Deployed,
                                                                   host: str) -> None:
     effective = dict(line.split(" ", 1) for line in
