@@ -4,14 +4,18 @@ of backup-a and backup-b, their own rotation there; `--time` and the rotation's 
 the simulated days. At the end each tier holds exactly the dates `python -m backup.simulate`
 prints, each date with its database and files snapshots, and `restic check` is clean.
 
-Speed: the test's repositories get a weak key derivation (tests/unit/backup_run/resticfast:
-restic's calibrated scrypt costs ~0.4 s per command); the storage servers rotate once a
-simulated week (their rotation only ever removes what the daily one would have removed by
-then, and the last one runs on the last day, so the end state is the same).
+Speed (about 1 s a night instead of 3): the test's repositories get a weak key derivation
+(tests/unit/backup_run/resticfast: restic's calibrated scrypt costs ~0.4 s per command); the
+copies to A and B are made on every 7th night, catching up the week (the local tier keeps 7
+nights, so nothing is missed: the catch-up path of a backup-a outage, exercised 57 times), and
+the storage servers rotate on those nights. Their rotation only ever removes what a daily one
+would have removed by then, and the last one runs on the last night, so the end state is the
+same as with daily copies and rotations, which the simulator replays.
 """
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -28,10 +32,11 @@ from .test_backup_support import REPO, Chain, backup_chain
 pytestmark = pytest.mark.lab
 SITE = "participation"  # villeparisis keeps its real history for the other tests
 START = date(2025, 1, 1)
-DAYS = 400
+DAYS = int(os.environ.get("BACKUP_LAB_DAYS", "400"))  # fewer only to iterate on the test
 # Sundays whose backup fails (Monday's snapshot is that week's weekly); 2025-06-01 is also
 # the first of a month (the 2nd becomes the monthly), 2025-10-26 the day DST ends.
-SKIP = (date(2025, 3, 2), date(2025, 6, 1), date(2025, 10, 26))
+SKIP = tuple(d for d in (date(2025, 1, 12), date(2025, 3, 2), date(2025, 6, 1),
+                         date(2025, 10, 26)) if (d - START).days < DAYS)
 ROTATE_EVERY = 7
 
 
@@ -48,10 +53,11 @@ def fresh_repositories(chain: Chain) -> None:
     chain.fast_keys(SITE)
 
 
-def night(day: date, at: str, zone: ZoneInfo) -> datetime:
-    hh, mm = (int(x) for x in at.split(":"))
+def night(day: date, at: str) -> datetime:
+    """The aware instant of `day` at local `at`, as the simulator computes it."""
     from backup.simulate import backup_time
 
+    hh, mm = (int(x) for x in at.split(":"))
     return backup_time(day, datetime(2000, 1, 1, hh, mm).time())
 
 
@@ -74,8 +80,10 @@ def test_400_days_leave_exactly_what_the_simulator_says(lab: LabSession) -> None
         chunk = days[chunk_start:chunk_start + ROTATE_EVERY]
         lines = []
         for day in chunk:
-            when = night(day, site["backup_time"], zone).isoformat()
+            when = night(day, site["backup_time"]).isoformat()
             extra = "--config /etc/hosting/backup/failing.json" if day in SKIP else ""
+            if day != chunk[-1]:
+                extra += " --local-only"  # A and B are caught up on the week's last night
             lines.append(f"PYTHONPATH={RUNNER_DIR} {PYTHON} -m backup.run --site {SITE} "
                          f"--time {when} {extra} >/dev/null 2>&1; echo \"{day} $?\"")
         proc = chain.sh(web, "\n".join(lines), timeout=900)
@@ -83,7 +91,7 @@ def test_400_days_leave_exactly_what_the_simulator_says(lab: LabSession) -> None
             if line.strip():
                 d, rc = line.split()
                 codes[date.fromisoformat(d)] = int(rc)
-        now = night(chunk[-1], site["backup_time"], zone).isoformat()
+        now = night(chunk[-1], site["backup_time"]).isoformat()
         for tier in ("a", "b"):
             rot = chain.rotate(SITE, tier, "--now", now)
             assert rot.returncode == 0, rot.stderr

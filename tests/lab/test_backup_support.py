@@ -14,7 +14,7 @@ from typing import Any
 
 from lab.testing import LabSession
 
-from .test_web_support import WebTier, lab_env, web_tier
+from .test_web_support import WebTier, lab_env, web_tier  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "unit" / "backup_run"))  # resticfast (test keys)
@@ -105,6 +105,13 @@ def backup_chain(lab: LabSession) -> Chain:
         return _CHAINS[id(lab)]
     tier = web_tier(lab)
     from roles.backup.setup import run_setup
+
+    from .test_web_support import deploy
+
+    # The storage servers with their baseline (firewall, sshd), as `fab deploy` leaves them.
+    report = deploy(lab, [h for h in lab.hosts_with_role("storage")])
+    assert report.ok, [r.error or [o.error for o in r.outcomes if not o.ok]
+                       for r in report.results if not r.ok]
 
     t0 = time.monotonic()
     lines: list[str] = []
