@@ -77,3 +77,18 @@ def status(c, env="lab", site="", inventory="", identity=""):
             for name in _sites(inv, site):
                 print(json.dumps({name: rel.status(inv, connect, name)}, indent=2))
     _guard(go)
+
+
+@task(help={"env": ENV_HELP, "inventory": "inventory JSON file"})
+def urls(c, env="lab", inventory=""):
+    """Print a `curl --resolve` line per site name (lab: trusting the lab's TLS CA)."""
+    from roles.proxy.lab_cert import lab_tls_dir
+
+    try:
+        inv = load(env, inventory or None)
+    except InventoryError as exc:
+        raise Exit(f"web.urls: {exc}", code=2) from exc
+    ca = f" --cacert {lab_tls_dir() / 'ca.pem'}" if inv.source == "lab" else ""
+    for s in inv.doc["sites"]:
+        for name in (s["domain"], *s["aliases"]):
+            print(f"curl{ca} --resolve {name}:443:{s['public_ip']} https://{name}/")

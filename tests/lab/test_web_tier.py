@@ -377,3 +377,33 @@ def test_second_deploy_changes_nothing(tier):
     report = deploy(tier.lab, hosts)
     changes = [a.summary for r in report.results if r.plan for a in r.plan.actions]
     assert report.ok and changes == []
+
+
+def test_preprod_exposure_noindex_and_allowlist(tier, tmp_path):
+    """The proxy deployed from a preprod-shaped inventory (not indexable, exposure_allow = the
+    lab machine): every answer says noindex, and a client outside the list gets nothing."""
+    from .test_web_support import lab_env
+
+    doc = json.loads(json.dumps(tier.lab.inventory))
+    doc["environment"], doc["indexable"] = "preprod", False
+    doc["exposure_allow"] = list(doc["admin_networks"])
+    path = tmp_path / "preprod-inventory.json"
+    path.write_text(json.dumps(doc))
+    from roles.tasks.deploy import run_deploy
+
+    try:
+        with lab_env(tier.lab):
+            assert run_deploy("lab", hosts="proxy", inventory=str(path), emit=lambda _m: None).ok
+        status, _body, head = tier.curl("villeparisis", "/")
+        assert status == 200 and "x-robots-tag: noindex, nofollow, noarchive" in head
+        s = tier.site("villeparisis")
+        with Probe(tier.lab.lab, "pub", host_offset=probe_offset(tier.lab, 2), index=93) as p:
+            out = subprocess.run(
+                ["ip", "netns", "exec", p.ns, "curl", "-sS", "-m", "5", "-o", "/dev/null",
+                 "-w", "%{http_code}", "-k", "--resolve", f"{s['domain']}:443:{s['public_ip']}",
+                 f"https://{s['domain']}/"], capture_output=True, text=True, timeout=60)
+        assert out.stdout in ("000", "403")  # dropped by the firewall, or refused by nginx
+    finally:
+        with lab_env(tier.lab):
+            assert run_deploy("lab", hosts="proxy", emit=lambda _m: None).ok
+    assert "x-robots-tag" not in tier.curl("villeparisis", "/")[2]
