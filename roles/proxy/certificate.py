@@ -16,7 +16,6 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import ExtensionOID
 
 from roles.core.resources import Directory, File, Resource
 from roles.proxy.names import uncovered
@@ -36,6 +35,14 @@ class Material:
     origin: str  # where it came from, for error messages
 
 
+def dns_names(cert: x509.Certificate) -> list[str]:
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return []
+    return ext.value.get_values_for_type(x509.DNSName)
+
+
 def check(m: Material, names: tuple[str, ...], now: datetime | None = None) -> x509.Certificate:
     """The leaf certificate, or CertificateError saying what is wrong."""
     try:
@@ -49,11 +56,7 @@ def check(m: Material, names: tuple[str, ...], now: datetime | None = None) -> x
             key.public_key().public_bytes(serialization.Encoding.DER,
                                           serialization.PublicFormat.SubjectPublicKeyInfo):
         raise CertificateError(f"{m.origin}: the key does not match the certificate")
-    try:
-        sans = leaf.extensions.get_extension_for_oid(
-            ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value.get_values_for_type(x509.DNSName)
-    except x509.ExtensionNotFound:
-        sans = []
+    sans = dns_names(leaf)
     missing = uncovered(sans, names)
     if missing:
         raise CertificateError(f"{m.origin}: the certificate does not cover {', '.join(missing)}"

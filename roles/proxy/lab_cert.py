@@ -14,9 +14,9 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from roles.proxy.certificate import Material
+from roles.proxy.certificate import Material, dns_names
 
 LEAF_DAYS = 90
 RENEW_BEFORE = timedelta(days=30)
@@ -66,9 +66,7 @@ def _current(leaf_path: Path, names: tuple[str, ...]) -> bool:
     if not leaf_path.exists():
         return False
     cert = x509.load_pem_x509_certificates(leaf_path.read_bytes())[0]
-    sans = cert.extensions.get_extension_for_oid(
-        ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value.get_values_for_type(x509.DNSName)
-    return (sorted(sans) == sorted(names)
+    return (sorted(dns_names(cert)) == sorted(names)
             and cert.not_valid_after_utc - datetime.now(UTC) > RENEW_BEFORE)
 
 

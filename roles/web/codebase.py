@@ -86,8 +86,8 @@ def pack(tree: Path, out: Path, source: str) -> Built:
                 info.mode = 0o755
             elif info.isfile():
                 info.mode = 0o755 if info.mode & 0o100 else 0o644
-                with open(path, "rb") as f:
-                    tar.addfile(info, f)
+                with open(path, "rb") as src:
+                    tar.addfile(info, src)
                 continue
             tar.addfile(info)
     out.parent.mkdir(parents=True, exist_ok=True)
