@@ -155,3 +155,21 @@ def test_a_second_run_is_refused_while_one_runs(chain: Chain) -> None:
     assert "started" in holder.stdout
     proc = chain.run_backup(SITE)
     assert proc.returncode == 75 and "REFUSED" in proc.stderr, proc.stderr
+
+
+def test_backup_status_shows_every_site_and_tier(chain: Chain) -> None:
+    from roles.backup.status import run_status
+
+    from .test_web_support import lab_env
+
+    for site in ("villeparisis", "participation"):
+        chain.rotate(site, "a")
+        chain.rotate(site, "b")
+    lines: list[str] = []
+    with lab_env(chain.lab):
+        data = run_status("lab", emit=lines.append)
+    print("\n" + "\n".join(lines))
+    rows = [line.split() for line in lines[1:] if not line.startswith(" ")]
+    assert {(r[0], r[1]) for r in rows} >= {(s, t) for s in ("villeparisis", "participation")
+                                             for t in ("local", "a", "b")}
+    assert data["villeparisis"]["a"]["last_run"]["kind"] == "rotate"
