@@ -119,3 +119,28 @@ def test_restore_chooses_the_newest_complete_backup_before_the_date() -> None:
     with pytest.raises(RestoreError, match="no complete backup"):
         choose(snaps, "web-demo", parse_at("2025-01-04", PARIS))
     assert parse_at("2025-01-05T12:00", PARIS).tzinfo == PARIS
+
+
+def test_status_table_shows_ages_sizes_and_flags_late_backups() -> None:
+    from roles.backup.status import table
+
+    now = datetime(2026, 1, 10, 12, 0, tzinfo=PARIS)
+    fresh = {"snapshots": 14, "bytes": 3 << 20, "oldest_time": "2026-01-04T03:15:00+01:00",
+             "newest": {"time": "2026-01-10T03:15:00+01:00"}}
+    old = {**fresh, "newest": {"time": "2026-01-07T03:15:00+01:00"}}
+    data = {"villeparisis": {"web": {"tiers": {"local": fresh, "a": fresh, "b": old},
+                                     "last_run": {"result": "ok", "finished": "x"}},
+                             "a": {}, "b": {}}}
+    lines = table(data, now)
+    assert lines[0].split()[:3] == ["site", "tier", "snaps"]
+    local = next(line for line in lines if line.split()[1] == "local")
+    assert "9 h" in local and "3.0 MiB" in local and "LATE" not in local
+    b = next(line for line in lines if line.split()[1] == "b")
+    assert "3.4 d" in b and b.endswith("LATE")
+
+
+def test_fab_tasks_are_importable_with_their_options() -> None:
+    from roles.backup import tasks
+
+    assert tasks.restore.name == "restore"
+    assert {"site", "at", "from_", "to"} <= set(tasks.restore.help) | {"from_"}
