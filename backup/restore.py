@@ -138,7 +138,7 @@ def _sha(path: Path) -> str:
 
 def _id_maps(stage: Path) -> tuple[dict[int, int], dict[int, int]]:
     """old id -> this host's id, for names whose ids differ (users, then groups)."""
-    maps = []
+    maps: list[dict[int, int]] = []
     for table in ("passwd", "group"):
         old: dict[str, int] = {}
         try:

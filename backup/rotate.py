@@ -196,8 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"rotate {cfg.site} on {cfg.tier}: ok in {data['seconds']:.1f} s; {left} snapshots")
     else:
         print(f"rotate {cfg.site} on {cfg.tier}: FAILED (exit {code})", file=sys.stderr)
-        for error in record.errors:
-            print(f"  - {error}", file=sys.stderr)
+        for message in record.errors:
+            print(f"  - {message}", file=sys.stderr)
     return code
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import shlex
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +26,7 @@ from roles.access import Access, credentials
 from roles.backup.layout import PYTHON, RUNNER_DIR, BackupLayout
 from roles.backup.role import backup
 from roles.ca import paths as ca_paths
-from roles.core.resources import File
+from roles.core.resources import File, Resource
 from roles.core.role import Desired, HostContext, Role, Settings
 from roles.inventory import Host, Inventory, load
 from roles.run import RunReport, converge_hosts
@@ -102,7 +102,7 @@ class SiteSetup:
     actions: list[str] = field(default_factory=list)
 
 
-def converge_files(inv: Inventory, access: Access, host: Host, files: list[File],
+def converge_files(inv: Inventory, access: Access, host: Host, files: Sequence[Resource],
                    emit: Callable[[str], None]) -> RunReport:
     role: Role = lambda _ctx: Desired(tuple(files))  # noqa: E731
     report = converge_hosts(inv, access, [host], role, Settings(), emit=lambda _m: None)
