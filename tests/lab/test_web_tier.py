@@ -379,6 +379,17 @@ def test_second_deploy_changes_nothing(tier):
     assert report.ok and changes == []
 
 
+def _eventually(check, seconds: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 def test_preprod_exposure_noindex_and_allowlist(tier, tmp_path):
     """The proxy deployed from a preprod-shaped inventory (not indexable, exposure_allow = the
     lab machine): every answer says noindex, and a client outside the list gets nothing."""
@@ -394,8 +405,9 @@ def test_preprod_exposure_noindex_and_allowlist(tier, tmp_path):
     try:
         with lab_env(tier.lab):
             assert run_deploy("lab", hosts="proxy", inventory=str(path), emit=lambda _m: None).ok
-        status, _body, head = tier.curl("villeparisis", "/")
-        assert status == 200 and "x-robots-tag: noindex, nofollow, noarchive" in head
+        # `systemctl reload nginx` returns before the new workers serve: poll a little.
+        assert _eventually(lambda: "x-robots-tag: noindex, nofollow, noarchive"
+                           in tier.curl("villeparisis", "/")[2])
         s = tier.site("villeparisis")
         with Probe(tier.lab.lab, "pub", host_offset=probe_offset(tier.lab, 2), index=93) as p:
             out = subprocess.run(
@@ -406,4 +418,30 @@ def test_preprod_exposure_noindex_and_allowlist(tier, tmp_path):
     finally:
         with lab_env(tier.lab):
             assert run_deploy("lab", hosts="proxy", emit=lambda _m: None).ok
-    assert "x-robots-tag" not in tier.curl("villeparisis", "/")[2]
+    assert _eventually(lambda: "x-robots-tag" not in tier.curl("villeparisis", "/")[2])
+
+
+def test_after_a_reboot_private_files_are_mounted_and_the_site_serves(tier):
+    """R-GDPR-1 "mounted at boot": reboot a web host; gocryptfs is mounted again from the key
+    the host holds, before PHP, and the site answers with its private files readable."""
+    import time
+
+    lab, host = tier.lab, tier.host_of("participation")
+    tier.curl("participation", "/write-files", args=("-X", "POST"))
+    c = lab.lab.container(host)
+    nspawn = c.nspawn_pid()
+    lab.sudo(host, "systemctl reboot", check=False)  # the connection may drop mid-command
+    deadline = time.monotonic() + 120
+    while True:
+        if c.nspawn_pid() not in (None, nspawn):
+            proc = lab.run(host, "systemctl is-system-running --wait", check=False, timeout=90)
+            if proc.returncode == 0:
+                break
+        assert time.monotonic() < deadline, f"{host} did not come back"
+        time.sleep(0.5)
+    assert lab.run(host, "findmnt -no FSTYPE /srv/participation/private").stdout.strip() == \
+        "fuse.gocryptfs"
+    assert "private file of participation" in lab.sudo(
+        host, "cat /srv/participation/private/fixture/private.txt").stdout
+    status, body, _ = tier.curl("participation", "/")
+    assert status == 200 and _json(body)["database"] == "participation"
