@@ -29,8 +29,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 lab: $(STAMP)
-	$(BIN)/python -m lab up
-	$(BIN)/python -m lab status
+	./scripts/lab-full
 
 lab-down: $(STAMP)
 	$(BIN)/python -m lab down
