@@ -95,7 +95,10 @@ def test_another_sites_certificate_cannot_reach_this_sites_repository(chain: Cha
     # participation's web host, its own certificate, but villeparisis's storage user:
     proc = chain.sh(web, f"ssh -F {lay.ssh_config} -l {mine.storage_user} backup-a true 2>&1; "
                          "echo rc=$?")
-    assert "rc=255" in proc.stdout and "Permission denied" in proc.stdout
+    # sshd refuses the certificate (MaxAuthTries 2 may word it "Too many authentication
+    # failures"): no session either way.
+    assert "rc=255" in proc.stdout, proc.stdout
+    assert "Permission denied" in proc.stdout or "Too many authentication" in proc.stdout
 
 
 def test_a_dump_failing_half_way_fails_the_run_and_keeps_no_snapshot(chain: Chain) -> None:
@@ -151,25 +154,12 @@ def test_a_second_run_is_refused_while_one_runs(chain: Chain) -> None:
     holder = chain.sh(web, f"PYTHONPATH=/usr/local/lib/hosting/backup-runner python3 -c '"
                            "import sys,time; from backup.lock import exclusive\n"
                            f"with exclusive(\"{lay.lock}\"):\n print(\"held\", flush=True); "
-                           "time.sleep(20)' >/dev/null 2>&1 & sleep 2; echo started")
-    assert "started" in holder.stdout
-    proc = chain.run_backup(SITE)
-    assert proc.returncode == 75 and "REFUSED" in proc.stderr, proc.stderr
-
-
-def test_backup_status_shows_every_site_and_tier(chain: Chain) -> None:
-    from roles.backup.status import run_status
-
-    from .test_web_support import lab_env
-
-    for site in ("villeparisis", "participation"):
-        chain.rotate(site, "a")
-        chain.rotate(site, "b")
-    lines: list[str] = []
-    with lab_env(chain.lab):
-        data = run_status("lab", emit=lines.append)
-    print("\n" + "\n".join(lines))
-    rows = [line.split() for line in lines[1:] if not line.startswith(" ")]
-    assert {(r[0], r[1]) for r in rows} >= {(s, t) for s in ("villeparisis", "participation")
-                                             for t in ("local", "a", "b")}
-    assert data["villeparisis"]["a"]["last_run"]["kind"] == "rotate"
+                           "time.sleep(60)' >/dev/null 2>&1 & echo $!; sleep 2")
+    pid = holder.stdout.split()[0]
+    try:
+        proc = chain.run_backup(SITE)
+        assert proc.returncode == 75 and "REFUSED" in proc.stderr, proc.stderr
+        assert f"pid {pid}" in proc.stderr
+    finally:
+        chain.sh(web, f"kill {pid}")
+    assert chain.run_backup(SITE).returncode == 0  # the lock went with its holder
