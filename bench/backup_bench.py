@@ -185,11 +185,18 @@ def main() -> int:
     shutil.rmtree(data / "srv" / "site" / "shared")
     plain_restore = timed([*plain, "restore", "latest", "--target", "/", "--verify",
                            "--include", str(data / "srv" / "site")], env=env)
-    plain_restore += timed(["sh", "-c", f"{' '.join(plain)} dump "
-                            f"$({' '.join(plain)} snapshots --json | python3 -c "
-                            "'import json,sys; print([s for s in json.load(sys.stdin) if "
-                            "s[\"paths\"]==[\"/bench.sql\"]][-1][\"id\"])') /bench.sql | "
-                            f"{fake_client}"], env=env)
+    t_list = time.monotonic()  # plain restic must find the dump's snapshot too
+    db_snap = json.loads(subprocess.run([*plain, "snapshots", "--json", "--path", "/bench.sql"],
+                                        capture_output=True, text=True, env=env,
+                                        check=True).stdout)[-1]["id"]
+    plain_restore += time.monotonic() - t_list
+    # pipefail: a failing `restic dump` must fail the measurement, not look fast.
+    plain_restore += timed(["bash", "-o", "pipefail", "-c",
+                            f"{' '.join(plain)} dump {db_snap} /bench.sql | {fake_client}"],
+                           env=env)
+    restored = sum(1 for _ in (data / "srv" / "site" / "shared").rglob("*"))
+    if restored == 0:
+        raise SystemExit("plain restore restored nothing: the comparison would be wrong")
     results["restore"] = (ours_restore, plain_restore)
     # The same without our verification (a second dump compared by hash, the config staged
     # beside the live one): work plain restic does not do at all.
