@@ -21,13 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fabric import Config, Connection
+from fabric import Connection
 from paramiko import MissingHostKeyPolicy, PKey, SSHClient
-from paramiko.config import SSHConfig
 from paramiko.ssh_exception import SSHException
 
 from roles.inventory import Host, Inventory
-from sshtrust.hostkey import HostTrust, load_user_key, make_connection
+from sshtrust.hostkey import HostTrust, load_user_key, make_connection, quiet_config
 from sshtrust.keys import fingerprint_blob, parse_pubkey_line
 
 CONNECT_TIMEOUT = 15
@@ -131,7 +130,7 @@ class Access:
                                   "pkey": load_user_key(self.creds.user_key, self.creds.user_cert)}
         conn = Connection(address, user=self.inv.login_user, gateway=gateway or False,
                           connect_kwargs=kwargs, connect_timeout=self.timeout,
-                          config=Config(ssh_config=SSHConfig()))
+                          config=quiet_config())
         conn.client.set_missing_host_key_policy(PinnedHostKey(host.name, host.fingerprint))
         return conn
 

@@ -295,7 +295,7 @@ def make_connection(
         gateway=gateway if gateway is not None else False,
         connect_kwargs=connect_kwargs,
         connect_timeout=connect_timeout,
-        config=config if config is not None else Config(ssh_config=SSHConfig()),
+        config=config if config is not None else quiet_config(),
     )
     harden(conn, trust, expected_name or host)
     return conn
@@ -306,3 +306,13 @@ def parse_host_key(key: PKey) -> Certificate | None:
     if key.public_blob is None:
         return None
     return parse_certificate(key.public_blob.key_blob)
+
+
+def quiet_config() -> Config:
+    """A Fabric config that reads no ssh_config and never forwards this process's stdin.
+
+    Tasks run unattended (CI, cron, pytest's captured output): a remote command that waits
+    for input must fail, not read the caller's terminal or raise inside Fabric's threads.
+    """
+    return Config(ssh_config=SSHConfig(), overrides={"run": {"in_stream": False},
+                                                     "sudo": {"in_stream": False}})
