@@ -183,7 +183,8 @@ def main() -> int:
     timings = json.loads(proc.stdout)["restore"]["timings"]
     print("  ours restore steps: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
     shutil.rmtree(data / "srv" / "site" / "shared")
-    plain_restore = timed([*plain, "restore", "latest", "--target", "/", "--verify",
+    plain_restore = timed([*plain, "restore", "latest", "--path", paths[0], "--target", "/",
+                           "--verify",
                            "--include", str(data / "srv" / "site")], env=env)
     t_list = time.monotonic()  # plain restic must find the dump's snapshot too
     db_snap = json.loads(subprocess.run([*plain, "snapshots", "--json", "--path", "/bench.sql"],
