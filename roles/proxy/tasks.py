@@ -16,7 +16,7 @@ from roles.web.tasks import connected
 
 def set_maintenance(conn, flag: str, on: bool) -> None:  # type: ignore[no-untyped-def]
     cmd = f"touch {shlex.quote(flag)}" if on else f"rm -f {shlex.quote(flag)}"
-    conn.run(f"sudo -n sh -c {shlex.quote(cmd)}", hide=True)
+    conn.run(f"sudo -n sh -c {shlex.quote(cmd)}", hide=True, in_stream=False)
 
 
 @task(help={"env": "lab | prod | preprod (default lab)", "site": "site name",

@@ -56,7 +56,9 @@ def helper_argv(command: str, site: WebSite) -> list[str]:
 
 
 def _sudo(conn: Any, argv: list[str], timeout: int = 600) -> dict[str, Any]:
-    res = conn.run("sudo -n " + shlex.join(argv), hide=True, warn=True, timeout=timeout)
+    # in_stream=False: never forward our stdin (under pytest or CI it is not a terminal).
+    res = conn.run("sudo -n " + shlex.join(argv), hide=True, warn=True, timeout=timeout,
+                   in_stream=False)
     if res.exited != 0:
         raise ReleaseError((res.stderr or res.stdout).strip()[-2000:]
                            or f"helper exited {res.exited}")
@@ -86,14 +88,15 @@ def release(inv: Inventory, connect: Callable[[str], Any], site_name: str,
         build_s = time.monotonic() - start
         emit(f"{site_name}: built {built.sha256[:12]} from {built.source} ({build_s:.1f}s)")
         conn = connect(site.host)
-        updir = conn.run("mktemp -d /tmp/hosting-release.XXXXXXXX", hide=True).stdout.strip()
+        updir = conn.run("mktemp -d /tmp/hosting-release.XXXXXXXX", hide=True,
+                         in_stream=False).stdout.strip()
         upload = f"{updir}/{built.sha256}.tar.gz"
         try:
             conn.put(str(built.archive), upload)
             host = _sudo(conn, [*helper_argv("release", site), "--upload", upload,
                                 "--sha256", built.sha256, "--source", built.source])
         finally:
-            conn.run(f"rm -rf {shlex.quote(updir)}", hide=True, warn=True)
+            conn.run(f"rm -rf {shlex.quote(updir)}", hide=True, warn=True, in_stream=False)
     return ReleaseReport(site_name, host["action"], host["release"], host.get("previous"),
                          built.source, time.monotonic() - start, build_s, host)
 
