@@ -186,8 +186,8 @@ def parse(data: dict[str, Any], source: str = "config") -> SiteBackup:
         raise ConfigError(f"{source}: {error}") from None
 
 
-def load(path: str | Path) -> SiteBackup:
-    path = Path(path)
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A config file's JSON object, or a ConfigError naming the file and what is wrong."""
     try:
         data = json.loads(path.read_text())
     except OSError as error:
@@ -196,7 +196,12 @@ def load(path: str | Path) -> SiteBackup:
         raise ConfigError(f"{path}: not JSON: {error}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a JSON object")
-    return parse(data, str(path))
+    return data
+
+
+def load(path: str | Path) -> SiteBackup:
+    path = Path(path)
+    return parse(read_json_object(path), str(path))
 
 
 def config_path(site: str, directory: Path = DEFAULT_DIR) -> Path:

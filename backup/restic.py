@@ -157,6 +157,12 @@ class Restic:
     def cat_config_argv(self, repo: Repo) -> list[str]:
         return [*self._base(repo), "--no-lock", "cat", "config"]
 
+    def _backup_base(self, repo: Repo, tags: Iterable[str], host: str,
+                     when: datetime) -> list[str]:
+        """What every `restic backup` of a night shares: host, tags, and the decided time."""
+        return [*self._base(repo), "--retry-lock", self.retry_lock, "backup", "--json",
+                "--host", host, *_tag_args(tags), "--time", restic_time_arg(when)]
+
     def backup_command_argv(
         self,
         repo: Repo,
@@ -169,16 +175,7 @@ class Restic:
         """`restic backup --stdin-from-command`: restic runs `command` itself and fails (no
         snapshot) when it exits non-zero, unlike a shell pipe that would save a truncated dump."""
         return [
-            *self._base(repo),
-            "--retry-lock",
-            self.retry_lock,
-            "backup",
-            "--json",
-            "--host",
-            host,
-            *_tag_args(tags),
-            "--time",
-            restic_time_arg(when),
+            *self._backup_base(repo, tags, host, when),
             "--stdin-filename",
             filename,
             "--stdin-from-command",
@@ -196,16 +193,7 @@ class Restic:
         when: datetime,
     ) -> list[str]:
         args = [
-            *self._base(repo),
-            "--retry-lock",
-            self.retry_lock,
-            "backup",
-            "--json",
-            "--host",
-            host,
-            *_tag_args(tags),
-            "--time",
-            restic_time_arg(when),
+            *self._backup_base(repo, tags, host, when),
             # Caches marked with CACHEDIR.TAG hold nothing worth restoring.
             "--exclude-caches",
         ]

@@ -18,7 +18,6 @@ Exit codes: 0 ok; 4 rotation failed; 5 check failed; 2 bad usage; 75 locked.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 from collections.abc import Sequence
@@ -27,7 +26,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from backup.config import ConfigError, policy_from
+from backup.config import ConfigError, policy_from, read_json_object
 from backup.lock import LockHeld, exclusive
 from backup.policy import Policy
 from backup.restic import Repo, Restic, ResticError
@@ -86,13 +85,7 @@ def parse(data: dict[str, Any], source: str = "config") -> StorageSite:
 
 def load(path: str | Path) -> StorageSite:
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
-    except ValueError as error:
-        raise ConfigError(f"{path}: not JSON: {error}") from None
-    return parse(data, str(path))
+    return parse(read_json_object(path), str(path))
 
 
 def check_subset(day: date, subsets: int) -> str:

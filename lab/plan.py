@@ -14,7 +14,7 @@ from lab.config import LabConfig
 from model import ConfigErrors, Stack, load_stack
 from model.reader import Reader
 from model.rules import check_stack
-from model.topology import HostPlan, plan_hosts, private_address
+from model.topology import HostPlan, plan_hosts, private_addresses
 
 # Public side: the machine first, then the public hosts, then one address per site (as an OVH
 # Additional IP block would give), so adding a site never renumbers a host.
@@ -64,11 +64,12 @@ def make_plan(cfg: LabConfig, user_ca_public: str, host_ca_public: str) -> LabPl
     if site_ips and max(site_ips.values()) >= pub.broadcast_address:
         raise ValueError(f"public range {pub} is too small for {len(site_ips)} sites")
     lab = lab_stack(stack, cfg, machine_public, site_ips, user_ca_public, host_ca_public)
+    private = private_addresses(lab, priv)
     hosts = []
     for plan in plan_hosts(lab):
         public_ip = pub.network_address + _PUBLIC_OFFSETS[plan.name] if plan.public else None
         extra = tuple(site_ips[s] for s in plan.sites) if plan.role == "proxy" else ()
-        hosts.append(LabHost(plan, private_address(priv, plan, lab), public_ip, extra))
+        hosts.append(LabHost(plan, private[plan.name], public_ip, extra))
     return LabPlan(lab, tuple(hosts), machine_public, machine_private,
                    {k: str(v) for k, v in site_ips.items()})
 

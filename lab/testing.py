@@ -220,3 +220,20 @@ class Probe:
                               json.dumps(targets), str(timeout)], check=True,
                              capture_output=True, text=True, timeout=timeout + 30).stdout
         return json.loads(out)
+
+
+@contextmanager
+def lab_env(session: LabSession) -> Iterator[None]:
+    """Point `--env lab` (the LAB_* variables read by fab and roles) at this session's lab."""
+    cfg = session.lab.cfg
+    wanted = {"LAB_PREFIX": cfg.prefix, "LAB_STATE_DIR": str(cfg.state_dir)}
+    saved = {k: os.environ.get(k) for k in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

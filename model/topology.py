@@ -42,9 +42,6 @@ def _offsets(stack: Stack) -> dict[str, int]:
     return {**_OFFSETS, **web}
 
 
-def private_address(cidr: IPv4Network, host: HostPlan, stack: Stack) -> IPv4Address:
-    return private_addresses(stack, cidr)[host.name]
-
 
 def private_addresses(stack: Stack, cidr: IPv4Network | None = None) -> dict[str, IPv4Address]:
     """Every host's private address, computed in one pass (O(hosts), 200 sites included)."""

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from lab.testing import LabSession, Probe
+from lab.testing import LabSession, Probe, lab_env
 from roles.access import Access, credentials
 from roles.core.resources import File
 from roles.core.role import Desired, Settings
@@ -34,21 +32,6 @@ REPO = Path(__file__).resolve().parents[2]
 NOOP_BUDGET = 15.0  # seconds for a no-op deploy of the whole lab (issue 4)
 
 
-@contextmanager
-def lab_env(lab: LabSession) -> Iterator[dict[str, str]]:
-    """Point `--env lab` (LAB_* variables) at this session's lab, for fab and in-process."""
-    cfg = lab.lab.cfg
-    wanted = {"LAB_PREFIX": cfg.prefix, "LAB_STATE_DIR": str(cfg.state_dir)}
-    saved = {k: os.environ.get(k) for k in wanted}
-    os.environ.update(wanted)
-    try:
-        yield dict(os.environ)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def fab(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:

@@ -3,7 +3,6 @@ of the proxy and web hosts (the engine, with the proxy and web roles), then the 
 released on both web hosts; and a `curl --resolve` helper trusting the lab's TLS CA."""
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -12,27 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.testing import LabSession
+from lab.testing import LabSession, lab_env  # noqa: F401 (re-exported to the backup tests)
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO / "tests" / "fixtures" / "site"
 
 
-@contextmanager
-def lab_env(lab: LabSession) -> Iterator[None]:
-    """Point `fab`'s lab environment (LAB_* variables) at this test session's lab."""
-    cfg = lab.lab.cfg
-    wanted = {"LAB_PREFIX": cfg.prefix, "LAB_STATE_DIR": str(cfg.state_dir)}
-    saved = {k: os.environ.get(k) for k in wanted}
-    os.environ.update(wanted)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @dataclass
