@@ -25,6 +25,7 @@ from fabric import Connection
 from paramiko import MissingHostKeyPolicy, PKey, SSHClient
 from paramiko.ssh_exception import SSHException
 
+from roles.core.role import Settings
 from roles.inventory import Host, Inventory
 from sshtrust.hostkey import HostTrust, load_user_key, make_connection, quiet_config
 from sshtrust.keys import fingerprint_blob, parse_pubkey_line
@@ -51,6 +52,11 @@ class Credentials:
     def host_krl(self) -> Path:
         """Revoked host certificates: checked here, by every connection we make."""
         return self.ca_dir / "host_ca.krl"
+
+    def settings(self) -> Settings:
+        """What every converge with the baseline needs from this machine: the user KRL, when
+        it holds one (a host converged without it would keep its first-boot, empty KRL)."""
+        return Settings(user_krl=self.user_krl.read_bytes() if self.user_krl.is_file() else None)
 
 
 def default_ca_dir(env: str) -> Path:

@@ -26,7 +26,7 @@ from roles.backup.layout import CONFIG_DIR, PYTHON, RUNNER_DIR, BackupLayout
 from roles.backup.role import backup
 from roles.backup.setup import SetupError, converge_files, setup_site, sudo
 from roles.core.resources import Directory, File
-from roles.core.role import Desired, HostContext, Settings
+from roles.core.role import Desired, HostContext
 from roles.inventory import load
 from roles.run import converge_hosts
 
@@ -91,7 +91,7 @@ def run_restore(env: str, site: str, at: str = "", source: str = "a", to: str = 
         emit(f"restore {site}: repository password installed on {target.name} from storage")
     timings["password"] = round(time.monotonic() - t, 1)
     t = time.monotonic()
-    report = converge_hosts(inv, access(), [target], web_host_roles, Settings(),
+    report = converge_hosts(inv, access(), [target], web_host_roles, creds.settings(),
                             emit=lambda _m: None)
     if not report.ok:
         r = report.results[0]

@@ -168,9 +168,8 @@ def run_setup(env: str = "lab", sites: str = "", inventory: str = "", identity: 
         raise SetupError(f"unknown site(s) {', '.join(unknown)}; sites: {', '.join(names)}")
     hosts = [h for h in inv.hosts if h.role == "storage"
              or (h.role == "web" and any(n in h.sites for n in chosen))]
-    krl = creds.user_krl.read_bytes() if creds.user_krl.is_file() else None
     report = converge_hosts(inv, Access(inv, creds), hosts, backup_roles,
-                            Settings(user_krl=krl), emit=lambda _m: None)
+                            creds.settings(), emit=lambda _m: None)
     for r in report.results:
         changed = r.changed
         emit(f"{r.host}: {'FAILED ' + (r.error or '') if not r.ok else f'{changed} changed'}")

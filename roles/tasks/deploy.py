@@ -9,7 +9,6 @@ from invoke.exceptions import Exit
 from roles import registry
 from roles.access import Access, AccessError, credentials
 from roles.core.report import details, notes_summary, summary_table
-from roles.core.role import Settings
 from roles.inventory import InventoryError, load
 from roles.run import RunReport, converge_hosts
 
@@ -20,12 +19,11 @@ def run_deploy(env: str = "lab", hosts: str = "", role: str = "", check: bool = 
                emit: Callable[[str], None] = print) -> RunReport:
     inv = load(env, inventory or None)
     creds = credentials(env, identity, ca_dir)
-    krl = creds.user_krl.read_bytes() if creds.user_krl.is_file() else None
     chosen = inv.select(hosts, role)
     mode = "check (nothing is changed)" if check else "apply"
     emit(f"deploy {env}: {len(chosen)} host(s), {mode}")
     report = converge_hosts(inv, Access(inv, creds), chosen, registry.desired,
-                            Settings(user_krl=krl), check=check, emit=emit, workers=workers)
+                            creds.settings(), check=check, emit=emit, workers=workers)
     for r in report.results:
         text = details(r, verbose)
         if text:

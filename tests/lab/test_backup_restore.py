@@ -9,6 +9,7 @@ import pytest
 
 from lab.testing import LabSession
 from roles.backup.restore import run_restore
+from roles.tasks.deploy import run_deploy
 
 from .test_backup_support import Chain, backup_chain
 from .test_web_support import lab_env
@@ -89,6 +90,12 @@ def test_restore_onto_a_fresh_host(chain: Chain) -> None:
     assert result["restore"]["verify"]["matches_snapshot"]
     assert fingerprint(chain) == before
     assert chain.tier.curl(SITE, "/")[0] == 200
+    # A restored host is a converged host: `fab deploy --check` finds nothing to do on it
+    # (it once kept its empty first-boot KRL, so revoked certificates could log in there).
+    with lab_env(chain.lab):
+        check = run_deploy("lab", hosts=web, check=True, emit=lambda _m: None)
+    assert check.ok and [a.summary for r in check.results if r.plan
+                         for a in r.plan.actions] == []
     # The rebuilt host backs up again, into the same off-site history.
     assert chain.run_backup(SITE).returncode == 0
     print(f"\nfresh-host RTO: {result['rto_seconds']:.0f} s {result['timings']}")
