@@ -1,17 +1,21 @@
-"""Which roles converge a host, by its inventory role. Every host gets the baseline; the web
-tier, the proxy, monitoring and storage roles add theirs here as they are written."""
+"""Which roles converge a host, by its inventory role. Every host gets the baseline; then the
+proxy, the web tier with the site's backup runner (R-BKP-1), the storage servers' repositories
+and rotation (R-BKP-2, R-BKP-3). What needs the CA or another host's secret (backup
+certificates, passwords on A/B, repositories) stays in `fab backup.setup`."""
 from __future__ import annotations
 
+from roles.backup.role import backup
 from roles.base import baseline
 from roles.core.role import Desired, HostContext, Role
 from roles.proxy.role import proxy
+from roles.storage.role import storage
 from roles.web.role import web
 
 ROLES: dict[str, tuple[Role, ...]] = {
     "proxy": (baseline, proxy),
-    "web": (baseline, web),
+    "web": (baseline, web, backup),
     "ops": (baseline,),
-    "storage": (baseline,),
+    "storage": (baseline, storage),
 }
 
 

@@ -23,10 +23,8 @@ from typing import Any
 from roles import registry
 from roles.access import Access, credentials
 from roles.backup.layout import CONFIG_DIR, PYTHON, RUNNER_DIR, BackupLayout
-from roles.backup.role import backup
 from roles.backup.setup import SetupError, converge_files, setup_site, sudo
 from roles.core.resources import Directory, File
-from roles.core.role import Desired, HostContext
 from roles.inventory import load
 from roles.run import converge_hosts
 
@@ -35,16 +33,6 @@ class RestoreTaskError(RuntimeError):
     pass
 
 
-def web_host_roles(ctx: HostContext) -> Desired:
-    """Everything a web host carries: the registry's roles, plus the web tier and the backup
-    role while the registry does not list them yet."""
-    from roles.web.role import web
-
-    total = registry.desired(ctx)
-    for role in (web, backup):
-        if role not in registry.ROLES.get(ctx.host.role, ()):
-            total = total + role(ctx)
-    return total
 
 
 def run_restore(env: str, site: str, at: str = "", source: str = "a", to: str = "",
@@ -91,7 +79,7 @@ def run_restore(env: str, site: str, at: str = "", source: str = "a", to: str = 
         emit(f"restore {site}: repository password installed on {target.name} from storage")
     timings["password"] = round(time.monotonic() - t, 1)
     t = time.monotonic()
-    report = converge_hosts(inv, access(), [target], web_host_roles, creds.settings(),
+    report = converge_hosts(inv, access(), [target], registry.desired, creds.settings(),
                             emit=lambda _m: None)
     if not report.ok:
         r = report.results[0]

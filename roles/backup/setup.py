@@ -44,7 +44,8 @@ class SetupError(RuntimeError):
 
 
 def backup_roles(ctx: HostContext) -> Desired:
-    """The backup side of a host: the role `fab deploy` should carry too (roles.registry)."""
+    """The backup side of a host (also in `fab deploy`, roles.registry): what backup.setup
+    converges before its own steps, so it works on hosts deployed by an older stack."""
     if ctx.host.role == "web":
         return backup(ctx)
     if ctx.host.role == "storage":
