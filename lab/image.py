@@ -10,6 +10,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -105,6 +106,37 @@ def ensure_image(cache: Path, suite: str, mirror: str,
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return target, time.monotonic() - start
+
+
+def prune_images(cache: Path, keep: Path, mountinfo: str | None = None) -> list[str]:
+    """Delete the cached images other than `keep` that no mounted host uses (a recipe change
+    leaves the old image behind: ~230 MB each). A host sits on its image as an overlay lower
+    layer while it exists (`lab down` unmounts and wipes hosts), so an image that no mount
+    names is used by no host of any lab on this machine."""
+    if mountinfo is None:
+        with open("/proc/self/mountinfo") as f:
+            mountinfo = f.read()
+    removed = []
+    with open(cache / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # not while another lab builds or prunes
+        for child in sorted(cache.iterdir()):
+            if (child.is_dir() and child != keep and (child / "etc/lab-image").exists()
+                    and not mounted_on(mountinfo, child)):
+                shutil.rmtree(child, ignore_errors=True)
+                removed.append(child.name)
+    return removed
+
+
+def mounted_on(mountinfo: str, image: Path) -> bool:
+    """Whether a mount uses `image`: an overlay whose lowerdir is it, or a mount inside it."""
+    lower = re.compile(rf"(^|,)lowerdir={re.escape(str(image))}(,|:|$)")
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if len(fields) > 4 and (fields[4] + "/").startswith(f"{image}/"):
+            return True
+        if any(lower.search(field) for field in fields):
+            return True
+    return False
 
 
 def remove_images(cache: Path) -> None:

@@ -21,7 +21,7 @@ from lab import cgroups, network, procs
 from lab.aptproxy import AptProxy
 from lab.config import LabConfig
 from lab.containers import Container, mounted
-from lab.image import ensure_image
+from lab.image import ensure_image, prune_images
 from lab.inventory import dump, inventory_document, known_hosts, ssh_config, write_if_changed
 from lab.plan import LabHost, LabPlan, make_plan
 from lab.trust import LabTrust
@@ -139,6 +139,8 @@ class Lab:
             if report.image_seconds:
                 report.changes.append(f"built base image {image.name} "
                                       f"({report.image_seconds:.0f}s)")
+            for old in prune_images(self.cfg.image_cache, image):
+                report.changes.append(f"removed unused base image {old}")
             if self.trust.ensure_cas():
                 report.changes.append("created lab user CA and host CA")
             plan = self.plan()
