@@ -13,6 +13,8 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from lab.run import run
@@ -108,23 +110,39 @@ def ensure_image(cache: Path, suite: str, mirror: str,
         return target, time.monotonic() - start
 
 
+@contextmanager
+def using_images(cache: Path) -> Iterator[None]:
+    """Held (shared) by a lab `up` from choosing its image until its hosts are mounted on it:
+    in that window no mount names the image yet, so no other lab may prune it."""
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / ".in-use", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_SH)
+        yield
+
+
 def prune_images(cache: Path, keep: Path, mountinfo: str | None = None) -> list[str]:
     """Delete the cached images other than `keep` that no mounted host uses (a recipe change
     leaves the old image behind: ~230 MB each). A host sits on its image as an overlay lower
     layer while it exists (`lab down` unmounts and wipes hosts), so an image that no mount
-    names is used by no host of any lab on this machine."""
-    if mountinfo is None:
-        with open("/proc/self/mountinfo") as f:
-            mountinfo = f.read()
-    removed = []
-    with open(cache / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # not while another lab builds or prunes
-        for child in sorted(cache.iterdir()):
-            if (child.is_dir() and child != keep and (child / "etc/lab-image").exists()
-                    and not mounted_on(mountinfo, child)):
-                shutil.rmtree(child, ignore_errors=True)
-                removed.append(child.name)
-    return removed
+    names is used by no host of any lab on this machine. Skipped (nothing removed) while
+    another lab is between choosing its image and mounting it."""
+    with open(cache / ".in-use", "w") as in_use:
+        try:
+            fcntl.flock(in_use, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return []
+        if mountinfo is None:
+            with open("/proc/self/mountinfo") as f:
+                mountinfo = f.read()
+        removed = []
+        with open(cache / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # not while another lab builds
+            for child in sorted(cache.iterdir()):
+                if (child.is_dir() and child != keep and (child / "etc/lab-image").exists()
+                        and not mounted_on(mountinfo, child)):
+                    shutil.rmtree(child, ignore_errors=True)
+                    removed.append(child.name)
+        return removed
 
 
 def mounted_on(mountinfo: str, image: Path) -> bool:

@@ -21,7 +21,7 @@ from lab import cgroups, network, procs
 from lab.aptproxy import AptProxy
 from lab.config import LabConfig
 from lab.containers import Container, mounted
-from lab.image import ensure_image, prune_images
+from lab.image import ensure_image, prune_images, using_images
 from lab.inventory import dump, inventory_document, known_hosts, ssh_config, write_if_changed
 from lab.plan import LabHost, LabPlan, make_plan
 from lab.trust import LabTrust
@@ -133,31 +133,32 @@ class Lab:
         with self._locked():
             self._check_ranges()
             self._save_config(report)
-            image, report.image_seconds = ensure_image(
-                self.cfg.image_cache, self.cfg.suite, self.cfg.mirror,
-                log=self.cfg.state_dir / "image-build.log")
-            if report.image_seconds:
-                report.changes.append(f"built base image {image.name} "
-                                      f"({report.image_seconds:.0f}s)")
+            with using_images(self.cfg.image_cache):  # until our hosts sit on it
+                image, report.image_seconds = ensure_image(
+                    self.cfg.image_cache, self.cfg.suite, self.cfg.mirror,
+                    log=self.cfg.state_dir / "image-build.log")
+                if report.image_seconds:
+                    report.changes.append(f"built base image {image.name} "
+                                          f"({report.image_seconds:.0f}s)")
+                if self.trust.ensure_cas():
+                    report.changes.append("created lab user CA and host CA")
+                plan = self.plan()
+                self._network(plan, report)
+                if self.apt.ensure():
+                    report.changes.append(f"started apt proxy on {self.apt.url}")
+                planned = {h.name for h in plan.hosts}
+                for name in self.host_dirs():
+                    if name not in planned:  # a site left the stack: its host goes too
+                        self._destroy_host(self.container(name), ())
+                        report.changes.append(f"{name}: removed (no longer in the stack)")
+                self._allocate_indices(plan)
+                t0 = time.monotonic()
+                with ThreadPoolExecutor(max_workers=len(plan.hosts)) as pool:
+                    results = list(pool.map(lambda h: self._ensure_host(plan, h, image),
+                                            plan.hosts))
+            report.hosts_seconds = time.monotonic() - t0
             for old in prune_images(self.cfg.image_cache, image):
                 report.changes.append(f"removed unused base image {old}")
-            if self.trust.ensure_cas():
-                report.changes.append("created lab user CA and host CA")
-            plan = self.plan()
-            self._network(plan, report)
-            if self.apt.ensure():
-                report.changes.append(f"started apt proxy on {self.apt.url}")
-            planned = {h.name for h in plan.hosts}
-            for name in self.host_dirs():
-                if name not in planned:  # a site left the stack: its host goes too
-                    self._destroy_host(self.container(name), ())
-                    report.changes.append(f"{name}: removed (no longer in the stack)")
-            self._allocate_indices(plan)
-            t0 = time.monotonic()
-            with ThreadPoolExecutor(max_workers=len(plan.hosts)) as pool:
-                results = list(pool.map(lambda h: self._ensure_host(plan, h, image),
-                                        plan.hosts))
-            report.hosts_seconds = time.monotonic() - t0
             fingerprints = {}
             for name, fp, changes, warnings in results:
                 fingerprints[name] = fp

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab.image import mounted_on, prune_images
+from lab.image import mounted_on, prune_images, using_images
 
 
 def image(cache: Path, name: str) -> Path:
@@ -48,3 +48,11 @@ def test_mounted_on_mount_inside_the_image_counts(tmp_path: Path) -> None:
     line = f"90 27 0:5 / {tmp_path}/img/proc rw - proc proc rw\n"
     assert mounted_on(line, tmp_path / "img")
     assert not mounted_on(line, tmp_path / "im")
+
+
+def test_prune_images_while_another_lab_picks_its_image_removes_nothing(tmp_path: Path) -> None:
+    current, old = image(tmp_path, "trixie-aaa"), image(tmp_path, "trixie-bbb")
+    with using_images(tmp_path):  # another `up`, between ensure_image and mounting its hosts
+        assert prune_images(tmp_path, current, mountinfo="") == []
+    assert old.exists()
+    assert prune_images(tmp_path, current, mountinfo="") == ["trixie-bbb"]
