@@ -1,8 +1,8 @@
 """MariaDB server resources for a web host (the per-site database and user are in roles.web,
 which knows the site). Server-side hardening follows dev-sec's mysql-baseline:
-mysql-conf-03 (options, in 90-hosting.cnf), mysql-conf-07/08 (config files root:mysql, not
-world-readable), mysql-db-03..08 (accounts and test database, fixed by the helper's
-`db-baseline` step behind a probe).
+mysql-conf-03 (options, in 90-hosting.cnf), mysql-conf-04/05 (data dir mysql only),
+mysql-conf-07/08 (config files root:mysql, not world-readable), mysql-db-03..08 (accounts and
+test database, fixed by the helper's `db-baseline` step behind a probe).
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ PACKAGES = ("mariadb-server", "mariadb-client")
 CNF = "/etc/mysql/mariadb.conf.d/90-hosting.cnf"
 MAIN_CNF = "/etc/mysql/mariadb.cnf"
 SECURE_FILE_PRIV = "/var/lib/mysql-files"
+DATADIR = "/var/lib/mysql"
 HELPER = ("/usr/bin/python3", "/usr/local/lib/hosting/web")
 PROBE_OK = "/var/lib/hosting/web/probe-ok"
 # Unknown or misspelt options make mariadbd exit non-zero before it would start.
@@ -26,6 +27,9 @@ BASELINE = Handler("mariadb-baseline", (*HELPER, "db-baseline"))
 def resources(ctx: HostContext, buffer_pool_mb: int = 512) -> tuple[list[Resource], list[Handler]]:
     out: list[Resource] = [
         Packages(PACKAGES),
+        # Debian leaves the data dir 0755: any local user could list the databases and their
+        # tables (mysql-conf-04/05; tests/verify/test_mariadb.py checks it).
+        Directory(DATADIR, 0o700, "mysql", "mysql"),
         Directory(SECURE_FILE_PRIV, 0o700, "mysql", "mysql"),
         # Debian's own content, made root:mysql 0640 (mysql-conf-07).
         File(MAIN_CNF, render("mariadb/mariadb.cnf.j2"), 0o640, "root", "mysql",
