@@ -9,6 +9,10 @@ host certificates natively (@cert-authority in the known_hosts the ssh_config na
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +59,28 @@ def pytest_configure(config: pytest.Config) -> None:
 _HOSTS: dict[str, Any] = {}
 
 
+@pytest.fixture(scope="session")
+def _ssh_control_dir(pytestconfig: pytest.Config) -> Iterator[Path]:
+    """A private directory for OpenSSH connection sharing: testinfra asks for ControlMaster but
+    names no ControlPath, so without one every command would open a new connection (two
+    handshakes through the bastion). The masters are closed at the end of the session."""
+    path = Path(tempfile.mkdtemp(prefix="verify-ssh-"))
+    yield path
+    ssh_config = _paths(pytestconfig)[1]
+    for name in list(_HOSTS):
+        subprocess.run(["ssh", "-F", str(ssh_config), "-o", f"ControlPath={path}/{name}",
+                        "-O", "exit", name], capture_output=True, timeout=30, check=False)
+    _HOSTS.clear()
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
-def host(host_entry: dict[str, Any], pytestconfig: pytest.Config) -> Any:
+def host(host_entry: dict[str, Any], pytestconfig: pytest.Config,
+         _ssh_control_dir: Path) -> Any:
     """A testinfra host (sudo to root) for the parametrized inventory host, one per session."""
     name = host_entry["name"]
     if name not in _HOSTS:
         ssh_config = _paths(pytestconfig)[1]
         _HOSTS[name] = testinfra.get_host(f"ssh://{name}", ssh_config=str(ssh_config),
-                                          sudo=True)
+                                          sudo=True, controlpath=str(_ssh_control_dir / name))
     return _HOSTS[name]
