@@ -92,8 +92,9 @@ def test_deploy_second_run_changes_nothing_within_the_budget(deployed: Deployed)
     assert all(r.round_trips == 1 for r in report.results)
 
 
-# The baseline part of tests/verify: what a baseline-only deploy must already pass. The nginx,
-# PHP-FPM and MariaDB modules need the web tier: tests/lab/test_web_verify.py runs them all.
+# The baseline part of tests/verify, right after this module's deploy. The nginx, PHP-FPM and
+# MariaDB modules are for a web tier with its sites released: tests/lab/test_web_verify.py runs
+# the whole suite then.
 BASELINE_VERIFY = ("test_sshd.py", "test_firewall.py", "test_ssh_audit.py")
 
 
