@@ -9,7 +9,7 @@ from typing import Any
 
 from lab.plan import LabPlan
 from model.inventory import HostAddresses, build_inventory, validate_inventory
-from sshtrust.openssh import known_hosts_line, ssh_config_block
+from sshtrust.openssh import inventory_ssh_config, known_hosts_line
 
 
 def inventory_document(plan: LabPlan, fingerprints: Mapping[str, str]) -> dict[str, Any]:
@@ -22,20 +22,14 @@ def inventory_document(plan: LabPlan, fingerprints: Mapping[str, str]) -> dict[s
     return doc
 
 
-def ssh_config(plan: LabPlan, *, known_hosts: Path, user_key: Path, user_cert: Path,
-               bastion: str = "ops") -> str:
+def ssh_config(doc: Mapping[str, Any], *, known_hosts: Path, user_key: Path,
+               user_cert: Path) -> str:
     """Plain `ssh -F` (and testinfra's ssh:// backend, and Fabric) reach every host by its
-    inventory name: the bastion on its public address, everything else through it, as on OVH.
-    The blocks come from sshtrust (certificate-only, host certificate checked for the name)."""
-    blocks = ["# Written by `python -m lab up`: regenerated on every up, do not edit.\n"]
-    for h in plan.hosts:
-        direct = h.name == bastion
-        blocks.append(ssh_config_block(
-            h.name, hostname=str(h.public_ip if direct else h.private_ip),
-            user=plan.stack.ssh.login_user, known_hosts=known_hosts, identity_file=user_key,
-            certificate_file=user_cert, proxy_jump=None if direct else bastion))
-    blocks.append("Host *\n  ConnectTimeout 10\n  ServerAliveInterval 15\n  LogLevel ERROR\n")
-    return "\n".join(blocks)
+    inventory name: the bastion on its public address, everything else through it, as on OVH
+    (sshtrust.openssh: certificate-only, host certificate checked for the name)."""
+    return inventory_ssh_config(
+        doc, known_hosts=known_hosts, user_key=user_key, user_cert=user_cert,
+        header="# Written by `python -m lab up`: regenerated on every up, do not edit.\n")
 
 
 def known_hosts(host_ca_pub: Path) -> str:

@@ -279,12 +279,13 @@ class Lab:
         if self.trust.ensure_user_cert(principals, timedelta(hours=stack.ssh.user_cert_ttl_hours)):
             report.changes.append(f"signed user certificate {self.trust.user_cert} "
                                   f"({', '.join(principals)}, {stack.ssh.user_cert_ttl_hours}h)")
+        doc = inventory_document(plan, fingerprints)
         written = [
             write_if_changed(self.known_hosts_path, known_hosts(self.trust.host_ca_pub)),
             write_if_changed(self.ssh_config_path, ssh_config(
-                plan, known_hosts=self.known_hosts_path, user_key=self.trust.user_key,
+                doc, known_hosts=self.known_hosts_path, user_key=self.trust.user_key,
                 user_cert=self.trust.user_cert)),
-            write_if_changed(self.inventory_path, dump(inventory_document(plan, fingerprints))),
+            write_if_changed(self.inventory_path, dump(doc)),
         ]
         if any(written):
             report.changes.append("wrote inventory.json, ssh_config, known_hosts")

@@ -4,8 +4,9 @@ certificates natively; these settings make it accept nothing else (R-GDPR-5)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from ._run import SshTrustError
 from .keys import read_pubkey
@@ -79,3 +80,22 @@ def ssh_config_block(
     if proxy_jump is not None:
         lines.append(f"  ProxyJump {proxy_jump}")
     return "\n".join(lines) + "\n"
+
+
+def inventory_ssh_config(doc: Mapping[str, Any], *, known_hosts: Path, user_key: Path,
+                         user_cert: Path, header: str = "",
+                         revoked_host_keys: Path | None = None) -> str:
+    """An ssh_config reaching every host of an inventory document by its name, as on OVH: the
+    bastion on its public address, every other host on its private one through the bastion
+    (ProxyJump). One code path for the lab's files and `fab verify`'s (any environment)."""
+    bastion = doc["bastion"]
+    blocks = [header] if header else []
+    for h in doc["hosts"]:
+        direct = h["name"] == bastion
+        blocks.append(ssh_config_block(
+            h["name"], hostname=str(h["public_ip"] if direct else h["private_ip"]),
+            user=doc["ssh"]["login_user"], known_hosts=known_hosts, identity_file=user_key,
+            certificate_file=user_cert, revoked_host_keys=revoked_host_keys,
+            proxy_jump=None if direct else bastion))
+    blocks.append("Host *\n  ConnectTimeout 10\n  ServerAliveInterval 15\n  LogLevel ERROR\n")
+    return "\n".join(blocks)

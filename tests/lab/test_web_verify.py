@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -42,8 +43,15 @@ def verify(lab: LabSession, *args: str) -> subprocess.CompletedProcess[str]:
         cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
 
 
-def test_whole_verification_suite_passes_on_the_deployed_lab(tier: WebTier) -> None:
-    proc = verify(tier.lab, str(VERIFY))
+def test_whole_verification_suite_passes_on_the_deployed_lab(tier: WebTier,
+                                                            tmp_path: Path) -> None:
+    """Through `fab verify --env lab`, as an admin runs it against prod: its own ssh_config and
+    known_hosts written from the inventory (not the lab's), then the whole suite."""
+    with lab_env(tier.lab):
+        proc = subprocess.run(
+            [sys.executable, "-m", "fabric", "verify", "--env", "lab", "--out", str(tmp_path)],
+            cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
+    assert (tmp_path / "ssh_config").read_text().startswith("# Written by `fab verify")
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     summary = proc.stdout.strip().splitlines()[-1]
     passed = int(re.search(r"(\d+) passed", summary).group(1))
