@@ -3,19 +3,23 @@
     python3 -m backup.run --site NAME [--config PATH] [--time ISO-8601] [--init]
 
 Steps (each timed in the run record; docs/backups.md):
-  1. list the local repository (the weekly/monthly memory lives there, backup.tags);
+  1. the local repository's listing (the weekly/monthly memory lives there, backup.tags): the
+     one kept from the previous run when it still names exactly the repository's snapshot
+     files, else `restic snapshots` (backup.records);
   2. database: `mariadb-dump ...` through `restic backup --stdin-from-command`: a dump that
-     fails, even half-way, fails the backup and leaves no snapshot (R-BKP-8);
+     fails, even half-way, fails the backup and leaves no snapshot (R-BKP-8). The dump runs
+     under backup.dumpsum, which records its sha256 for the restore's check;
   3. files: code, public and private files, the host's configuration, never logs
-     (R-BKP-8, R-GDPR-11), in parallel with step 2. A backup is both snapshots or neither:
-     if one fails, the other is forgotten again, so the tiers' "newest backup" is whole;
+     (R-BKP-8, R-GDPR-11), after step 2 (only if it succeeded), tagged with the dump's
+     sha256. A backup is both snapshots or neither: if the files fail, the dump is
+     forgotten again, so the tiers' "newest backup" is whole;
   4. copy to A (every snapshot) and to B (weeklies, monthlies), over SSH with the site's
      certificate into append-only repositories (R-BKP-2, R-BKP-3, R-BKP-7). A copy that fails
      is caught up by the next run: what to copy is computed from both listings each time;
   5. rotate the local repository (`restic forget ID... --prune`), also when the backup
      failed (R-BKP-1, R-GDPR-3). A and B rotate on the storage servers (backup.rotate);
-  6. status.json + a line in runs.jsonl (R-INC-4); a clear message and a non-zero exit on
-     any failure.
+  6. status.json + a line in runs.jsonl (R-INC-4), the local listing kept for the next run;
+     a clear message and a non-zero exit on any failure.
 
 Exit codes: 0 ok; 1 backup failed (no new backup); 3 backup ok, an off-site copy failed;
 4 rotation failed; 2 bad usage or configuration; 75 another run holds the lock.
@@ -27,14 +31,16 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from backup import config as config_mod
 from backup.config import ConfigError, SiteBackup
 from backup.copies import snapshots_to_copy
+from backup.dumpsum import read_sum
 from backup.lock import LockHeld, exclusive
+from backup.records import cached_listing, dump_tag, ids_tag, save_listing
 from backup.restic import EXIT_INCOMPLETE, ResticError, parse_summary
 from backup.rotation import LOCAL, TIER_A, TIER_B, select
 from backup.snapshots import parse_restic_time
@@ -72,13 +78,14 @@ def series(snapshots: list[dict[str, Any]], host: str) -> list[dict[str, Any]]:
     ]
 
 
-def _summary_entry(summary: dict[str, Any], when: datetime, tags: list[str], kind: str,
+def _summary_entry(summary: dict[str, Any], when: datetime, tags: list[str],
                    host: str) -> dict[str, Any]:
-    """A listing entry for a snapshot just taken (saves a second listing)."""
+    """A listing entry for a snapshot just taken (saves a second listing): `tags` exactly as
+    given to restic."""
     return {
         "id": summary["snapshot_id"],
         "time": when.isoformat(),
-        "tags": [*tags, kind],
+        "tags": list(tags),
         "hostname": host,
     }
 
@@ -100,33 +107,66 @@ def take_backup(cfg: SiteBackup, record: RunRecord, local: list[dict[str, Any]],
         if not os.path.ismount(mount):
             record.fail(f"{mount} is not mounted: private files unreadable; no backup taken")
             return []
-    # Both snapshots at once (two restic processes share the repository: non-exclusive
-    # locks): the night's window is the longer of the two, not their sum.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        db_job = pool.submit(_backup_database, cfg, record, tags, when)
-        files_job = pool.submit(_backup_files, cfg, record, tags, when)
-        db, files = db_job.result(), files_job.result()
-    if db is None or files is None:
-        # A backup is both snapshots or neither: withdraw the one that was taken.
-        _withdraw(cfg, record, [s for s in (db, files) if s is not None])
+    # The dump first, then the files: the files snapshot records the dump's sha256 (for the
+    # restore's check), and a failed dump costs no files backup. On 2 cores the two restic
+    # processes in parallel were no faster than one after the other (docs/backups.md).
+    db, sha256 = _backup_database(cfg, record, tags, when)
+    if db is None:
+        return []
+    records = ([] if sha256 is None else [dump_tag(sha256)]) + ids_tag()
+    files = _backup_files(cfg, record, [*tags, *records], when)
+    if files is None:
+        # A backup is both snapshots or neither: withdraw the dump.
+        _withdraw(cfg, record, [db])
         return []
     return [db, files]
 
 
+def dump_sum_file(cfg: SiteBackup) -> Path:
+    return Path(cfg.state_dir) / "dump.sha256"
+
+
+def dump_under_sum(cfg: SiteBackup) -> list[str]:
+    """The dump command as restic runs it: under backup.dumpsum, which records its sha256.
+
+    By path with this interpreter (restic's environment has no PYTHONPATH); -I -S: nothing
+    from the environment or site-packages, only the standard library."""
+    script = Path(__file__).resolve().with_name("dumpsum.py")
+    return [sys.executable, "-I", "-S", str(script), str(dump_sum_file(cfg)), "--",
+            *cfg.database.dump_command()]
+
+
 def _backup_database(cfg: SiteBackup, record: RunRecord, tags: list[str],
-                     when: datetime) -> dict[str, Any] | None:
+                     when: datetime) -> tuple[dict[str, Any] | None, str | None]:
+    """The dump's snapshot entry and sha256 (None when it was not recorded)."""
+    sum_file = dump_sum_file(cfg)
     try:
         with record.step("database") as step:
+            sum_file.parent.mkdir(parents=True, exist_ok=True)
+            sum_file.unlink(missing_ok=True)  # only this dump's sum may be read below
             argv = cfg.restic.backup_command_argv(
-                cfg.local, cfg.database.dump_command(), cfg.dump_filename,
-                [*tags, KIND_DB], cfg.host, when)
+                cfg.local, dump_under_sum(cfg), cfg.dump_filename, [*tags, KIND_DB],
+                cfg.host, when)
             proc = cfg.restic.run(argv, "database dump into the local repository")
             summary = parse_summary(proc.stdout)
             step.update(_sizes(summary))
-            return _summary_entry(summary, when, tags, KIND_DB, cfg.host)
-    except (ResticError, ValueError) as error:
+            recorded = read_sum(str(sum_file))
+            if recorded is None or recorded[1] != summary.get("total_bytes_processed",
+                                                              recorded[1]):
+                # The snapshot is good; only the restore's quick check is lost (it will
+                # re-dump the restored database instead).
+                record.warnings.append("the dump's sha256 was not recorded: its restore "
+                                       "will be verified by a re-dump")
+                recorded = None
+            else:
+                step["sha256"] = recorded[0]
+            return _summary_entry(summary, when, [*tags, KIND_DB], cfg.host), (
+                None if recorded is None else recorded[0])
+    except (ResticError, ValueError, OSError) as error:
         record.fail(f"database dump failed, no snapshot kept: {error}")
-        return None
+        return None, None
+    finally:
+        sum_file.unlink(missing_ok=True)
 
 
 def _backup_files(cfg: SiteBackup, record: RunRecord, tags: list[str],
@@ -144,7 +184,7 @@ def _backup_files(cfg: SiteBackup, record: RunRecord, tags: list[str],
                 # and say so loudly.
                 record.fail("files snapshot incomplete (some files could not be read): "
                             + _tail(proc.stderr))
-            return _summary_entry(summary, when, tags, KIND_FILES, cfg.host)
+            return _summary_entry(summary, when, [*tags, KIND_FILES], cfg.host)
     except (ResticError, ValueError) as error:
         record.fail(f"files backup failed: {error}")
         return None
@@ -222,8 +262,11 @@ def run_backup(cfg: SiteBackup, when: datetime, now: datetime | None = None,
     tiers: dict[str, Any] = {}
     record.facts["tiers"] = tiers
     try:
-        with record.step("list local"):
-            local = cfg.restic.snapshots(cfg.local)
+        with record.step("list local") as step:
+            local = local_listing(cfg)
+            step["kept_listing"] = local is not None
+            if local is None:
+                local = cfg.restic.snapshots(cfg.local)
     except ResticError as error:
         record.fail(f"local repository unreadable, nothing done: {error}")
         return record
@@ -236,10 +279,16 @@ def run_backup(cfg: SiteBackup, when: datetime, now: datetime | None = None,
         local = rotate(cfg, record, LOCAL, now, local)
     except ResticError as error:
         record.fail(f"rotation of the local repository failed: {error}")
+    save_listing(cfg.state_dir, cfg.local.location, local)
     summary = tier_summary(series(local, cfg.host))
     summary["bytes"] = directory_size(cfg.local.location)
     tiers[LOCAL] = summary
     return record
+
+
+def local_listing(cfg: SiteBackup) -> list[dict[str, Any]] | None:
+    """The local repository's listing kept by the previous run, if it is still exact."""
+    return cached_listing(cfg.state_dir, cfg.local.location)
 
 
 def exit_code(record: RunRecord) -> int:

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from backup.records import is_record
 from backup.snapshots import parse_restic_time
 
 STATUS_FILE = "status.json"
@@ -159,7 +160,8 @@ def tier_summary(snapshots: list[dict[str, Any]], seen: str | None = None) -> di
     tags: dict[str, int] = {}
     for s in snapshots:
         for tag in s.get("tags") or ():
-            tags[tag] = tags.get(tag, 0) + 1
+            if not is_record(tag):  # a dump's sha256 is no category to count
+                tags[tag] = tags.get(tag, 0) + 1
     return {
         "seen": seen or utc_now(),
         "snapshots": len(snapshots),

@@ -21,6 +21,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 FETCH = HERE / "fetch-restic"
 PASSWORD = "correct horse battery staple"  # test repositories only
+RESTIC_COMMANDS = {"backup", "cat", "check", "copy", "dump", "forget", "init", "ls", "prune",
+                   "restore", "snapshots", "tag", "unlock"}
 
 
 def find_restic() -> str | None:
@@ -167,6 +169,38 @@ class Site:
 
     def config(self) -> dict:
         return json.loads(self.config_path.read_text())
+
+    def restore(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """The host-side restore, as `fab restore` starts it."""
+        return subprocess.run(
+            [sys.executable, "-m", "backup.restore", "--site", "demo", "--config",
+             str(self.config_path), *args], capture_output=True, text=True, cwd=REPO,
+            timeout=300)
+
+    def log_restic(self) -> Path:
+        """From now on the runner's restic logs each call's subcommand to the returned file
+        (one line per call): what each operation costs in restic invocations."""
+        log = self.root / "restic-calls"
+        wrapper = self.root / "bin" / "restic-logged"
+        commands = " ".join(sorted(RESTIC_COMMANDS))
+        wrapper.write_text(f"""#!/bin/sh
+for a in "$@"; do
+    case " {commands} " in *" $a "*) echo "$a" >> {log}; break;; esac
+done
+exec {self.restic} "$@"
+""")
+        wrapper.chmod(0o755)
+        cfg = self.config()
+        cfg["restic"]["binary"] = str(wrapper)
+        self.config_path.write_text(json.dumps(cfg, indent=2))
+        return log
+
+    def restic_calls(self) -> list[str]:
+        """The subcommands logged since the last call (see log_restic), then a fresh log."""
+        log = self.root / "restic-calls"
+        calls = log.read_text().split() if log.exists() else []
+        log.unlink(missing_ok=True)
+        return calls
 
     def restic_cmd(self, tier: str, *args: str) -> subprocess.CompletedProcess[str]:
         """restic directly on a repository directory (as the storage server does)."""

@@ -4,6 +4,7 @@ lost, the storage side's rotation."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo
 from backup_run_helpers import PASSWORD, REPO, Site
 
 from backup.config import policy_from
+from backup.records import DUMP_SHA256, IDS_SHA256, LISTING_FILE, ids_digest, is_record, tag_value
 from backup.rotation import select
 from backup.run import EXIT_BACKUP_FAILED, EXIT_LOCKED, EXIT_OFFSITE_FAILED
 from backup.run import series as own_series
@@ -50,6 +52,55 @@ def test_a_night_backs_up_db_and_files_to_every_tier(site: Site) -> None:
     assert status["last_run"]["steps"]["database"]["total_bytes_processed"] > 0
     assert status["tiers"]["local"]["bytes"] > 0
     assert len((site.state_dir / "runs.jsonl").read_text().splitlines()) == 1
+
+
+def test_run_backup_records_the_dumps_sha256_and_the_ids_on_the_files_snapshot_only(
+        site: Site) -> None:
+    assert site.run(DAY1).returncode == 0
+    snaps = {("db" if "db" in s["tags"] else "files"): s for s in site.snapshots("a")}
+    dump = (site.root / "bin" / "dump-source.sql").read_bytes()
+    assert tag_value(snaps["files"], DUMP_SHA256) == hashlib.sha256(dump).hexdigest()
+    assert tag_value(snaps["files"], IDS_SHA256) == ids_digest()
+    assert tag_value(snaps["db"], DUMP_SHA256) is None  # the dump's snapshot is unchanged
+    status = json.loads((site.state_dir / "status.json").read_text())
+    assert status["last_run"]["steps"]["database"]["sha256"] == hashlib.sha256(dump).hexdigest()
+    assert not any(is_record(t) for t in status["tiers"]["local"]["by_tag"])
+    assert not (site.state_dir / "dump.sha256").exists()  # read, then removed
+
+
+def test_run_backup_with_the_kept_listing_calls_restic_only_to_back_up(site: Site) -> None:
+    site.log_restic()
+    assert site.run(DAY1, "--local-only").returncode == 0
+    # No snapshot file in the repository yet: nothing to list. The dump first, then the files.
+    assert site.restic_calls() == ["backup", "backup"]
+    proc = site.run(DAY2, "--local-only")
+    assert proc.returncode == 0, proc.stderr
+    assert site.restic_calls() == ["backup", "backup"]
+    status = json.loads((site.state_dir / "status.json").read_text())
+    assert status["last_run"]["steps"]["list local"]["kept_listing"] is True
+    # The tags decided from the kept listing are those a real listing gives: Monday 6 January
+    # is neither the week's (Sunday's) nor the month's first backup.
+    listed = own_series(site.snapshots("local"), "web-demo")
+    monday = [s for s in listed if s["time"].startswith("2025-01-06")]
+    assert len(monday) == 2 and all(not {"weekly", "monthly"} & set(s["tags"]) for s in monday)
+    kept = json.loads((site.state_dir / LISTING_FILE).read_text())["snapshots"]
+    assert {s["id"] for s in kept} == {s["id"] for s in listed}
+    assert {s["id"]: sorted(s["tags"]) for s in kept} == {
+        s["id"]: sorted(s["tags"]) for s in listed}
+
+
+def test_run_backup_after_the_repository_changed_behind_its_back_lists_it_again(
+        site: Site) -> None:
+    assert site.run(DAY1, "--local-only").returncode == 0
+    db = next(s for s in site.snapshots("local") if "db" in s["tags"])
+    assert site.restic_cmd("local", "forget", db["id"]).returncode == 0  # by hand, on the host
+    site.log_restic()
+    proc = site.run(DAY2, "--local-only")
+    assert proc.returncode == 0, proc.stderr
+    assert site.restic_calls() == ["snapshots", "backup", "backup"]
+    status = json.loads((site.state_dir / "status.json").read_text())
+    assert status["last_run"]["steps"]["list local"]["kept_listing"] is False
+    assert status["tiers"]["local"]["snapshots"] == 3  # day 1's files + day 2's pair
 
 
 def test_the_snapshot_holds_dump_code_files_config_and_no_logs(site: Site) -> None:
@@ -89,6 +140,8 @@ def test_a_dump_failing_half_way_fails_the_backup_and_keeps_no_snapshot(site: Si
         assert {d for d, _ in kinds(site.snapshots(tier))} == {"2025-01-05"}, tier
     status = json.loads((site.state_dir / "status.json").read_text())
     assert status["last_run"]["result"] == "failed"
+    assert "files" not in status["last_run"]["steps"]  # no files backup after a failed dump
+    assert not (site.state_dir / "dump.sha256").exists()  # no sum of a failed dump
     assert status["last_success"]["finished"]  # the previous night's success is still shown
     check = site.restic_cmd("local", "check")
     assert check.returncode == 0, check.stderr

@@ -1,0 +1,129 @@
+"""Run the database dump for `restic backup --stdin-from-command`, recording its sha256.
+
+    python3 -I -S /usr/local/lib/hosting/backup-runner/backup/dumpsum.py SUMFILE -- DUMP ARGS...
+
+restic starts this program instead of the dump itself: it starts DUMP, passes its output on
+unchanged (to restic, on stdout) and hashes it on the way. When DUMP exits 0, SUMFILE gets
+"<sha256> <bytes>" (written atomically) and this program exits 0; otherwise SUMFILE is not
+written and this program exits with DUMP's status, so restic fails the backup and keeps no
+snapshot, exactly as with the dump alone. The runner records the sha256 as a tag of the
+night's files snapshot, and the restore compares it with the sha256 of what it streams into
+the database client (backup.restore): no second dump needed to prove the load was whole.
+
+Run by path, not as `-m backup.dumpsum`: restic's environment has no PYTHONPATH (backup.restic
+gives it a minimal one). Standard library only, nothing imported from the backup package.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+
+PIPE_SIZE = 1 << 20  # fewer, larger reads and writes than the default 64 KiB pipe
+
+
+def _enlarge(fd: int) -> None:
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+    except (OSError, AttributeError):
+        pass  # not a pipe, or over /proc/sys/fs/pipe-max-size: the default size works too
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def copy_hashing(in_fd: int, out_fd: int) -> tuple[str, int]:
+    """Copy `in_fd` to `out_fd` until EOF: (sha256, bytes) of what was copied.
+
+    Each chunk is written before it is hashed, so the reader works meanwhile. OSError (a
+    reader gone: BrokenPipeError) propagates."""
+    digest, size = hashlib.sha256(), 0
+    while chunk := os.read(in_fd, PIPE_SIZE):
+        _write_all(out_fd, memoryview(chunk))
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def enlarge_pipe(fd: int) -> None:
+    _enlarge(fd)
+
+
+def pass_through(command: list[str], out_fd: int = 1) -> tuple[int, str, int]:
+    """Run `command`, copy its stdout to `out_fd` and hash it: (exit status, sha256, bytes).
+
+    A status killed by a signal is returned as 128 + the signal number (as a shell does)."""
+    read_fd, write_fd = os.pipe()
+    _enlarge(write_fd)
+    _enlarge(out_fd)
+    try:
+        dump = subprocess.Popen(command, stdout=write_fd)
+    finally:
+        os.close(write_fd)
+    try:
+        sha256, size = copy_hashing(read_fd, out_fd)
+    except OSError:
+        # restic stopped reading (it failed or was stopped): the dump must not go on alone.
+        dump.kill()
+        dump.wait()
+        raise
+    finally:
+        os.close(read_fd)
+    status = dump.wait()
+    return (128 - status if status < 0 else status), sha256, size
+
+
+def write_sum(path: str, sha256: str, size: int) -> None:
+    tmp = f"{path}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, f"{sha256} {size}\n".encode())
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def read_sum(path: str) -> tuple[str, int] | None:
+    """(sha256, bytes) from a SUMFILE, None when it is missing or malformed."""
+    try:
+        with open(path) as f:
+            sha256, size = f.read().split()
+    except (OSError, ValueError):
+        return None
+    if len(sha256) != 64 or not size.isdigit():
+        return None
+    try:
+        int(sha256, 16)
+    except ValueError:
+        return None
+    return sha256, int(size)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 3 or argv[1] != "--":
+        print("usage: dumpsum.py SUMFILE -- DUMP ARGS...", file=sys.stderr)
+        return 2
+    sum_file, command = argv[0], argv[2:]
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # a closed stdout ends us like the dump
+    try:
+        status, sha256, size = pass_through(command)
+    except FileNotFoundError as error:
+        print(f"dumpsum: {command[0]}: {error.strerror}", file=sys.stderr)
+        return 127
+    except OSError as error:
+        print(f"dumpsum: {command[0]}: {error}", file=sys.stderr)
+        return 1
+    if status != 0:
+        return status
+    write_sum(sum_file, sha256, size)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
