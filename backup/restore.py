@@ -1,23 +1,31 @@
 """Restore one site on the host that runs this (its own web host, or a fresh one) (R-INC-1).
 
-    python3 -m backup.restore --site NAME --from local|a|b [--at DATE|TIME] [--apply-config]
+    python3 -m backup.restore --site NAME --from local|a|b [--at DATE|TIME]
+                              [--stage-config | --apply-config] [--redump]
 
 1. choose the backup: the newest night whose database AND files snapshots are both in the
-   chosen repository, taken at or before --at (a date means the end of that local day);
+   chosen repository, taken at or before --at (a date means the end of that local day). From
+   local, the listing the runner keeps is used while it is exact (backup.records);
 2. stop the site (its PHP-FPM and cron units) so nobody writes meanwhile;
-3. files: `restic restore --include <site data> --delete --verify` into place: code
-   releases and the `current` link, public files, config sync, private files (into the
-   mounted gocryptfs view; it must be mounted). Only those paths: the ciphertext, temp
-   files and sessions are never touched. File owners are mapped by NAME through the
-   snapshot's /etc/passwd and /etc/group, so a fresh host whose users got other ids works;
-4. database: every table dropped, then the dump loaded as root over the socket, streamed
-   from `restic dump` (sha256 computed on the way);
-5. start the site again and verify: a new dump of the restored database, made exactly as
-   the backup makes it, must have the same sha256 as the snapshot's dump (same rows, same
-   checksums); row counts per table are reported;
-6. the host configuration of the snapshot is restored beside the live one (or in place with
-   --apply-config) and the differences are listed: `fab deploy` owns the live configuration;
-7. one JSON document on stdout, and a record in runs.jsonl (R-INC-4), timings included.
+3. at once, as they share nothing:
+   * files: `restic restore --include <site data> --delete --verify` into place: code
+     releases and the `current` link, public files, config sync, private files (into the
+     mounted gocryptfs view; it must be mounted). Only those paths: the ciphertext, temp
+     files and sessions are never touched;
+   * database: every table dropped, then `restic dump` streamed into the client (as root
+     over the socket), its sha256 computed on the way;
+   * the snapshot's /etc/passwd and /etc/group, beside the live ones, only when the backup's
+     host had other user or group ids than this one (its `ids-sha256=` tag): file owners are
+     then mapped by NAME, so a fresh host whose users got other ids works;
+   * with --stage-config or --apply-config: the snapshot's host configuration, beside the live
+     one (or also in place) and the differences listed: `fab deploy` owns the live one;
+4. start the site again and verify the database: the sha256 of the dump streamed into the
+   client must be the one recorded when the backup was taken (the files snapshot's
+   `dump-sha256=` tag), and the client must have loaded it without error. A backup without
+   that record (taken before it existed), or --redump, is verified by a new dump of the
+   restored database, made exactly as the backup makes it: it must have the same sha256.
+   Row counts per table are reported;
+5. one JSON document on stdout, and a record in runs.jsonl (R-INC-4), timings included.
 """
 
 from __future__ import annotations
@@ -27,10 +35,12 @@ import hashlib
 import json
 import os
 import pwd
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from datetime import time as dtime
@@ -39,7 +49,9 @@ from typing import Any
 
 from backup import config as config_mod
 from backup.config import ConfigError, SiteBackup
+from backup.dumpsum import copy_hashing, enlarge_pipe
 from backup.lock import LockHeld, exclusive
+from backup.records import DUMP_SHA256, IDS_SHA256, cached_listing, ids_digest, tag_value
 from backup.restic import ResticError
 from backup.run import KIND_DB, KIND_FILES, series
 from backup.snapshots import parse_restic_time
@@ -94,11 +106,15 @@ def site_data_paths(cfg: SiteBackup) -> list[str]:
     return [f"{root}/{sub}" for sub in cfg.restore_subpaths]
 
 
-def restore_files(cfg: SiteBackup, repo_tier: str, snapshot_id: str) -> dict[str, Any]:
+def check_mounts(cfg: SiteBackup) -> None:
     for mount in cfg.required_mounts:
         if not os.path.ismount(mount):
             raise RestoreError(f"{mount} is not mounted: the private files would be written "
                                "outside the encrypted filesystem (R-GDPR-1); mount it first")
+
+
+def restore_files(cfg: SiteBackup, repo_tier: str, snapshot_id: str) -> dict[str, Any]:
+    check_mounts(cfg)
     includes = site_data_paths(cfg)
     argv = cfg.restic.restore_argv(cfg.repo(repo_tier), snapshot_id, "/", includes, delete=True)
     proc = cfg.restic.run(argv, f"restore files from {repo_tier}")
@@ -109,10 +125,13 @@ def restore_files(cfg: SiteBackup, repo_tier: str, snapshot_id: str) -> dict[str
 def staged_config(cfg: SiteBackup, repo_tier: str, snapshot_id: str, apply: bool
                   ) -> dict[str, Any]:
     """The snapshot's host configuration, restored beside the live one; differences listed."""
+    includes = [p for p in cfg.paths if p.startswith("/etc/")]
+    if not includes:
+        # restic restore without --include would restore the whole snapshot.
+        return {"staged_in": None, "differs_from_live": [], "applied": False}
     stage = Path(cfg.state_dir) / "restored-config" / snapshot_id[:8]
     stage.mkdir(parents=True, exist_ok=True)
     os.chmod(stage.parent, 0o700)
-    includes = [p for p in cfg.paths if p.startswith("/etc/")]
     cfg.restic.run(cfg.restic.restore_argv(cfg.repo(repo_tier), snapshot_id, str(stage),
                                            includes), f"restore config from {repo_tier}")
     differ = []
@@ -126,6 +145,13 @@ def staged_config(cfg: SiteBackup, repo_tier: str, snapshot_id: str, apply: bool
         cfg.restic.run(cfg.restic.restore_argv(cfg.repo(repo_tier), snapshot_id, "/", includes),
                        f"restore config in place from {repo_tier}")
     return {"staged_in": str(stage), "differs_from_live": sorted(differ), "applied": apply}
+
+
+def stage_ids(cfg: SiteBackup, repo_tier: str, snapshot_id: str, stage: Path) -> None:
+    """The snapshot's /etc/passwd and /etc/group under `stage` (for remap_owners)."""
+    cfg.restic.run(cfg.restic.restore_argv(cfg.repo(repo_tier), snapshot_id, str(stage),
+                                           ["/etc/passwd", "/etc/group"]),
+                   f"restore the backup's users and groups from {repo_tier}")
 
 
 def _sha(path: Path) -> str:
@@ -205,47 +231,108 @@ def restore_database(cfg: SiteBackup, repo_tier: str, snapshot_id: str) -> dict[
         name, _, kind = line.partition("\t")
         drops.append(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {_ident(name)};")
     _mariadb(cfg, "\n".join(drops) + "\n", db)
-    # restic dump | mariadb, through this process: the stream's sha256 on the way.
-    dump = subprocess.Popen(cfg.restic.dump_argv(cfg.repo(repo_tier), snapshot_id,
-                                                 cfg.dump_path),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, env=cfg.restic.environment())
-    load = subprocess.Popen([cfg.database.client_program, "--protocol=socket", db],
-                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    assert dump.stdout is not None and load.stdin is not None
-    digest, size = hashlib.sha256(), 0
-    try:
-        for chunk in iter(lambda: dump.stdout.read(CHUNK), b""):  # type: ignore[union-attr]
+    argv = cfg.restic.dump_argv(cfg.repo(repo_tier), snapshot_id, cfg.dump_path)
+    sha256, size = stream_hashing(argv, cfg.restic.environment(),
+                                  [cfg.database.client_program, "--protocol=socket", db])
+    return {"bytes": size, "sha256": sha256}
+
+
+def stream_hashing(source: list[str], source_env: dict[str, str], sink: list[str]
+                   ) -> tuple[str, int]:
+    """`source | sink`, hashing what passes: (sha256, bytes). Raises RestoreError naming the
+    side that failed (the sink first: a client that stops reading makes the source fail too).
+
+    The copy is a loop over raw pipe descriptors of 1 MiB (no buffered objects in between),
+    each chunk written before it is hashed; hashlib releases the GIL while it hashes."""
+    with tempfile.TemporaryFile() as source_err, tempfile.TemporaryFile() as sink_err:
+        producer = subprocess.Popen(source, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=source_err, env=source_env)
+        consumer = subprocess.Popen(sink, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                    stderr=sink_err)
+        assert producer.stdout is not None and consumer.stdin is not None
+        in_fd, out_fd = producer.stdout.fileno(), consumer.stdin.fileno()
+        enlarge_pipe(in_fd)
+        enlarge_pipe(out_fd)
+        sha256, size, broken = "", 0, False
+        try:
+            sha256, size = copy_hashing(in_fd, out_fd)
+        except BrokenPipeError:
+            broken = True
+            producer.kill()
+        except BaseException:
+            producer.kill()
+            consumer.kill()
+            raise
+        finally:
+            producer.stdout.close()
+            try:
+                consumer.stdin.close()
+            except BrokenPipeError:
+                broken = True
+        produced, consumed = producer.wait(), consumer.wait()
+        if consumed != 0 or broken:
+            sink_err.seek(0)
+            raise RestoreError(f"loading the dump failed (exit {consumed}): "
+                               f"{sink_err.read().decode(errors='replace').strip()[-1000:]}")
+        if produced != 0:
+            source_err.seek(0)
+            raise RestoreError(f"restic dump failed (exit {produced}): "
+                               f"{source_err.read().decode(errors='replace').strip()[-1000:]}")
+    return sha256, size
+
+
+def redump_sha256(cfg: SiteBackup) -> str:
+    """sha256 of a new dump of the database, made exactly as the backup makes it (hashed as it
+    comes: a large database is never held in memory)."""
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cfg.database.dump_command(), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=err)
+        assert proc.stdout is not None
+        digest = hashlib.sha256()
+        while chunk := proc.stdout.read(CHUNK):
             digest.update(chunk)
-            size += len(chunk)
-            load.stdin.write(chunk)
-    except BrokenPipeError:
-        pass
-    finally:
-        load.stdin.close()
-    dump_err = dump.stderr.read().decode(errors="replace") if dump.stderr else ""
-    load_err = load.stderr.read().decode(errors="replace") if load.stderr else ""
-    if dump.wait() != 0:
-        raise RestoreError(f"restic dump failed: {dump_err.strip()[-1000:]}")
-    if load.wait() != 0:
-        raise RestoreError(f"loading the dump failed: {load_err.strip()[-1000:]}")
-    return {"bytes": size, "sha256": digest.hexdigest()}
+        proc.stdout.close()
+        if proc.wait() != 0:
+            err.seek(0)
+            raise RestoreError("re-dump for verification failed: "
+                               f"{err.read().decode(errors='replace')[-800:]}")
+    return digest.hexdigest()
 
 
-def verify_database(cfg: SiteBackup, expected_sha: str) -> dict[str, Any]:
-    proc = subprocess.run(cfg.database.dump_command(), capture_output=True, timeout=3600)
-    if proc.returncode != 0:
-        raise RestoreError(f"re-dump for verification failed: {proc.stderr.decode()[-800:]}")
-    actual = hashlib.sha256(proc.stdout).hexdigest()
+def row_counts(cfg: SiteBackup) -> dict[str, int]:
+    """Rows per base table, in one client call."""
     db = cfg.database.name
-    counts = {}
     names = _mariadb(cfg, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE "
                           f"TABLE_SCHEMA='{db}' AND TABLE_TYPE='BASE TABLE';").split()
-    for name in names:
-        counts[name] = int(_mariadb(cfg, f"SELECT COUNT(*) FROM {_ident(name)};", db).strip())
-    return {"dump_sha256": actual, "matches_snapshot": actual == expected_sha,
-            "row_counts": counts}
+    if not names:
+        return {}
+    sql = "".join(f"SELECT '{name}', COUNT(*) FROM {_ident(name)};\n" for name in names)
+    counts = {}
+    for line in _mariadb(cfg, sql, db).splitlines():
+        name, _, count = line.partition("\t")
+        if count.strip().isdigit():
+            counts[name] = int(count)
+    return counts
+
+
+def verify_database(cfg: SiteBackup, streamed: dict[str, Any], recorded: str | None,
+                    redump: bool = False) -> dict[str, Any]:
+    """Does the restored database hold the snapshot's dump? See the module's step 4."""
+    result: dict[str, Any] = {"streamed_sha256": streamed["sha256"]}
+    matches = True
+    if recorded is not None:
+        result["method"] = "sha256 recorded at backup time"
+        result["recorded_sha256"] = recorded
+        matches = streamed["sha256"] == recorded
+    if recorded is None or redump:
+        if recorded is None:
+            result["method"] = "re-dump (no sha256 recorded at backup time)"
+        actual = redump_sha256(cfg)
+        result["dump_sha256"] = actual
+        matches = matches and actual == (recorded or streamed["sha256"])
+    result["matches_snapshot"] = matches
+    result["row_counts"] = row_counts(cfg)
+    return result
 
 
 def _units(action: str, units: Sequence[str]) -> None:
@@ -256,8 +343,8 @@ def _units(action: str, units: Sequence[str]) -> None:
 # --- the whole restore ---------------------------------------------------------------------
 
 
-def restore(cfg: SiteBackup, tier: str, at: datetime | None, apply_config: bool
-            ) -> dict[str, Any]:
+def restore(cfg: SiteBackup, tier: str, at: datetime | None, apply_config: bool,
+            stage_config: bool = False, redump: bool = False) -> dict[str, Any]:
     t0 = time.monotonic()
     timings: dict[str, float] = {}
 
@@ -266,28 +353,67 @@ def restore(cfg: SiteBackup, tier: str, at: datetime | None, apply_config: bool
         timings[name] = round(now - start, 3)
         return now
 
-    snapshots = cfg.restic.snapshots(cfg.repo(tier))
+    def timed(name: str, work: Callable[..., Any], *args: Any) -> Any:
+        start = time.monotonic()
+        try:
+            return work(*args)
+        finally:
+            timings[name] = round(time.monotonic() - start, 3)
+
+    repo = cfg.repo(tier)
+    snapshots = None if repo.remote else cached_listing(cfg.state_dir, repo.location)
+    listing = "kept by the runner" if snapshots is not None else "restic snapshots"
+    if snapshots is None:
+        snapshots = cfg.restic.snapshots(repo)
     db_snap, files_snap = choose(snapshots, cfg.host, at)
+    recorded = tag_value(files_snap, DUMP_SHA256)
+    backup_ids = tag_value(files_snap, IDS_SHA256)
+    same_ids = backup_ids is not None and backup_ids == ids_digest()
     t = lap("choose", t0)
     result: dict[str, Any] = {"site": cfg.site, "from": tier, "host": os.uname().nodename,
-                              "snapshot_time": files_snap["time"],
+                              "snapshot_time": files_snap["time"], "listing": listing,
                               "snapshots": {"db": db_snap["id"], "files": files_snap["id"]}}
+    stage_dir = None
+    check_mounts(cfg)  # before anything is touched: the database is restored meanwhile
     _units("stop", cfg.stop_units)
     try:
-        result["files"] = restore_files(cfg, tier, files_snap["id"])
-        t = lap("files", t)
-        # The database and the staged configuration at once: they share nothing.
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            config_job = pool.submit(staged_config, cfg, tier, files_snap["id"], apply_config)
-            db_job = pool.submit(restore_database, cfg, tier, db_snap["id"])
-            result["config"], result["database"] = config_job.result(), db_job.result()
-        stage = Path(result["config"]["staged_in"])
-        result["files"]["owners_remapped"] = remap_owners(
-            [p for p in site_data_paths(cfg) if os.path.lexists(p)], stage)
-        t = lap("database and config", t)
+        # Files, database and what is staged at once: they share nothing, and each restic
+        # command's key derivation overlaps the others' work.
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            files_job = pool.submit(timed, "files", restore_files, cfg, tier, files_snap["id"])
+            db_job = pool.submit(timed, "database", restore_database, cfg, tier, db_snap["id"])
+            config_job = ids_job = None
+            if stage_config or apply_config:
+                config_job = pool.submit(timed, "config", staged_config, cfg, tier,
+                                         files_snap["id"], apply_config)
+            elif not same_ids:
+                stage_dir = Path(tempfile.mkdtemp(prefix="restore-ids-", dir=cfg.state_dir))
+                ids_job = pool.submit(timed, "users and groups", stage_ids, cfg, tier,
+                                      files_snap["id"], stage_dir)
+            result["files"] = files_job.result()
+            result["database"] = db_job.result()
+            if config_job is not None:
+                result["config"] = config_job.result()
+                staged = result["config"]["staged_in"]
+                stage_dir = None if staged is None else Path(staged)
+            else:
+                result["config"] = {"staged_in": None, "applied": False,
+                                    "note": "not staged (--stage-config to compare it)"}
+            if ids_job is not None:
+                ids_job.result()
+        t = lap("restore", t)
+        if same_ids:
+            result["files"]["owners_remapped"] = 0
+            result["files"]["owners"] = "same user and group ids as the backup's host"
+        elif stage_dir is not None:
+            result["files"]["owners_remapped"] = remap_owners(
+                [p for p in site_data_paths(cfg) if os.path.lexists(p)], stage_dir)
+        t = lap("owners", t)
     finally:
+        if stage_dir is not None and stage_dir.name.startswith("restore-ids-"):
+            shutil.rmtree(stage_dir, ignore_errors=True)
         _units("start", cfg.stop_units)
-    result["verify"] = verify_database(cfg, result["database"]["sha256"])
+    result["verify"] = verify_database(cfg, result["database"], recorded, redump)
     lap("verify", t)
     result["timings"] = timings
     result["seconds"] = round(time.monotonic() - t0, 3)
@@ -300,8 +426,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--config")
     p.add_argument("--from", dest="tier", choices=("local", "a", "b"), default="a")
     p.add_argument("--at", help="YYYY-MM-DD (end of that day) or an ISO time; default: newest")
+    p.add_argument("--stage-config", action="store_true",
+                   help="restore the snapshot's host configuration beside the live one and "
+                        "list the differences")
     p.add_argument("--apply-config", action="store_true",
                    help="also put the snapshot's host configuration in place")
+    p.add_argument("--redump", action="store_true",
+                   help="also verify by a new dump of the restored database (slower)")
     args = p.parse_args(argv)
     try:
         cfg = config_mod.load(args.config or config_mod.config_path(args.site))
@@ -317,7 +448,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with exclusive(cfg.lock_file, f"backup or restore of {cfg.site}"):
             with record.step("restore") as step:
-                result = restore(cfg, args.tier, at, args.apply_config)
+                result = restore(cfg, args.tier, at, args.apply_config, args.stage_config,
+                                 args.redump)
                 step.update({"snapshot_time": result["snapshot_time"],
                              "snapshots": result["snapshots"]})
             record.facts["restore"] = result

@@ -8,7 +8,8 @@ re-created empty after an incident):
      its user, encrypted private files mounted) - a no-op on a healthy host;
   3. `fab backup.setup` for the site: the target's backup key certified, its local
      repository created with the off-site chunker parameters;
-  4. `backup.restore` on the target (files, database, config beside the live one, checks);
+  4. `backup.restore` on the target (files, database, checks; the host configuration beside
+     the live one with --stage-config);
   5. the site must answer HTTP 200 on the target, through its own nginx;
   6. the RTO (wall-clock time of the whole) is printed, and the record kept on the target
      (runs.jsonl) and here (restores.jsonl beside the CA directory's state).
@@ -37,7 +38,8 @@ class RestoreTaskError(RuntimeError):
 
 def run_restore(env: str, site: str, at: str = "", source: str = "a", to: str = "",
                 apply_config: bool = False, inventory: str = "", identity: str = "",
-                ca_dir: str = "", emit: Callable[[str], None] = print) -> dict[str, Any]:
+                ca_dir: str = "", emit: Callable[[str], None] = print,
+                stage_config: bool = False, redump: bool = False) -> dict[str, Any]:
     t0 = time.monotonic()
     if source not in ("local", "a", "b"):
         raise RestoreTaskError(f"--from {source!r}: local, a or b")
@@ -101,6 +103,10 @@ def run_restore(env: str, site: str, at: str = "", source: str = "a", to: str = 
         argv += ["--at", at]
     if apply_config:
         argv.append("--apply-config")
+    elif stage_config:
+        argv.append("--stage-config")
+    if redump:
+        argv.append("--redump")
     a = access()
     try:
         conn = a.connection(target)

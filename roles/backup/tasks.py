@@ -44,16 +44,20 @@ def status(c, env="lab", inventory="", identity=""):
             "at": "YYYY-MM-DD (newest backup of that day or before) or an ISO time",
             "from": "local | a | b (default a: survives the loss of the web host)",
             "to": "host to restore onto (default: the site's web host, rebuilt if fresh)",
+            "stage-config": "restore the snapshot's host configuration beside the live one "
+                            "and list the differences",
             "apply-config": "also put the snapshot's host configuration in place",
+            "redump": "also verify the database by a new dump of it (slower)",
             "ca-dir": "CA directory (certifies a fresh host's backup key)"},
       name="restore")
 def restore(c, site="", at="", from_="a", to="", apply_config=False, env="lab", inventory="",
-            identity="", ca_dir=""):
+            identity="", ca_dir="", stage_config=False, redump=False):
     """Restore a site (database, files, code, config) from a backup; verify; print the RTO."""
     if not site:
         raise Exit("restore: --site is required", code=2)
     try:
-        result = run_restore(env, site, at, from_, to, apply_config, inventory, identity, ca_dir)
+        result = run_restore(env, site, at, from_, to, apply_config, inventory, identity, ca_dir,
+                             stage_config=stage_config, redump=redump)
     except (InventoryError, AccessError, SetupError, RestoreTaskError) as exc:
         raise Exit(f"restore: {exc}", code=1) from exc
     print(json.dumps(result, indent=2, sort_keys=True))

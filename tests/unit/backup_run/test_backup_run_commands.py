@@ -166,3 +166,24 @@ def test_config_errors_name_the_field(change: dict, message: str) -> None:
 
     with pytest.raises(ConfigError, match=message):
         parse({**BASE, **change})
+
+
+def test_backup_package_imports_only_the_standard_library() -> None:
+    """It runs on the hosts with Debian's python3 and nothing installed with pip."""
+    import ast
+    import sys
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[3] / "backup"
+    for source in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                assert top in sys.stdlib_module_names or top in ("backup", "__future__"), (
+                    f"{source.name} imports {name}")

@@ -350,12 +350,14 @@ def test_restore_at_a_date_takes_that_nights_backup(site: Site) -> None:
     assert site.run(DAY1).returncode == 0
     (site.root / "bin" / "dump-source.sql").write_text("INSERT INTO t VALUES (1,'day 2');\n")
     assert site.run(DAY2).returncode == 0
-    proc = subprocess.run(
-        [sys.executable, "-m", "backup.restore", "--site", "demo", "--config",
-         str(site.config_path), "--from", "local", "--at", "2025-01-05"], capture_output=True,
-        text=True, cwd=REPO, timeout=300)
+    proc = site.restore("--from", "local", "--at", "2025-01-05")
+    assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)["restore"]
     assert result["snapshot_time"].startswith("2025-01-05")
     assert "row 199" in (site.root / "bin" / "loaded.sql").read_text()
-    # The re-dump (the live "database") is day 2's: the check says so, and the exit code too.
+    assert result["verify"]["matches_snapshot"] is True  # day 1's dump, as recorded on day 1
+    # --redump also dumps the live "database" (the stand-in dumps day 2's): it must differ,
+    # and the exit code says so.
+    proc = site.restore("--from", "local", "--at", "2025-01-05", "--redump")
+    result = json.loads(proc.stdout)["restore"]
     assert result["verify"]["matches_snapshot"] is False and proc.returncode == 6
