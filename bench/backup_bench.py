@@ -9,8 +9,10 @@ A synthetic site (files of mixed sizes, half compressible, half random) and a SQ
                        -- <dump>` + `restic backup <paths>`
   2. second backup     after 1 % of the files changed (and 1 % of the dump's rows)
   3. restore           ours: `python -m backup.restore --from local` (files in place with
-                       --delete --verify, dump streamed into the client, re-dump hash check);
-                       plain: `restic restore --verify` + `restic dump | client`
+                       --delete --verify, dump streamed into the client, its sha256 checked;
+                       then again with --redump, the optional re-dump check, outside the
+                       goal); plain: `restic snapshots` (to find the dump),
+                       `restic restore --verify` + `restic dump | client`
 and the ratios (goal: ours <= 1.15x plain). Runs here, as root, with restic >= 0.17 (the
 cache of tests/unit/backup_run/fetch-restic); the dump and database client are stand-ins (a
 file and `cat`): what is measured is the runner's overhead around restic, not MariaDB.
@@ -247,17 +249,33 @@ def main() -> int:
         raise SystemExit("plain restore restored nothing: the comparison would be wrong")
     results["restore"] = (ours_restore, plain_restore)
     invocations["restore"] = (ours_calls, calls())
-    # The same without our verification (a second dump compared by hash, the config staged
-    # beside the live one): work plain restic does not do at all.
+    # The same without our verification (a re-dump compared by hash, or the comparison with
+    # the sha256 recorded at backup time): work plain restic does not do at all.
     results["restore, verification aside"] = (
         ours_restore - timings.get("verify", 0), plain_restore)
+    extra = {}
+    help_text = subprocess.run([sys.executable, "-m", "backup.restore", "--help"], cwd=REPO,
+                               capture_output=True, text=True).stdout
+    if "--redump" in help_text:
+        # The optional full check (and the fallback for backups without a recorded sha256):
+        # the restored database dumped again. Not a default cost: outside the goal.
+        shutil.rmtree(data / "srv" / "site" / "shared")
+        t_redump = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "backup.restore", "--site", "bench",
+                               "--config", str(cfg_path), "--from", "local", "--redump"],
+                              cwd=REPO, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"our restore --redump failed: {proc.stderr[-2000:]}")
+        extra["restore --redump (optional)"] = (time.monotonic() - t_redump, plain_restore)
+        invocations["restore --redump"] = (calls(), [])
     print(f"\n{'operation':<30} {'ours':>8} {'plain':>8} {'ratio':>6}")
     worst = 0.0
-    for name, (ours, base) in results.items():
+    for name, (ours, base) in [*results.items(), *extra.items()]:
         ratio = ours / base
-        worst = max(worst, ratio)
+        if name in results:
+            worst = max(worst, ratio)
         print(f"{name:<30} {ours:>7.1f}s {base:>7.1f}s {ratio:>5.2f}x")
-    print(f"\nworst ratio {worst:.2f}x (goal <= 1.15x)")
+    print(f"\nworst ratio {worst:.2f}x (goal <= 1.15x; optional checks aside)")
     print("\nrestic invocations (subcommand seconds), each with its key derivation:")
     for name, (ours_made, plain_made) in invocations.items():
         print(f"  {name}: ours {len(ours_made)} [{', '.join(ours_made)}]; "
