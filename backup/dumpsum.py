@@ -26,7 +26,7 @@ import sys
 PIPE_SIZE = 1 << 20  # fewer, larger reads and writes than the default 64 KiB pipe
 
 
-def _enlarge(fd: int) -> None:
+def enlarge_pipe(fd: int) -> None:
     try:
         fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
     except (OSError, AttributeError):
@@ -51,8 +51,46 @@ def copy_hashing(in_fd: int, out_fd: int) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def enlarge_pipe(fd: int) -> None:
-    _enlarge(fd)
+TRAILER_PREFIX = b"-- dump-sha256 "
+TRAILER_LEN = len(TRAILER_PREFIX) + 64 + 1  # prefix, 64 hex digits, newline
+
+
+def trailer_line(sha256: str) -> bytes:
+    """The last line of a recorded dump: an SQL comment, so the client skips it on load."""
+    return TRAILER_PREFIX + sha256.encode() + b"\n"
+
+
+def parse_trailer(tail: bytes) -> str | None:
+    """The sha256 a dump's last TRAILER_LEN bytes record, None when they are no trailer."""
+    if len(tail) != TRAILER_LEN or not tail.startswith(TRAILER_PREFIX) or tail[-1:] != b"\n":
+        return None
+    hexdigits = tail[len(TRAILER_PREFIX):-1].decode("ascii", "replace")
+    if len(hexdigits) != 64 or any(c not in "0123456789abcdef" for c in hexdigits):
+        return None
+    return hexdigits
+
+
+def copy_hashing_body(in_fd: int, out_fd: int) -> tuple[str, int, str | None]:
+    """Copy `in_fd` to `out_fd` until EOF, all of it: (sha256 of the body, bytes copied,
+    the sha256 its trailer records or None).
+
+    The body is everything before a final trailer line (`-- dump-sha256 <hex>`); a stream
+    without one is all body. The last TRAILER_LEN bytes are held back from the hash until EOF
+    says whether they are the trailer, so a dump is read once and never held in memory."""
+    digest, size, held = hashlib.sha256(), 0, b""
+    while chunk := os.read(in_fd, PIPE_SIZE):
+        _write_all(out_fd, memoryview(chunk))
+        size += len(chunk)
+        data = held + chunk
+        if len(data) > TRAILER_LEN:
+            digest.update(data[:-TRAILER_LEN])
+            held = data[-TRAILER_LEN:]
+        else:
+            held = data
+    recorded = parse_trailer(held)
+    if recorded is None:
+        digest.update(held)
+    return digest.hexdigest(), size, recorded
 
 
 def pass_through(command: list[str], out_fd: int = 1) -> tuple[int, str, int]:
@@ -60,8 +98,8 @@ def pass_through(command: list[str], out_fd: int = 1) -> tuple[int, str, int]:
 
     A status killed by a signal is returned as 128 + the signal number (as a shell does)."""
     read_fd, write_fd = os.pipe()
-    _enlarge(write_fd)
-    _enlarge(out_fd)
+    enlarge_pipe(write_fd)
+    enlarge_pipe(out_fd)
     try:
         dump = subprocess.Popen(command, stdout=write_fd)
     finally:

@@ -131,7 +131,3 @@ def save_listing(state_dir: str, location: str, snapshots: Iterable[Mapping[str,
         os.replace(tmp, path)
     except OSError:
         tmp.unlink(missing_ok=True)
-
-
-def forget_listing(state_dir: str) -> None:
-    (Path(state_dir) / LISTING_FILE).unlink(missing_ok=True)

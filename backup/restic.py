@@ -256,9 +256,6 @@ class Restic:
             args += ["--include", pattern]
         return [*args, "--", snapshot_id]
 
-    def ls_argv(self, repo: Repo, snapshot_id: str) -> list[str]:
-        return [*self._base(repo), "--no-lock", "ls", "--json", "--", snapshot_id]
-
     # -- execution ---------------------------------------------------------------------------
 
     def environment(self) -> dict[str, str]:
