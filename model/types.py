@@ -4,7 +4,7 @@ Built only by `model.parse` (which validates); every other package reads these o
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import Literal
 
@@ -137,7 +137,6 @@ class Stack:
     tls: Tls
     exposure: Exposure
     sites: tuple[Site, ...]
-    extra: dict[str, object] = field(default_factory=dict, compare=False)  # other namespaces
 
     def site(self, name: str) -> Site:
         for s in self.sites:

@@ -12,7 +12,7 @@ import difflib
 import hashlib
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from roles.core.facts import CommandFact, HostFacts, PathFact, UnitFact, UserFact
@@ -74,7 +74,6 @@ class Plan:
     notes: tuple[Note, ...] = ()
     changed: tuple[str, ...] = ()  # resource keys with at least one action
     unchanged: tuple[str, ...] = ()
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def is_noop(self) -> bool:

@@ -25,7 +25,7 @@ from roles.core.resources import (
 from roles.core.role import Desired, HostContext
 from roles.mariadb import role as mariadb
 from roles.web import nginx_listen, render
-from roles.web.layout import HOMES, PHP_VERSION, SiteLayout
+from roles.web.layout import HOMES, PHP_VERSION
 from roles.web.site import WebSite, sites_on_host
 
 PACKAGES = ("nginx", f"php{PHP_VERSION}-fpm", f"php{PHP_VERSION}-cli",
@@ -190,6 +190,3 @@ def web(ctx: HostContext) -> Desired:
     handlers += [TIDY, RELOAD_FPM, RELOAD_NGINX, RESTART_NGINX]
     return Desired(tuple(resources), tuple(handlers))
 
-
-def layout_of(site_name: str) -> SiteLayout:
-    return SiteLayout(site_name)
