@@ -200,24 +200,27 @@ def decide_service(r: Service, unit: UnitFact) -> Decision:
         if not exists or (is_masked and not running):
             return notes
         return [*notes, Action(r.key, f"stop and mask {r.unit} (not in the minimal set)",
-                               command_op(["systemctl", "mask", "--now", r.unit]))]
+                               command_op(["systemctl", "mask", "--now", "--", r.unit]))]
     out: Decision = list(notes)
     if is_masked and (r.enabled or r.running):
-        out.append(Action(r.key, f"unmask {r.unit}", command_op(["systemctl", "unmask", r.unit])))
+        out.append(Action(r.key, f"unmask {r.unit}",
+                          command_op(["systemctl", "unmask", "--", r.unit])))
     want_enable = r.enabled is True and (unit.unit_file_state not in ENABLED_STATES or is_masked)
     want_start = r.running is True and not running
     if want_enable and want_start:
         out.append(Action(r.key, f"enable and start {r.unit}",
-                          command_op(["systemctl", "enable", "--now", r.unit])))
+                          command_op(["systemctl", "enable", "--now", "--", r.unit])))
     elif want_enable:
-        out.append(Action(r.key, f"enable {r.unit}", command_op(["systemctl", "enable", r.unit])))
+        out.append(Action(r.key, f"enable {r.unit}",
+                          command_op(["systemctl", "enable", "--", r.unit])))
     elif want_start:
-        out.append(Action(r.key, f"start {r.unit}", command_op(["systemctl", "start", r.unit])))
+        out.append(Action(r.key, f"start {r.unit}",
+                          command_op(["systemctl", "start", "--", r.unit])))
     if r.enabled is False and unit.unit_file_state in ("enabled", "enabled-runtime"):
         out.append(Action(r.key, f"disable {r.unit}",
-                          command_op(["systemctl", "disable", r.unit])))
+                          command_op(["systemctl", "disable", "--", r.unit])))
     if r.running is False and running:
-        out.append(Action(r.key, f"stop {r.unit}", command_op(["systemctl", "stop", r.unit])))
+        out.append(Action(r.key, f"stop {r.unit}", command_op(["systemctl", "stop", "--", r.unit])))
     return out
 
 
@@ -239,7 +242,7 @@ def decide_user(r: User, u: UserFact) -> Decision:
                 "--create-home", "--shell", r.shell, "--user-group"]
         if r.groups:
             argv += ["--groups", ",".join(r.groups)]
-        return [Action(r.key, f"create user {r.name}", command_op([*argv, r.name]))]
+        return [Action(r.key, f"create user {r.name}", command_op([*argv, "--", r.name]))]
     argv = ["usermod"]
     delta = []
     if u.shell != r.shell:
@@ -255,7 +258,7 @@ def decide_user(r: User, u: UserFact) -> Decision:
     if not delta:
         return []
     return [Action(r.key, f"modify user {r.name} ({', '.join(delta)})",
-                   command_op([*argv, r.name]))]
+                   command_op([*argv, "--", r.name]))]
 
 
 def decide_probe(r: Probe, out: CommandFact | None, expected: PathFact) -> Decision:

@@ -12,6 +12,10 @@ archive; the host never fetches code. Sources (`sites[i].codebase` in the model)
 
 and, for the lab and development only, a local directory (`fab web.release --path DIR`).
 
+Values from the model reach git's and composer's command lines: a url or ref starting with "-"
+is refused before anything runs (git would read `--upload-pack=CMD` as an option and run CMD
+here), and every command puts "--" before its positional arguments.
+
 The archive is normalised (sorted entries, root-owned, fixed timestamps, no .git), so the
 same code always gives the same sha256: that digest is the release's identity, and
 deploying identical code twice changes nothing (roles/web/onhost/hw_plan.py).
@@ -113,12 +117,31 @@ def _composer_install(tree: Path) -> None:
               "--optimize-autoloader"], cwd=tree)
 
 
+def git_fetch_argv(repo: Path, url: str, ref: str) -> list[str]:
+    return ["git", "-C", str(repo), "fetch", "-q", "--depth", "1", "--", url, ref]
+
+
+def composer_create_argv(package: str, tree: Path, constraint: str) -> list[str]:
+    return ["composer", "create-project", "--no-dev", "--no-interaction", "--no-progress", "--",
+            package, str(tree), constraint]
+
+
+def check_arguments(codebase: Mapping[str, str], field: str) -> None:
+    """Refuse a url or ref a command would take as an option (`--upload-pack=CMD`)."""
+    for key in ("url", "ref"):
+        value = codebase.get(key) or ""
+        if value.startswith("-"):
+            raise CodebaseError(f"{field}.{key}: {value!r} starts with '-': git and composer "
+                                "would read it as an option, not a "
+                                f"{'repository or package' if key == 'url' else 'ref'}")
+
+
 def from_git(url: str, ref: str, work: Path) -> tuple[Path, str]:
     repo, tree = work / "repo", work / "tree"
-    _run(["git", "init", "-q", str(repo)])
-    _run(["git", "-C", str(repo), "fetch", "-q", "--depth", "1", url, ref])
+    _run(["git", "init", "-q", "--", str(repo)])
+    _run(git_fetch_argv(repo, url, ref))
     commit = _run(["git", "-C", str(repo), "rev-parse", "FETCH_HEAD"]).strip()
-    data = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", commit],
+    data = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", "--", commit],
                           capture_output=True, check=True).stdout
     tree.mkdir()
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
@@ -129,8 +152,7 @@ def from_git(url: str, ref: str, work: Path) -> tuple[Path, str]:
 
 def from_composer(package: str, constraint: str, work: Path) -> tuple[Path, str]:
     tree = work / "tree"
-    _run(["composer", "create-project", "--no-dev", "--no-interaction", "--no-progress",
-          package, str(tree), constraint])
+    _run(composer_create_argv(package, tree, constraint))
     return tree, f"composer {package} {constraint}"
 
 
@@ -164,9 +186,11 @@ def from_archive(url: str, sha256: str, work: Path) -> tuple[Path, str]:
     return tree, f"archive {url} (sha256 {sha256[:12]})"
 
 
-def build(codebase: Mapping[str, str], out_dir: Path) -> Built:
-    """Fetch and pack the model's codebase into out_dir; CodebaseError says what failed."""
+def build(codebase: Mapping[str, str], out_dir: Path, field: str = "codebase") -> Built:
+    """Fetch and pack the model's codebase into out_dir; CodebaseError says what failed.
+    `field` names the codebase in the model for errors (sites[1].codebase)."""
     kind = codebase.get("type")
+    check_arguments(codebase, field)
     with tempfile.TemporaryDirectory(prefix="hosting-codebase-") as tmp:
         work = Path(tmp)
         if kind == "git":

@@ -68,11 +68,12 @@ def _sudo(conn: Any, argv: list[str], timeout: int = 600) -> dict[str, Any]:
         raise ReleaseError(f"helper answered no JSON: {res.stdout[-500:]!r}") from exc
 
 
-def build(site: WebSite, out_dir: Path, path: str | Path | None = None) -> codebase.Built:
+def build(site: WebSite, out_dir: Path, path: str | Path | None = None,
+          field: str = "codebase") -> codebase.Built:
     """The model's codebase, or a local directory (lab, development)."""
     if path:
         return codebase.build_directory(Path(path), out_dir)
-    return codebase.build(site.codebase, out_dir)
+    return codebase.build(site.codebase, out_dir, field)
 
 
 def release(inv: Inventory, connect: Callable[[str], Any], site_name: str,
@@ -82,7 +83,8 @@ def release(inv: Inventory, connect: Callable[[str], Any], site_name: str,
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="hosting-release-") as tmp:
         try:
-            built = build(site, Path(tmp), path)
+            index = [s["name"] for s in inv.doc["sites"]].index(site_name)
+            built = build(site, Path(tmp), path, f"sites[{index}].codebase")
         except codebase.CodebaseError as exc:
             raise ReleaseError(f"{site_name}: cannot build the codebase: {exc}") from exc
         build_s = time.monotonic() - start

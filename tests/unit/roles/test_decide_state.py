@@ -57,12 +57,13 @@ def test_decide_service_enabled_and_running_does_nothing() -> None:
 def test_decide_service_disabled_and_stopped_is_enabled_and_started_in_one_command() -> None:
     [action] = decide_service(Service("nftables.service"), UnitFact("loaded", "disabled",
                                                                     "inactive"))
-    assert argv(action) == ["systemctl", "enable", "--now", "nftables.service"]
+    assert argv(action) == ["systemctl", "enable", "--now", "--", "nftables.service"]
 
 
 def test_decide_service_not_installed_yet_is_enabled_after_the_package_install() -> None:
     [action] = decide_service(Service("systemd-timesyncd.service"), UnitFact())
-    assert argv(action) == ["systemctl", "enable", "--now", "systemd-timesyncd.service"]
+    assert argv(action) == ["systemctl", "enable", "--now", "--",
+                            "systemd-timesyncd.service"]
 
 
 def test_decide_service_static_unit_needs_no_enable() -> None:
@@ -72,7 +73,7 @@ def test_decide_service_static_unit_needs_no_enable() -> None:
 def test_decide_service_running_dont_care_only_enables() -> None:
     [action] = decide_service(Service("unattended-upgrades.service", running=None),
                               UnitFact("loaded", "disabled", "inactive"))
-    assert argv(action) == ["systemctl", "enable", "unattended-upgrades.service"]
+    assert argv(action) == ["systemctl", "enable", "--", "unattended-upgrades.service"]
 
 
 def test_decide_service_container_reason_is_a_note_not_an_action() -> None:
@@ -85,7 +86,7 @@ def test_decide_service_container_reason_is_a_note_not_an_action() -> None:
 def test_decide_service_unwanted_and_running_is_stopped_and_masked() -> None:
     [action] = decide_service(Service("rpcbind.service", None, None, masked=True),
                               UnitFact("loaded", "enabled", "active"))
-    assert argv(action) == ["systemctl", "mask", "--now", "rpcbind.service"]
+    assert argv(action) == ["systemctl", "mask", "--now", "--", "rpcbind.service"]
 
 
 @pytest.mark.parametrize("unit", [UnitFact(), UnitFact("masked", "masked", "inactive")])
@@ -95,15 +96,15 @@ def test_decide_service_unwanted_absent_or_masked_does_nothing(unit: UnitFact) -
 
 def test_decide_service_masked_but_wanted_is_unmasked_first() -> None:
     out = decide_service(Service("ssh.service"), UnitFact("masked", "masked", "inactive"))
-    assert [argv(a) for a in out] == [["systemctl", "unmask", "ssh.service"],
-                                      ["systemctl", "enable", "--now", "ssh.service"]]
+    assert [argv(a) for a in out] == [["systemctl", "unmask", "--", "ssh.service"],
+                                      ["systemctl", "enable", "--now", "--", "ssh.service"]]
 
 
 def test_decide_service_wanted_stopped_and_disabled_when_running() -> None:
     out = decide_service(Service("x.service", enabled=False, running=False),
                          UnitFact("loaded", "enabled", "active"))
-    assert [argv(a) for a in out] == [["systemctl", "disable", "x.service"],
-                                      ["systemctl", "stop", "x.service"]]
+    assert [argv(a) for a in out] == [["systemctl", "disable", "--", "x.service"],
+                                      ["systemctl", "stop", "--", "x.service"]]
 
 
 # --- sysctl ---------------------------------------------------------------------------------------
@@ -147,7 +148,7 @@ def test_decide_user_missing_is_created_as_a_system_user_with_its_group() -> Non
                            UserFact())
     assert argv(action) == ["useradd", "--system", "--home-dir", "/srv/villeparisis",
                             "--create-home", "--shell", "/usr/sbin/nologin", "--user-group",
-                            "--groups", "www-data", "villeparisis"]
+                            "--groups", "www-data", "--", "villeparisis"]
 
 
 def test_decide_user_as_wanted_does_nothing() -> None:
@@ -159,7 +160,7 @@ def test_decide_user_other_shell_and_missing_group_one_usermod() -> None:
     fact = UserFact(True, "/srv/s", "/bin/bash", ("s",))
     [action] = decide_user(User("s", "/srv/s", groups=("www-data",)), fact)
     assert argv(action) == ["usermod", "--shell", "/usr/sbin/nologin", "--append", "--groups",
-                            "www-data", "s"]
+                            "www-data", "--", "s"]
 
 
 # --- probes ---------------------------------------------------------------------------------------

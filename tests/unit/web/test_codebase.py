@@ -1,5 +1,6 @@
 """Codebase sources, with local stand-ins for the forge: a git repository and a file:// archive
-(no network here). composer is not installed here: its path is not exercised."""
+(no network here). composer is not installed here: its path is not exercised, except for the
+argv it would be given."""
 from __future__ import annotations
 
 import hashlib
@@ -9,6 +10,7 @@ import tarfile
 
 import pytest
 
+from roles.web import codebase
 from roles.web.codebase import CodebaseError, build, build_directory
 
 from .conftest import ROOT
@@ -69,3 +71,55 @@ def test_build_directory_without_web_root_refused(tmp_path):
     (tmp_path / "src").mkdir()
     with pytest.raises(CodebaseError, match="no web/index.php"):
         build_directory(tmp_path / "src", tmp_path)
+
+
+@pytest.fixture
+def no_commands(monkeypatch):
+    """Every command the codebase module would run, recorded instead of run."""
+    ran: list[list[str]] = []
+
+    def record(argv, *args, **kwargs):
+        ran.append(list(argv))
+        raise AssertionError(f"ran {argv}")
+    monkeypatch.setattr(codebase.subprocess, "run", record)
+    return ran
+
+
+@pytest.mark.parametrize("kind", ["git", "composer"])
+def test_build_ref_starting_with_dash_refused_naming_the_field_and_nothing_runs(
+        kind, no_commands, tmp_path):
+    marker = tmp_path / "x"
+    source = {"type": kind, "url": "https://git.example.org/site.git",
+              "ref": f"--upload-pack=touch {marker}"}
+    with pytest.raises(CodebaseError, match=r"sites\[1\]\.codebase\.ref: '--upload-pack=.*"
+                                            r"starts with '-'"):
+        build(source, tmp_path, "sites[1].codebase")
+    assert no_commands == [] and not marker.exists()
+
+
+def test_build_url_starting_with_dash_refused_naming_the_field_and_nothing_runs(
+        no_commands, tmp_path):
+    source = {"type": "composer", "url": "--working-dir=/etc", "ref": "^11"}
+    with pytest.raises(CodebaseError, match=r"sites\[0\]\.codebase\.url: .* starts with '-'"):
+        build(source, tmp_path, "sites[0].codebase")
+    assert no_commands == []
+
+
+def test_git_fetch_argv_double_dash_before_url_and_ref(tmp_path):
+    argv = codebase.git_fetch_argv(tmp_path, "https://git.example.org/s.git", "main")
+    assert argv[-3:] == ["--", "https://git.example.org/s.git", "main"]
+
+
+def test_composer_create_argv_double_dash_before_package_directory_and_constraint(tmp_path):
+    argv = codebase.composer_create_argv("drupal/recommended-project", tmp_path / "t", "^11")
+    assert argv[-4:] == ["--", "drupal/recommended-project", str(tmp_path / "t"), "^11"]
+
+
+def test_from_git_dash_ref_past_the_check_is_a_refspec_not_an_option(repo, tmp_path):
+    """Defence in depth: even a ref that skipped the check reaches git after "--"."""
+    marker = tmp_path / "pwned"
+    work = tmp_path / "work"
+    work.mkdir()
+    with pytest.raises(CodebaseError, match="invalid refspec"):
+        codebase.from_git(str(repo), f"--upload-pack=touch {marker}", work)
+    assert not marker.exists()
