@@ -173,7 +173,7 @@ def apt_install_op(names: Sequence[str]) -> dict[str, Any]:
     # --force-confold: a package upgrade never overwrites a config file a role manages.
     script = (f"timeout 300 apt-get update -q && timeout {APT_TIMEOUT} apt-get install -y -q "
               "--no-install-recommends -o Dpkg::Options::=--force-confdef "
-              f"-o Dpkg::Options::=--force-confold {quoted}")
+              f"-o Dpkg::Options::=--force-confold -- {quoted}")
     return command_op(["sh", "-c", script], timeout=APT_TIMEOUT + 360, env=APT_ENV)
 
 
@@ -186,7 +186,7 @@ def decide_packages(r: Packages, installed: Mapping[str, str | None]) -> Decisio
     present = [n for n in r.names if installed.get(n)]
     if not present:
         return []
-    script = f"timeout {APT_TIMEOUT} apt-get purge -y -q {' '.join(map(shlex.quote, present))}"
+    script = f"timeout {APT_TIMEOUT} apt-get purge -y -q -- {' '.join(map(shlex.quote, present))}"
     return [Action(r.key, f"purge {' '.join(present)}",
                    command_op(["sh", "-c", script], APT_TIMEOUT + 60, APT_ENV))]
 

@@ -35,7 +35,7 @@ def test_decide_packages_missing_ones_installed_through_timeout_without_prompts(
     script = argv(action)[2]
     assert "timeout 300 apt-get update" in script
     assert "timeout 900 apt-get install -y -q --no-install-recommends" in script
-    assert script.endswith(" sudo needrestart")
+    assert script.endswith(" -- sudo needrestart")
     assert action.op["env"]["DEBIAN_FRONTEND"] == "noninteractive"
 
 
@@ -43,6 +43,7 @@ def test_decide_packages_absent_purges_only_installed_ones() -> None:
     [action] = decide_packages(Packages(("telnet", "rsh-client"), present=False),
                                {"telnet": "0.17", "rsh-client": None})
     assert action.summary == "purge telnet"
+    assert argv(action)[2].endswith("apt-get purge -y -q -- telnet")
     assert decide_packages(Packages(("telnet",), present=False), {"telnet": None}) == []
 
 
