@@ -3,7 +3,11 @@ only (no pip on hosts). Shipped over SSH on every run, so hosts never hold a sta
 
 Two modes, one SSH round trip each:
   facts  read everything a role's decisions need (files, packages, units, sysctls, users,
-         command outputs, and the system facts: container, OpenSSH algorithms) -> JSON
+         command outputs, and the system facts: container, OpenSSH algorithms) -> JSON.
+         A file comes back as its sha256 (computed here, on the host) and its attributes; its
+         content only when the request lists it in "contents": the admin side asks for that
+         in --check only (for the diff), never for a sensitive file (TLS key, repository
+         password), and for the records probes compare their output with.
   apply  execute a list of primitive operations in order, stop at the first failure, then run
          the handlers whose triggering operations succeeded -> JSON results
 
@@ -22,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 
-MAX_CONTENT = 1 << 20  # files larger than this are compared by digest only
+MAX_CONTENT = 1 << 20  # content never comes back for files larger than this (diff by digest)
 OUTPUT_TAIL = 2000
 
 
@@ -47,7 +51,7 @@ def _run(argv, timeout=60, env=None, stdin=None):
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def path_fact(path):
+def path_fact(path, with_content=False):
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -68,7 +72,7 @@ def path_fact(path):
         with open(path, "rb") as f:
             data = f.read()
         fact["sha256"] = hashlib.sha256(data).hexdigest()
-        if len(data) <= MAX_CONTENT:
+        if with_content and len(data) <= MAX_CONTENT:
             fact["content_b64"] = base64.b64encode(data).decode("ascii")
     return fact
 
@@ -168,9 +172,10 @@ def gather(request):
     for name, argv in sorted(request.get("commands", {}).items()):
         rc, out, err = _run(argv)
         commands[name] = {"rc": rc, "out": out, "err": err[-OUTPUT_TAIL:]}
+    contents = set(request.get("contents", ()))
     return {
         "system": system_fact(),
-        "paths": {p: path_fact(p) for p in request.get("paths", [])},
+        "paths": {p: path_fact(p, p in contents) for p in request.get("paths", [])},
         "packages": packages_fact(request.get("packages", [])),
         "units": units_fact(request.get("units", [])),
         "sysctls": sysctl_fact(request.get("sysctls", [])),

@@ -90,10 +90,11 @@ def converge(host: str, open_runner: Callable[[], Runner], build: Build,
 
 def _converge(runner: Runner, build: Build, result: HostResult) -> None:
     probe = build(SystemFacts())
-    facts = remote.gather(runner, request_for(probe.resources))
+    # Content comes back in check mode only (for the diffs), sensitive files' never.
+    facts = remote.gather(runner, request_for(probe.resources, check=result.check))
     result.round_trips = 1
     desired = build(facts.system)
-    extra = missing_from(request_for(desired.resources), facts)
+    extra = missing_from(request_for(desired.resources, check=result.check), facts)
     if not extra.is_empty():
         facts = facts.merged(remote.gather(runner, extra))
         result.round_trips += 1

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from roles.core.agent import MAX_CONTENT
 from roles.core.facts import CommandFact, HostFacts, PathFact, UnitFact, UserFact
 from roles.core.resources import (
     Absent,
@@ -95,10 +96,18 @@ def command_op(argv: Sequence[str], timeout: int = 300,
 
 
 def file_diff(path: str, old: PathFact, new: bytes, sensitive: bool = False) -> str:
+    """What check mode shows. A sensitive file's content never reached this machine (the
+    agent does not send it): its diff says only that it changed."""
+    on_host = old.exists and old.kind == "file"
     if sensitive:
-        return f"--- {path}: content hidden (sensitive)\n"
-    if old.exists and old.kind == "file" and old.data is None:
-        return f"--- {path}: larger than the agent reads; sha256 {old.sha256} differs\n"
+        if on_host:
+            return f"--- {path}: (sensitive: content differs, sha256 changed)\n"
+        return f"--- {path}: (sensitive: new file, content not shown)\n"
+    if on_host and old.data is None:
+        why = (f"larger than the agent sends back ({old.size} bytes)" if old.size > MAX_CONTENT
+               else "content not fetched (only --check fetches it)")
+        return (f"--- {path}: {why}; sha256 {old.sha256[:12]} -> "
+                f"{hashlib.sha256(new).hexdigest()[:12]}\n")
     before = old.data if old.exists and old.kind == "file" and old.data is not None else b""
     try:
         a, b = before.decode("utf-8"), new.decode("utf-8")
@@ -126,9 +135,10 @@ def decide_file(r: File, fact: PathFact) -> Decision:
     if r.create_only and fact.exists:
         return []
     data = r.data
+    # By digest: the agent computes the file's sha256 on the host and sends its content back
+    # only for check-mode diffs (roles.core.facts.request_for).
     same_content = (fact.exists and fact.kind == "file"
-                    and (fact.data == data if fact.data is not None
-                         else fact.sha256 == hashlib.sha256(data).hexdigest()))
+                    and fact.sha256 == hashlib.sha256(data).hexdigest())
     if not same_content:
         what = "create" if not fact.exists else "write"
         detail = [] if not fact.exists else ["content"] + (

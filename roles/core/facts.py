@@ -30,8 +30,9 @@ class PathFact:
     mode: int = 0
     owner: str = ""
     group: str = ""
-    sha256: str = ""
-    data: bytes | None = None  # None when the file is too large (compare by digest)
+    sha256: str = ""  # computed on the host: what decisions compare
+    data: bytes | None = None  # the content, only when asked for (--check diffs, probe records)
+    size: int = 0
 
 
 MISSING = PathFact()
@@ -105,9 +106,11 @@ class FactRequest:
     sysctls: tuple[str, ...] = ()
     users: tuple[str, ...] = ()
     commands: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    contents: tuple[str, ...] = ()  # paths (among `paths`) whose content must come back
 
     def to_json(self) -> dict[str, Any]:
-        return {"paths": list(self.paths), "packages": list(self.packages),
+        return {"paths": list(self.paths), "contents": list(self.contents),
+                "packages": list(self.packages),
                 "units": list(self.units), "sysctls": list(self.sysctls),
                 "users": list(self.users),
                 "commands": {name: list(argv) for name, argv in self.commands}}
@@ -121,8 +124,13 @@ def _unique(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
-def request_for(resources: Iterable[Resource]) -> FactRequest:
+def request_for(resources: Iterable[Resource], check: bool = False) -> FactRequest:
+    """What to read for `resources`. File content travels back only where it is needed: the
+    records probes compare with, and, in check mode, the files a diff shows; never a
+    sensitive file's (its diff says only that its sha256 changed)."""
+    resources = list(resources)
     paths: list[str] = []
+    contents: list[str] = []
     packages: list[str] = []
     units: list[str] = []
     sysctls: list[str] = []
@@ -131,6 +139,8 @@ def request_for(resources: Iterable[Resource]) -> FactRequest:
     for r in resources:
         if isinstance(r, File | Absent | Directory):
             paths.append(r.path)
+            if check and isinstance(r, File | Absent):
+                contents.append(r.path)
         elif isinstance(r, Packages):
             packages.extend(r.names)
         elif isinstance(r, Service):
@@ -142,8 +152,11 @@ def request_for(resources: Iterable[Resource]) -> FactRequest:
         elif isinstance(r, Probe):
             commands[r.name] = r.argv
             paths.append(r.expect_from)
+            contents.append(r.expect_from)
+    secret = {r.path for r in resources if isinstance(r, File) and r.sensitive}
     return FactRequest(_unique(paths), _unique(packages), _unique(units), _unique(sysctls),
-                       _unique(users), tuple(sorted(commands.items())))
+                       _unique(users), tuple(sorted(commands.items())),
+                       tuple(p for p in _unique(contents) if p not in secret))
 
 
 def missing_from(request: FactRequest, facts: HostFacts) -> FactRequest:
@@ -156,6 +169,7 @@ def missing_from(request: FactRequest, facts: HostFacts) -> FactRequest:
         tuple(k for k in request.sysctls if k not in facts.sysctls),
         tuple(u for u in request.users if u not in facts.users),
         tuple((n, a) for n, a in request.commands if n not in cmds),
+        tuple(p for p in request.contents if p not in facts.paths),
     )
 
 
@@ -172,7 +186,7 @@ def parse_facts(doc: Mapping[str, Any]) -> HostFacts:
             continue
         data = base64.b64decode(f["content_b64"]) if "content_b64" in f else None
         paths[p] = PathFact(True, f["kind"], f["mode"], f["owner"], f["group"],
-                            f.get("sha256", ""), data)
+                            f.get("sha256", ""), data, f.get("size", 0))
     units = {u: UnitFact(v.get("LoadState", "") or "not-found", v.get("UnitFileState", ""),
                          v.get("ActiveState", "")) for u, v in doc.get("units", {}).items()}
     users = {n: UserFact(True, u["home"], u["shell"], tuple(u["groups"])) if u.get("exists")

@@ -91,7 +91,8 @@ def sign_hosts(c, env="lab", hosts="", ca_dir="", inventory="", identity="",
             conn = access.connection(host)
             conn.open()
             runner = remote.AgentChannel(conn)
-            facts = remote.gather(runner, FactRequest(paths=(pub_path, sshd.SSHD_CONFIG)))
+            both = (pub_path, sshd.SSHD_CONFIG)  # their content is read: neither is secret
+            facts = remote.gather(runner, FactRequest(paths=both, contents=both))
             pub = facts.path(pub_path).data or b""
             cert = ops.sign_host(creds.ca_dir, env, host, pub.decode(), validity)
         except Exception as exc:  # noqa: BLE001 - reported per host

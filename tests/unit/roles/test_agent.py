@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import grp
+import hashlib
+import json
 import os
 import pwd
 import subprocess
@@ -13,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from roles.core import agent, remote
+from roles.core.converge import converge
 from roles.core.decide import Plan, decide
-from roles.core.facts import FactRequest
+from roles.core.facts import FactRequest, request_for
 from roles.core.resources import File, Handler
+from roles.core.role import Desired
 
 ME = pwd.getpwuid(os.getuid()).pw_name
 MY_GROUP = grp.getgrgid(os.getgid()).gr_name
@@ -36,10 +40,12 @@ def local_runner(stdin: bytes, timeout: float | None) -> tuple[int, bytes, bytes
 def test_gather_reads_files_dirs_and_missing_paths(tmp_path: Path) -> None:
     (tmp_path / "f").write_bytes(b"hello\n")
     (tmp_path / "f").chmod(0o600)
-    facts = agent.gather({"paths": [str(tmp_path / "f"), str(tmp_path), str(tmp_path / "no")]})
+    facts = agent.gather({"paths": [str(tmp_path / "f"), str(tmp_path), str(tmp_path / "no")],
+                          "contents": [str(tmp_path / "f")]})
     f = facts["paths"][str(tmp_path / "f")]
     assert (f["kind"], f["mode"], f["owner"]) == ("file", 0o600, ME)
     assert base64.b64decode(f["content_b64"]) == b"hello\n"
+    assert f["sha256"] == hashlib.sha256(b"hello\n").hexdigest()
     assert facts["paths"][str(tmp_path)]["kind"] == "dir"
     assert facts["paths"][str(tmp_path / "no")] == {"exists": False}
     assert set(facts["system"]) >= {"container", "ssh_algorithms", "os_id"}
@@ -117,8 +123,9 @@ def test_apply_refuses_to_remove_a_directory(tmp_path: Path) -> None:
 
 def test_remote_call_ships_the_agent_on_stdin_and_reads_json(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("content\n")
-    facts = remote.gather(local_runner, FactRequest(paths=(str(tmp_path / "f"),)))
-    assert facts.path(str(tmp_path / "f")).data == b"content\n"
+    f = str(tmp_path / "f")
+    facts = remote.gather(local_runner, FactRequest(paths=(f,), contents=(f,)))
+    assert facts.path(f).data == b"content\n"
 
 
 def test_remote_apply_executes_a_plan_made_by_decide(tmp_path: Path) -> None:
@@ -146,3 +153,79 @@ def test_remote_call_sudo_password_prompt_says_what_is_missing() -> None:
         return 1, b"", b"sudo: a password is required"
     with pytest.raises(remote.RemoteError, match="passwordless sudo"):
         remote.gather(sudo, FactRequest())
+
+
+# --- what comes back: digests always, content only for check-mode diffs, secrets never -------
+
+
+def agent_reply(request: FactRequest) -> bytes:
+    """The raw bytes the agent writes back for a facts request (what travels over SSH)."""
+    stdin = remote.agent_line() + json.dumps({"mode": "facts",
+                                              "request": request.to_json()}).encode()
+    rc, out, err = local_runner(stdin, 60)
+    assert rc == 0, err
+    return out
+
+
+def drifted(tmp_path: Path) -> tuple[File, File]:
+    """A secret and a plain file, both on the host with other content than wanted."""
+    (tmp_path / "repo.pass").write_bytes(b"old-secret-on-host\n")
+    (tmp_path / "app.conf").write_bytes(b"port = 80\n")
+    for p in tmp_path.iterdir():
+        p.chmod(0o600)
+    return (File(str(tmp_path / "repo.pass"), "new-secret-wanted\n", 0o600, ME, MY_GROUP,
+                 sensitive=True),
+            File(str(tmp_path / "app.conf"), "port = 8080\n", 0o600, ME, MY_GROUP))
+
+
+def test_agent_facts_sensitive_file_content_never_in_the_payload_even_in_check(
+        tmp_path: Path) -> None:
+    secret, plain = drifted(tmp_path)
+    out = agent_reply(request_for((secret, plain), check=True))
+    on_host = b"old-secret-on-host\n"
+    assert on_host not in out and base64.b64encode(on_host) not in out
+    assert base64.b64encode(b"port = 80\n") in out  # the plain file's, for its diff
+    paths = json.loads(out)["paths"]
+    assert "content_b64" not in paths[secret.path]
+    assert paths[secret.path]["sha256"] == hashlib.sha256(on_host).hexdigest()
+
+
+def test_agent_facts_apply_mode_no_content_comes_back(tmp_path: Path) -> None:
+    secret, plain = drifted(tmp_path)
+    request = request_for((secret, plain))
+    assert request.contents == ()
+    paths = json.loads(agent_reply(request))["paths"]
+    assert all("content_b64" not in f for f in paths.values())
+    assert {f["sha256"] for f in paths.values()} == {
+        hashlib.sha256(b"old-secret-on-host\n").hexdigest(),
+        hashlib.sha256(b"port = 80\n").hexdigest()}
+
+
+def test_converge_check_plain_file_diff_and_sensitive_file_only_said_changed(
+        tmp_path: Path) -> None:
+    secret, plain = drifted(tmp_path)
+    result = converge("h", lambda: local_runner, lambda _s: Desired((secret, plain)), check=True)
+    assert result.ok and result.plan is not None
+    diffs = {a.key: a.diff for a in result.plan.actions}
+    assert "-port = 80\n+port = 8080\n" in diffs[plain.key]
+    assert diffs[secret.key] == (f"--- {secret.path}: (sensitive: content differs, "
+                                 "sha256 changed)\n")
+    assert (tmp_path / "app.conf").read_bytes() == b"port = 80\n"  # check changed nothing
+
+
+def test_converge_apply_fetches_no_content_and_writes_what_differs(tmp_path: Path) -> None:
+    secret, plain = drifted(tmp_path)
+    replies: list[bytes] = []
+
+    def recording(stdin: bytes, timeout: float | None) -> tuple[int, bytes, bytes]:
+        rc, out, err = local_runner(stdin, timeout)
+        replies.append(out)
+        return rc, out, err
+
+    result = converge("h", lambda: recording, lambda _s: Desired((secret, plain)))
+    assert result.ok and result.changed == 2
+    facts_reply = replies[0]
+    assert b"content_b64" not in facts_reply
+    assert (tmp_path / "repo.pass").read_bytes() == b"new-secret-wanted\n"
+    again = converge("h", lambda: local_runner, lambda _s: Desired((secret, plain)))
+    assert again.plan is not None and again.plan.is_noop and again.round_trips == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
+from roles.core.agent import MAX_CONTENT
 from roles.core.decide import decide_absent, decide_directory, decide_file, file_diff
 from roles.core.facts import MISSING, PathFact
 from roles.core.resources import Absent, Directory, File
@@ -61,17 +62,29 @@ def test_decide_file_create_only_existing_file_is_never_rewritten() -> None:
 
 def test_decide_file_too_large_to_read_is_compared_by_digest() -> None:
     data = b"x" * 10
-    big = PathFact(True, "file", 0o644, "root", "root", hashlib.sha256(data).hexdigest(), None)
+    big = PathFact(True, "file", 0o644, "root", "root", hashlib.sha256(data).hexdigest(), None,
+                   MAX_CONTENT + 1)
     assert decide_file(File("/f", data), big) == []
     [action] = decide_file(File("/f", b"other"), big)
-    assert "sha256" in action.diff
+    assert "larger than the agent sends back" in action.diff and "sha256" in action.diff
+
+
+def test_decide_file_content_not_fetched_compared_by_digest_only() -> None:
+    """Apply mode: the agent sends digests, not content; equal digests mean nothing to do."""
+    data = b"a = 1\n"
+    fetched_not = PathFact(True, "file", 0o644, "root", "root", hashlib.sha256(data).hexdigest(),
+                           None, len(data))
+    assert decide_file(File("/etc/x.conf", data), fetched_not) == []
+    [action] = decide_file(File("/etc/x.conf", "a = 2\n"), fetched_not)
+    assert action.op["kind"] == "write" and "content not fetched" in action.diff
 
 
 def test_decide_file_sensitive_content_never_appears_in_the_diff() -> None:
     [action] = decide_file(File("/etc/secret", "password=hunter2\n", sensitive=True),
                            on_host(b"password=old\n"))
-    assert "hunter2" not in action.diff and "old" not in action.diff
-    assert "hidden" in action.diff
+    assert action.diff == "--- /etc/secret: (sensitive: content differs, sha256 changed)\n"
+    [created] = decide_file(File("/etc/secret", "password=hunter2\n", sensitive=True), MISSING)
+    assert "hunter2" not in created.diff and "sensitive: new file" in created.diff
 
 
 def test_file_diff_binary_content_names_both_digests() -> None:
