@@ -47,7 +47,7 @@ def stack_with_sites(n: int) -> Stack:
     config["hosting:sites"] = [
         {**copy.deepcopy(template), "name": f"site{i}", "domain": f"site{i}.villeparisis.fr",
          "aliases": [f"www.site{i}.villeparisis.fr"], "public_ip": str(ips[i]),
-         "database": {"name": f"site{i}"}} for i in range(n)]
+         "database": {"name": f"site{i}"}, "host_number": 100 + i} for i in range(n)]
     return parse_stack(yaml.safe_dump(doc, sort_keys=False), "Pulumi.prod.yaml")
 
 

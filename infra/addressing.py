@@ -1,8 +1,9 @@
 """Pure address decisions for the private network (vRack) and the public IPs.
 
-Hosts keep the fixed offsets of `model.topology` (.10 proxy, .11 ops, .20/.21 storage, .100+
-web). The DHCP pools and the per-region gateways live in the unused gap .1-.99, so adding a site
-never collides with them, whatever the CIDR the model accepted.
+Hosts keep the fixed offsets of `model.topology` (.10 proxy, .11 ops, .20/.21 storage; web
+hosts at their site's `host_number`, .100 and up, whatever the order of the sites). The DHCP
+pools and the per-region gateways live in the unused gap .1-.99, so adding a site never
+collides with them, whatever the CIDR the model accepted.
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ milliseconds per stack, against ~1 s for a fresh interpreter importing the provi
 """
 from __future__ import annotations
 
-import itertools
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +42,7 @@ class Registered:
     secret_inputs: frozenset[str]
     provider: str  # provider reference ("" = the default provider)
     deps: dict[str, list[str]]  # input property -> names of the resources it came from
+    urn: str = ""  # what Pulumi keys its state by: a changed URN is a delete + create
 
 
 @dataclass
@@ -94,7 +95,19 @@ class HostingMocks(mocks.Mocks):
 
     def __init__(self) -> None:
         self.inputs: dict[tuple[str, str], dict[str, Any]] = {}
-        self._public = itertools.count(101)  # 203.0.113.101...: documentation range
+        self._public: dict[str, str] = {}  # instance name -> its Ext-Net address
+
+    def _public_ip(self, name: str) -> str:
+        """A documentation-range address (203.0.113.100-249) chosen by the instance's name, not
+        by registration order (which varies between runs): two builds of one host agree, so
+        builds can be compared input by input (tests/unit/infra/test_infra_stable_addresses)."""
+        if name not in self._public:
+            used = set(self._public.values())
+            n = zlib.crc32(name.encode()) % 150
+            while f"203.0.113.{100 + n}" in used:
+                n = (n + 1) % 150
+            self._public[name] = f"203.0.113.{100 + n}"
+        return self._public[name]
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         inputs = _unwrap(args.inputs)
@@ -111,7 +124,7 @@ class HostingMocks(mocks.Mocks):
             nets = [dict(n) for n in inputs.get("networks", [])]
             for n in nets:
                 if n.get("name") == "Ext-Net":
-                    n["fixedIpV4"] = f"203.0.113.{next(self._public)}"
+                    n["fixedIpV4"] = self._public_ip(args.name)
             state.update(networks=nets, accessIpV4=nets[0].get("fixedIpV4") if nets else None)
         return f"{args.name}-id", state
 
@@ -183,5 +196,5 @@ def build_under_mocks(stack: Stack, build: Callable[[Stack], None] | None = None
         o = monitor.options[urn]
         resources.append(Registered(typ, name, reg.id, fake.inputs.get((typ, name), {}),
                                     _unwrap(reg.state), o.protect, o.ignore_changes,
-                                    o.secret_inputs, o.provider, o.deps))
+                                    o.secret_inputs, o.provider, o.deps, urn))
     return MockBuild(resources, values, secret)

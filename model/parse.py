@@ -239,7 +239,7 @@ def _exposure(r: Reader, v: Any) -> Exposure:
 
 def _site(r: Reader, v: Any, p: str) -> Site:
     keys = {"name", "domain", "public_ip", "php", "drupal", "database", "codebase", "backup"}
-    m = r.mapping(v, p, keys, {"aliases"}) or {}
+    m = r.mapping(v, p, keys, {"aliases", "host_number"}) or {}
     aliases = r.listing(m.get("aliases", []), f"{p}.aliases") or []
     php = r.mapping(m.get("php", {}), f"{p}.php",
                     {"version", "memory_limit_mb", "upload_max_mb", "max_execution_seconds"}) or {}
@@ -252,6 +252,7 @@ def _site(r: Reader, v: Any, p: str) -> Site:
         domain=_domain(r, m.get("domain", MISSING), f"{p}.domain"),  # type: ignore[arg-type]
         aliases=tuple(_domain(r, a, f"{p}.aliases[{i}]") for i, a in enumerate(aliases)),  # type: ignore[misc]
         public_ip=r.ipv4(m.get("public_ip", MISSING), f"{p}.public_ip"),  # type: ignore[arg-type]
+        host_number=_host_number(r, v, f"{p}.host_number"),  # type: ignore[arg-type]
         php=Php(
             version=r.choice(php.get("version", MISSING), f"{p}.php.version", F.PHP_VERSIONS,
                              "PHP version"),  # type: ignore[arg-type]
@@ -274,6 +275,20 @@ def _site(r: Reader, v: Any, p: str) -> Site:
         backup_time=r.string(backup.get("time", MISSING), f"{p}.backup.time", F.HHMM,
                              "is not a time of day HH:MM"),  # type: ignore[arg-type]
     )
+
+
+def _host_number(r: Reader, site: Any, path: str) -> int | None:
+    """Required, never derived from the site's position (model.topology): a default by position
+    is exactly what renumbers every later host when a site is removed. Its range depends on
+    network.private_cidr, so model.rules checks it; here only that it is an integer."""
+    if not isinstance(site, dict):
+        return None  # already reported by the site's mapping
+    if "host_number" not in site:
+        r.error(path, "missing (required): the web host's fixed private address, "
+                "network.private_cidr + host_number, unique, from 100; stack files written "
+                "before this key existed used 100, 101... in the order of the sites")
+        return None
+    return r.integer(site["host_number"], path, 0, 2**32 - 1)
 
 
 def _codebase(r: Reader, v: Any, p: str) -> Codebase:

@@ -9,6 +9,7 @@ from collections import Counter
 from ipaddress import IPv4Network
 from typing import TYPE_CHECKING
 
+from model.topology import WEB_FIRST, web_host_range
 from model.types import ROLES
 
 if TYPE_CHECKING:
@@ -33,7 +34,8 @@ def _duplicates(values: list) -> set:
 
 def _unique_sites(r: Reader, s: Stack) -> None:
     for attr, what in (("name", "site name"), ("database", "database name"),
-                       ("public_ip", "public IP (R-HOST-2: one IP per site)")):
+                       ("public_ip", "public IP (R-HOST-2: one IP per site)"),
+                       ("host_number", "host number (one private address per web host)")):
         dup = _duplicates([getattr(x, attr) for x in s.sites])
         for i, site in enumerate(s.sites):
             if getattr(site, attr) in dup:
@@ -65,12 +67,13 @@ def _domains_in_zone(r: Reader, s: Stack) -> None:
 def _addresses(r: Reader, s: Stack) -> None:
     net = s.network
     priv = net.private_cidr
-    if priv is not None:
-        if not priv.is_private:
-            r.error("network.private_cidr", f"{priv} is not a private (RFC 1918) range")
-        elif priv.num_addresses < 100 + len(s.sites) + 2:
-            r.error("network.private_cidr", f"{priv} is too small for {len(s.sites)} sites: "
-                    "web hosts are numbered from .100 (model.topology)")
+    if priv is not None and not priv.is_private:
+        r.error("network.private_cidr", f"{priv} is not a private (RFC 1918) range")
+    if priv is not None and not web_host_range(priv):
+        r.error("network.private_cidr", f"{priv} is too small for {len(s.sites)} sites: "
+                f"web hosts are numbered from .{WEB_FIRST} (sites[].host_number)")
+    else:
+        _host_numbers(r, s, priv)
     blocks = [b for b in net.public_ip_blocks if b is not None]
     for i, a in enumerate(net.public_ip_blocks):
         if a is None:
@@ -90,6 +93,27 @@ def _addresses(r: Reader, s: Stack) -> None:
             allowed = ", ".join(str(b) for b in blocks) or "none declared"
             r.error(f"sites[{i}].public_ip", f"{ip} is outside the allowed public IP blocks "
                     f"(network.public_ip_blocks: {allowed})")
+
+
+def _host_numbers(r: Reader, s: Stack, priv: IPv4Network | None) -> None:
+    """Each site's host_number must name an address of the private network at .100 or above
+    (uniqueness: _unique_sites). Without a valid CIDR only the lower bound can be checked."""
+    for i, site in enumerate(s.sites):
+        n = site.host_number
+        if n is None:
+            continue
+        if priv is None:
+            if n < WEB_FIRST:
+                r.error(f"sites[{i}].host_number", f"{n} is below {WEB_FIRST}: web hosts are "
+                        f"numbered from .{WEB_FIRST} (below: gateways, DHCP pools, proxy, ops, "
+                        "storage)")
+            continue
+        allowed = web_host_range(priv)
+        if n not in allowed:
+            r.error(f"sites[{i}].host_number", f"{n} is out of range {allowed.start}.."
+                    f"{allowed.stop - 1}: web hosts are numbered from .{WEB_FIRST} (below: "
+                    f"gateways, DHCP pools, proxy, ops, storage) up to the last address of "
+                    f"network.private_cidr {priv}")
 
 
 def _admin_networks(r: Reader, s: Stack) -> None:

@@ -9,10 +9,12 @@ from ipaddress import IPv4Address, IPv4Network
 
 from model.types import Role, Stack
 
-# Fixed offsets in the private network: infrastructure hosts first, web hosts from .100 on,
-# so adding a site never renumbers an existing host.
+# Fixed offsets in the private network: infrastructure hosts first (.1-.99 also hold the
+# gateways and DHCP pools, infra/addressing.py), web hosts at .100 and above. A web host's
+# offset is its site's explicit `host_number` in the stack file, never its position in the site
+# list: removing or reordering a site must not renumber (hence replace) any other host.
 _OFFSETS = {"proxy": 10, "ops": 11, "backup-a": 20, "backup-b": 21}
-_WEB_FIRST = 100
+WEB_FIRST = 100
 
 
 @dataclass(frozen=True)
@@ -38,9 +40,13 @@ def plan_hosts(stack: Stack) -> tuple[HostPlan, ...]:
 
 
 def _offsets(stack: Stack) -> dict[str, int]:
-    web = {s.host: _WEB_FIRST + i for i, s in enumerate(stack.sites)}
+    web = {s.host: s.host_number for s in stack.sites}
     return {**_OFFSETS, **web}
 
+
+def web_host_range(cidr: IPv4Network) -> range:
+    """The host numbers a web host may take in `cidr`: .100 up to the last usable address."""
+    return range(WEB_FIRST, cidr.num_addresses - 1)
 
 
 def private_addresses(stack: Stack, cidr: IPv4Network | None = None) -> dict[str, IPv4Address]:
@@ -50,7 +56,7 @@ def private_addresses(stack: Stack, cidr: IPv4Network | None = None) -> dict[str
     out = {}
     for h in plan_hosts(stack):
         offset = offsets[h.name]
-        if offset >= net.num_addresses - 1:
+        if not 0 < offset < net.num_addresses - 1:
             raise ValueError(f"{net} has no room for host {h.name} (offset {offset})")
         out[h.name] = net.network_address + offset
     return out

@@ -108,6 +108,9 @@ class Site:
     domain: str
     aliases: tuple[str, ...]
     public_ip: IPv4Address
+    # The web host's private address is network.private_cidr + host_number (.100 and up): an
+    # explicit, stable number, so removing or reordering sites never renumbers another host.
+    host_number: int
     php: Php
     drupal: Drupal
     database: str

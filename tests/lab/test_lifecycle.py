@@ -55,7 +55,8 @@ def test_a_site_added_to_the_stack_gets_its_host_and_nothing_else_restarts(
     doc = yaml.safe_load(cfg.stack_file.read_text())
     sites = doc["config"]["hosting:sites"]
     extra = {**copy.deepcopy(sites[-1]), "name": "mairie", "domain": "mairie.villeparisis.fr",
-             "aliases": [], "public_ip": "198.51.100.19", "database": {"name": "mairie"}}
+             "aliases": [], "public_ip": "198.51.100.19", "database": {"name": "mairie"},
+             "host_number": max(s["host_number"] for s in sites) + 1}
     sites.append(extra)
     bigger = tmp_path / "Pulumi.prod.yaml"
     bigger.write_text(yaml.safe_dump(doc))

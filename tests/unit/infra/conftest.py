@@ -50,7 +50,7 @@ def add_third_site(config: dict[str, Any]) -> None:
     site = copy.deepcopy(config["hosting:sites"][1])
     site.update(name="culture", domain="culture.villeparisis.fr",
                 aliases=["www.culture.villeparisis.fr"], public_ip="198.51.100.40",
-                database={"name": "culture"}, backup={"time": "04:15"})
+                database={"name": "culture"}, backup={"time": "04:15"}, host_number=102)
     config["hosting:sites"].append(site)
 
 

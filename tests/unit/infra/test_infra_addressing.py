@@ -19,7 +19,7 @@ def _many_sites(n: int):
         config["hosting:sites"] = [
             {**template, "name": f"site{i}", "domain": f"site{i}.villeparisis.fr", "aliases": [],
              "public_ip": f"198.51.100.{i}" if i < 250 else f"203.0.113.{i - 250 + 16}",
-             "database": {"name": f"site{i}"}} for i in range(1, n + 1)]
+             "database": {"name": f"site{i}"}, "host_number": 99 + i} for i in range(1, n + 1)]
     return prod_with(change)
 
 

@@ -1,10 +1,12 @@
 """Bad input: each invalid config is rejected with the exact field path and message."""
 from __future__ import annotations
 
+from ipaddress import IPv4Address
+
 import pytest
 
 from model import ConfigErrors, parse_stack
-from model.topology import plan_hosts
+from model.topology import plan_hosts, private_addresses
 
 FILE = "Pulumi.prod.yaml"
 
@@ -54,7 +56,7 @@ def _missing_section(c):
 
 def _third_site_outside_block(c):
     site = dict(c["hosting:sites"][1], name="culture", domain="culture.villeparisis.fr",
-                public_ip="198.51.100.40")
+                public_ip="198.51.100.40", host_number=102)
     site["database"] = {"name": "culture"}
     c["hosting:sites"].append(site)
 
@@ -121,7 +123,22 @@ CASES = [
     ("private-not-private", _set("network.private_cidr", "8.8.0.0/24"), "network.private_cidr",
      "8.8.0.0/24 is not a private (RFC 1918) range"),
     ("private-too-small", _set("network.private_cidr", "10.20.0.0/26"), "network.private_cidr",
-     "10.20.0.0/26 is too small for 2 sites: web hosts are numbered from .100 (model.topology)"),
+     "10.20.0.0/26 is too small for 2 sites: web hosts are numbered from .100 "
+     "(sites[].host_number)"),
+    ("host-number-duplicate", _set("sites.1.host_number", 100), "sites[1].host_number",
+     "duplicate host number (one private address per web host) '100'"),
+    ("host-number-below-web-range", _set("sites.0.host_number", 99), "sites[0].host_number",
+     "99 is out of range 100..254: web hosts are numbered from .100 (below: gateways, DHCP "
+     "pools, proxy, ops, storage) up to the last address of network.private_cidr 10.20.0.0/24"),
+    ("host-number-beyond-cidr", _set("sites.1.host_number", 255), "sites[1].host_number",
+     "255 is out of range 100..254: web hosts are numbered from .100 (below: gateways, DHCP "
+     "pools, proxy, ops, storage) up to the last address of network.private_cidr 10.20.0.0/24"),
+    ("host-number-string", _set("sites.0.host_number", "100"), "sites[0].host_number",
+     "must be an integer, got a string"),
+    ("host-number-missing", _set("sites.1.host_number", _DELETE), "sites[1].host_number",
+     "missing (required): the web host's fixed private address, network.private_cidr + "
+     "host_number, unique, from 100; stack files written before this key existed used 100, "
+     "101... in the order of the sites"),
     ("blocks-overlap", _overlapping_blocks, "network.public_ip_blocks[1]",
      "198.51.100.16/28 overlaps network.public_ip_blocks[0] 198.51.100.16/29"),
     ("ip-outside-block", _third_site_outside_block, "sites[2].public_ip",
@@ -167,7 +184,7 @@ CASES = [
      "ssh.principals", "no principal may log in to role 'storage'"),
     ("typo-site-key", _set("sites.0.aliasses", []), "sites[0].aliasses",
      "unknown key (typo?); known keys: aliases, backup, codebase, database, domain, drupal, "
-     "name, php, public_ip"),
+     "host_number, name, php, public_ip"),
     ("typo-nested-key", _set("sites.0.php.memory_limit", 256), "sites[0].php.memory_limit",
      "unknown key (typo?); known keys: max_execution_seconds, memory_limit_mb, upload_max_mb, "
      "version"),
@@ -236,6 +253,35 @@ def test_parse_stack_several_problems_reports_all_at_once(mutated):
         parse_stack(mutated(change), FILE)
     assert {"ovh.region", "sites[0].name", "admin.networks[0]",
             "backup.monthly_keep_days"} <= set(info.value.paths())
+
+
+def test_parse_stack_host_number_problems_in_several_sites_reported_together(mutated):
+    def change(c):
+        c["hosting:sites"][0]["host_number"] = 300
+        del c["hosting:sites"][1]["host_number"]
+        c["hosting:sites"][1]["name"] = "Bad Name"
+    with pytest.raises(ConfigErrors) as info:
+        parse_stack(mutated(change), FILE)
+    assert {"sites[0].host_number", "sites[1].host_number", "sites[1].name"} <= \
+        set(info.value.paths())
+    assert all(str(e).startswith(f"{FILE}: sites[") for e in info.value.errors)
+
+
+def test_parse_stack_host_number_above_254_fits_a_wider_cidr(mutated):
+    def change(c):
+        c["hosting:network"]["private_cidr"] = "10.20.0.0/23"
+        c["hosting:sites"][1]["host_number"] = 300
+    stack = parse_stack(mutated(change), FILE)
+    assert private_addresses(stack)["web-participation"] == IPv4Address("10.20.1.44")
+
+
+def test_parse_stack_reordered_sites_keep_their_addresses(mutated):
+    before = private_addresses(parse_stack(mutated(lambda c: None), FILE))
+    after = private_addresses(parse_stack(mutated(
+        lambda c: c["hosting:sites"].reverse()), FILE))
+    assert after == before
+    assert before["web-villeparisis"] == IPv4Address("10.20.0.100")
+    assert before["web-participation"] == IPv4Address("10.20.0.101")
 
 
 def test_parse_stack_invalid_yaml_reports_yaml_error():
