@@ -20,6 +20,22 @@ SHA256 = r"[0-9a-f]{64}"
 # OVHcloud regions located in France (R-GDPR-7): Gravelines, Strasbourg, Roubaix, Paris.
 FRENCH_REGION = r"(GRA|SBG|RBX)[0-9]{1,2}|EU-WEST-PAR(-[A-C])?|PAR[0-9]?"
 
+# Where each region is (R-BKP-3 wants the long-term backups in another location, not merely
+# under another name): a region's name starts with its site's code. GRA7 and GRA11 are two
+# regions of one Gravelines campus; EU-WEST-PAR is the Paris 3-AZ region, whose zones
+# (EU-WEST-PAR-A, -B, -C) are data centres a few kilometres apart in the same metro area.
+# Longest prefix first: "EU-WEST-PAR" must win over "PAR".
+REGION_LOCATIONS = (("EU-WEST-PAR", "Paris"), ("GRA", "Gravelines"), ("SBG", "Strasbourg"),
+                    ("RBX", "Roubaix"), ("PAR", "Paris"))
+
+
+def region_location(region: str) -> str | None:
+    """The city an OVHcloud region is in (REGION_LOCATIONS), or None for an unknown name."""
+    for prefix, city in REGION_LOCATIONS:
+        if region.upper().startswith(prefix):
+            return city
+    return None
+
 # Debian 13 ships PHP 8.4 only; Drupal 11 needs PHP >= 8.3 (R-MNT-3).
 PHP_VERSIONS = ("8.4",)
 DRUPAL_VERSIONS = ("11",)

@@ -9,6 +9,7 @@ from collections import Counter
 from ipaddress import IPv4Network
 from typing import TYPE_CHECKING
 
+from model.fields import region_location
 from model.topology import WEB_FIRST, web_host_range
 from model.types import ROLES
 
@@ -150,10 +151,15 @@ def _edge_firewall_limits(r: Reader, s: Stack) -> None:
 
 
 def _regions(r: Reader, s: Stack) -> None:
+    """R-BKP-3: compare where the regions are (model.fields.REGION_LOCATIONS), not their names:
+    GRA7/GRA11 or EU-WEST-PAR-A/-B are different names in one location."""
     a, b = s.ovh.region, s.ovh.backup_b_region
-    if a and b and a.rstrip("0123456789") == b.rstrip("0123456789"):
-        r.error("ovh.backup_b_region", f"{b} is in the same location as ovh.region {a}: "
-                "long-term backups go to another region (R-BKP-3)")
+    if not (a and b):
+        return
+    where = region_location(a)
+    if where is not None and where == region_location(b):
+        r.error("ovh.backup_b_region", f"{b} is in the same location ({where}) as ovh.region "
+                f"{a}: long-term backups go to another region (R-BKP-3)")
 
 
 def _principals(r: Reader, s: Stack) -> None:

@@ -6,6 +6,7 @@ from ipaddress import IPv4Address
 import pytest
 
 from model import ConfigErrors, parse_stack
+from model.fields import region_location
 from model.topology import plan_hosts, private_addresses
 
 FILE = "Pulumi.prod.yaml"
@@ -103,8 +104,8 @@ CASES = [
     ("region-b-not-french", _set("ovh.backup_b_region", "WAW1"), "ovh.backup_b_region",
      "'WAW1' is not an OVHcloud region in France (R-GDPR-7): GRA*, SBG*, RBX*, EU-WEST-PAR"),
     ("region-b-same-place", _set("ovh.backup_b_region", "GRA9"), "ovh.backup_b_region",
-     "GRA9 is in the same location as ovh.region GRA11: long-term backups go to another "
-     "region (R-BKP-3)"),
+     "GRA9 is in the same location (Gravelines) as ovh.region GRA11: long-term backups go to "
+     "another region (R-BKP-3)"),
     ("ssh-world-v4", _set("admin.networks", ["0.0.0.0/0"]), "admin.networks[0]",
      "0.0.0.0/0 opens SSH to the whole Internet (R-GDPR-6)"),
     ("ssh-world-v6", _admin_world_v6, "admin.networks[0]",
@@ -303,3 +304,38 @@ def test_parse_stack_real_prod_builds_both_sites(mutated):
     assert [s.domain for s in stack.sites] == ["villeparisis.fr", "participation.villeparisis.fr"]
     assert [h.name for h in plan_hosts(stack)] == [
         "proxy", "ops", "web-villeparisis", "web-participation", "backup-a", "backup-b"]
+
+
+# R-BKP-3: backup-b's region must be in another location, whatever the names say.
+@pytest.mark.parametrize("main,far,city", [
+    ("EU-WEST-PAR-A", "EU-WEST-PAR-B", "Paris"),  # two zones of the Paris 3-AZ region
+    ("EU-WEST-PAR", "PAR1", "Paris"),
+    ("GRA7", "GRA11", "Gravelines"),
+    ("SBG5", "SBG7", "Strasbourg"),
+])
+def test_parse_stack_backup_b_same_location_other_name_refused(mutated, main, far, city):
+    def change(c):
+        c["hosting:ovh"].update(region=main, backup_b_region=far)
+    with pytest.raises(ConfigErrors) as info:
+        parse_stack(mutated(change), FILE)
+    assert [(e.path, e.message) for e in info.value.errors] == [(
+        "ovh.backup_b_region", f"{far} is in the same location ({city}) as ovh.region {main}: "
+        "long-term backups go to another region (R-BKP-3)")]
+
+
+@pytest.mark.parametrize("main,far", [
+    ("GRA11", "SBG5"), ("EU-WEST-PAR-A", "GRA11"), ("RBX8", "SBG5"), ("GRA9", "EU-WEST-PAR"),
+])
+def test_parse_stack_backup_b_in_another_location_accepted(mutated, main, far):
+    def change(c):
+        c["hosting:ovh"].update(region=main, backup_b_region=far)
+    stack = parse_stack(mutated(change), FILE)
+    assert (stack.ovh.region, stack.ovh.backup_b_region) == (main, far)
+
+
+@pytest.mark.parametrize("region,city", [
+    ("GRA11", "Gravelines"), ("SBG5", "Strasbourg"), ("RBX8", "Roubaix"),
+    ("EU-WEST-PAR", "Paris"), ("EU-WEST-PAR-C", "Paris"), ("PAR1", "Paris"), ("DE1", None),
+])
+def test_region_location_by_site_code(region, city):
+    assert region_location(region) == city
