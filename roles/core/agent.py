@@ -164,7 +164,20 @@ def system_fact():
         algorithms[query] = out.split() if rc == 0 else []
     return {"container": container, "os_id": os_release.get("ID", ""),
             "os_version_id": os_release.get("VERSION_ID", ""),
-            "python": "{}.{}".format(*sys.version_info[:2]), "ssh_algorithms": algorithms}
+            "python": "{}.{}".format(*sys.version_info[:2]), "ssh_algorithms": algorithms,
+            "mem_total_kb": mem_total_kb()}
+
+
+def mem_total_kb(path="/proc/meminfo"):
+    """MemTotal in kB (the web role sizes PHP-FPM from it), 0 when it cannot be read."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def gather(request):

@@ -69,6 +69,7 @@ class SystemFacts:
     os_id: str = "debian"
     os_version_id: str = "13"
     ssh_algorithms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    memory_mb: int = 0  # MemTotal of /proc/meminfo; 0 = unknown (the engine's first build)
 
     @property
     def in_container(self) -> bool:
@@ -178,7 +179,8 @@ def parse_facts(doc: Mapping[str, Any]) -> HostFacts:
     system = SystemFacts(
         container=s.get("container", ""), os_id=s.get("os_id", ""),
         os_version_id=s.get("os_version_id", ""),
-        ssh_algorithms={k: tuple(v) for k, v in s.get("ssh_algorithms", {}).items()})
+        ssh_algorithms={k: tuple(v) for k, v in s.get("ssh_algorithms", {}).items()},
+        memory_mb=int(s.get("mem_total_kb", 0)) // 1024)
     paths = {}
     for p, f in doc.get("paths", {}).items():
         if not f.get("exists"):
