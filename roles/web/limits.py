@@ -1,13 +1,27 @@
-"""Sizes derived from the model, pure: PHP-FPM pool size and the cron timer's schedule."""
+"""Sizes derived from the model and the host, pure: PHP-FPM pool size and the cron timer's
+schedule."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from roles.web.site import Limits
 
-# Memory PHP may use on a web host, in MB. One site per host (R-HOST-2), so the pool gets
-# most of it; MariaDB and the page cache get the rest. The smallest flavor (b3-8) has 8 GB.
-PHP_MEMORY_BUDGET_MB = 3072
+# What a web host's memory holds besides PHP's workers, in MB (docs/web-tier.md, "PHP-FPM"):
+# Debian, sshd, the deploy agent, nginx, the node exporter and the nightly restic backup
+# (hundreds of MB at its peak)...
+SYSTEM_RESERVE_MB = 1024
+# ... and MariaDB: its InnoDB buffer pool (roles/mariadb: 512 MB) plus per-connection buffers.
+MARIADB_RESERVE_MB = 512 + 512
+# Of the rest, PHP gets three quarters; the last quarter stays page cache (code and opcache
+# file reads, public files nginx sends, InnoDB pages beyond the pool).
+PHP_SHARE_NUM, PHP_SHARE_DEN = 3, 4
+# MemTotal moves by a few MB with a kernel update: sizing from whole 256 MB steps keeps the pool
+# (and so a second `fab deploy`) unchanged on a given host.
+MEMORY_STEP_MB = 256
+# Floor: fewer workers and one slow request (an upload, an export) holds a quarter of the site;
+# also what a host whose memory is unknown gets. Ceiling: Drupal pages are CPU-bound, and past
+# 64 workers per site requests only queue on the vCPUs instead of in FPM's backlog.
+MIN_CHILDREN, MAX_CHILDREN = 4, 64
 
 
 @dataclass(frozen=True)
@@ -18,10 +32,22 @@ class PoolSize:
     max_spare: int
 
 
-def pool_size(limits: Limits, budget_mb: int = PHP_MEMORY_BUDGET_MB) -> PoolSize:
-    """As many workers as fit in the budget if every one used its whole memory_limit (the
-    worst case must not swap), between 4 and 64."""
-    n = max(4, min(64, budget_mb // max(1, limits.memory_mb)))
+def php_budget_mb(memory_mb: int, sites_on_host: int = 1) -> int:
+    """The memory one site's PHP workers may use on a host with `memory_mb` (MemTotal) that
+    serves `sites_on_host` sites (one per web VM in the model, R-HOST-2); 0 when unknown."""
+    if memory_mb <= 0:
+        return 0
+    usable = (memory_mb // MEMORY_STEP_MB * MEMORY_STEP_MB
+              - SYSTEM_RESERVE_MB - MARIADB_RESERVE_MB)
+    return max(0, usable * PHP_SHARE_NUM // PHP_SHARE_DEN // max(1, sites_on_host))
+
+
+def pool_size(limits: Limits, memory_mb: int = 0, sites_on_host: int = 1) -> PoolSize:
+    """As many workers as fit in the site's share of the host's memory if every one used its
+    whole memory_limit (the worst case must not swap), between MIN_CHILDREN and MAX_CHILDREN.
+    `memory_mb` 0 (unknown: the engine's first, identity-only build) gives the floor."""
+    budget = php_budget_mb(memory_mb, sites_on_host)
+    n = max(MIN_CHILDREN, min(MAX_CHILDREN, budget // max(1, limits.memory_mb)))
     return PoolSize(n, max(2, n // 4), max(1, n // 8), max(2, n // 2))
 
 

@@ -17,8 +17,10 @@ def nginx_conf(site: WebSite, log_dir: str = NGINX_LOG_DIR, pid_file: str = NGIN
     return render("web/nginx.conf.j2", site=site, log_dir=log_dir, pid_file=pid_file)
 
 
-def php_pool(site: WebSite) -> str:
-    return render("web/php-pool.conf.j2", site=site, pool=pool_size(site.limits))
+def php_pool(site: WebSite, memory_mb: int = 0, sites_on_host: int = 1) -> str:
+    """The site's pool, sized from the host's memory (SystemFacts.memory_mb; 0 = unknown)."""
+    return render("web/php-pool.conf.j2", site=site,
+                  pool=pool_size(site.limits, memory_mb, sites_on_host))
 
 
 def php_ini() -> str:

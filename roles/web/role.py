@@ -127,7 +127,8 @@ def site_state(site: WebSite) -> tuple[list[Resource], list[Handler]]:
     return resources, handlers
 
 
-def site_files(site: WebSite) -> list[Resource]:
+def site_files(site: WebSite, memory_mb: int = 0, sites_on_host: int = 1) -> list[Resource]:
+    """`memory_mb`: the host's (SystemFacts.memory_mb), which sizes the PHP-FPM pool."""
     lay = site.layout
     units = ("web-daemon-reload",)
     return [
@@ -135,7 +136,7 @@ def site_files(site: WebSite) -> list[Resource]:
              validate=f"/usr/bin/php{PHP_VERSION} -l {{}}"),
         File(f"{lay.etc}/settings.default.php", render.default_settings(site), 0o640, "root",
              lay.group, validate=f"/usr/bin/php{PHP_VERSION} -l {{}}"),
-        File(lay.fpm_pool, render.php_pool(site), 0o644,
+        File(lay.fpm_pool, render.php_pool(site, memory_mb, sites_on_host), 0o644,
              validate=f"/usr/sbin/php-fpm{PHP_VERSION} -t -y {{}}",
              notify=(TIDY.name, RELOAD_FPM.name)),
         File(f"/etc/systemd/system/{lay.private_unit}.service", render.private_service(site),
@@ -170,7 +171,7 @@ def web(ctx: HostContext) -> Desired:
     state, state_handlers = site_state(site)
     resources += state
     handlers += state_handlers
-    resources += site_files(site)
+    resources += site_files(site, ctx.system.memory_mb, len(sites))
     nginx_conf = render.nginx_conf(site)
     resources += [
         File(f"/etc/php/{PHP_VERSION}/fpm/conf.d/90-hosting.ini", render.php_ini(),
