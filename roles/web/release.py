@@ -23,7 +23,9 @@ from roles.web.site import WebSite, web_site
 
 
 class ReleaseError(RuntimeError):
-    pass
+    def __init__(self, message: str, record: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.record = record or {}  # the host's release record, when it wrote one
 
 
 @dataclass
@@ -52,7 +54,7 @@ def helper_argv(command: str, site: WebSite) -> list[str]:
             "--settings-local", lay.settings_local,
             "--default-settings", f"{lay.etc}/settings.default.php",
             "--health-url", f"http://{site.private_ip}/", "--health-host", site.domain,
-            "--php", f"/usr/bin/php{PHP_VERSION}"]
+            "--php", f"/usr/bin/php{PHP_VERSION}", "--database", site.database]
 
 
 def _sudo(conn: Any, argv: list[str], timeout: int = 600) -> dict[str, Any]:
@@ -60,8 +62,13 @@ def _sudo(conn: Any, argv: list[str], timeout: int = 600) -> dict[str, Any]:
     res = conn.run("sudo -n " + shlex.join(argv), hide=True, warn=True, timeout=timeout,
                    in_stream=False)
     if res.exited != 0:
+        record: dict[str, Any] = {}
+        try:  # a failed release prints its record on stdout, the error on stderr
+            record = json.loads(res.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            pass
         raise ReleaseError((res.stderr or res.stdout).strip()[-2000:]
-                           or f"helper exited {res.exited}")
+                           or f"helper exited {res.exited}", record)
     try:
         return json.loads(res.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError) as exc:
@@ -97,10 +104,30 @@ def release(inv: Inventory, connect: Callable[[str], Any], site_name: str,
             conn.put(str(built.archive), upload)
             host = _sudo(conn, [*helper_argv("release", site), "--upload", upload,
                                 "--sha256", built.sha256, "--source", built.source])
+        except ReleaseError as exc:
+            if exc.record.get("maintenance") or exc.record.get("result") == "rollback failed":
+                exc.args = (exc.args[0] + "; " + _proxy_maintenance(inv, connect, site_name),)
+            raise
         finally:
             conn.run(f"rm -rf {shlex.quote(updir)}", hide=True, warn=True, in_stream=False)
     return ReleaseReport(site_name, host["action"], host["release"], host.get("previous"),
                          built.source, time.monotonic() - start, build_s, host)
+
+
+def _proxy_maintenance(inv: Inventory, connect: Callable[[str], Any], site_name: str) -> str:
+    """The way back failed on the web host: keep visitors on the proxy's maintenance page
+    (503) as well, whatever the site answers, until an admin lifts it (R-INC-1)."""
+    from roles.proxy.config import proxy_config
+
+    try:
+        flag = next(s.maintenance_flag for s in proxy_config(inv.doc).sites
+                    if s.name == site_name)
+        proxy = next(h.name for h in inv.hosts if h.role == "proxy")
+        connect(proxy).run(f"sudo -n touch {shlex.quote(flag)}", hide=True, in_stream=False)
+    except Exception as exc:  # noqa: BLE001 -- reported with the release's own error
+        return f"AND the proxy's maintenance flag could not be set: {exc}"
+    return (f"proxy maintenance page ON for {site_name} (lift it with "
+            f"`fab proxy.maintenance --site {site_name} --off` once the site is repaired)")
 
 
 def rollback(inv: Inventory, connect: Callable[[str], Any], site_name: str) -> ReleaseReport:

@@ -1,9 +1,12 @@
 """Code releases in the lab: a new release goes live and rolls back with no failed request
 while a client keeps asking; a broken release never replaces the live one; the same code
-twice changes nothing. The deploy and rollback times are printed (pytest -s) for the report."""
+twice changes nothing; a release whose database update fails after changing the database
+puts code AND database back (fault drill 4 of issue 11; R-INC-1, R-MNT-2). The deploy and
+rollback times are printed (pytest -s) for the report."""
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import threading
@@ -125,3 +128,63 @@ def test_release_failing_at_runtime_is_switched_back(tier, tmp_path):
     assert _live(tier) == before
     log = tier.lab.sudo(tier.host_of(SITE), f"tail -2 /srv/{SITE}/releases.log").stdout
     assert log.split("\n")[-2].endswith("auto-rollback")
+
+
+def _sql(tier: WebTier, query: str) -> str:
+    db = tier.site(SITE)["database"]
+    return tier.lab.sudo(tier.host_of(SITE), "mariadb --batch --skip-column-names "
+                         f"--protocol=socket {db} -e {shlex.quote(query)}").stdout.strip()
+
+
+def test_release_failing_after_db_change_puts_code_and_db_back(tier, tmp_path):
+    """Fault drill 4: release N (schema 2), a row written, release N+1 (schema 3) whose update
+    fails after changing the database: exit non-zero, the database back at N's schema and
+    content, `current` on N, the site answers 200 with N's content, the record says why."""
+    def schema(version: int, fail: bool = False):  # type: ignore[no-untyped-def]
+        def edit(tree: Path) -> None:
+            (tree / "SCHEMA_VERSION").write_text(f"{version}\n")
+            if fail:
+                (tree / "FAIL_UPDATE_AFTER_DB_CHANGE").write_text("fault drill 4\n")
+        return edit
+
+    n = release(tier.lab, SITE, _variant(tmp_path, "fixture-schema-2", schema(2)))
+    assert n.action == "stage" and _live(tier) == "fixture-schema-2"
+    assert _sql(tier, "SELECT version FROM hosting_fixture_schema WHERE id=1") == "2"
+    _sql(tier, "REPLACE INTO fixture_state (name, value) VALUES ('drill4', 'written under N')")
+    with Loop(tier) as loop:
+        t0 = time.monotonic()
+        with pytest.raises(Exception) as err:
+            release(tier.lab, SITE, _variant(tmp_path, "fixture-schema-3", schema(3, True)))
+        failed_s = time.monotonic() - t0
+    msg = str(err.value)
+    assert "failed at post-deploy" in msg and "code and database rolled back" in msg, msg
+    # the database: N's schema version and tables, N's content, the failed update's row gone
+    assert _sql(tier, "SELECT version FROM hosting_fixture_schema WHERE id=1") == "2"
+    assert _sql(tier, "SHOW TABLES LIKE 'fixture_update_3'") == ""
+    assert _sql(tier, "SELECT value FROM fixture_state WHERE name='drill4'") == "written under N"
+    assert _sql(tier, "SELECT COUNT(*) FROM fixture_state WHERE name='failed_update_ran'") == "0"
+    db = tier.site(SITE)["database"]
+    assert _sql(tier, f"SHOW TABLES FROM {db}_failed LIKE 'fixture_update_3'") == \
+        "fixture_update_3"  # the failed release's tables, kept aside
+    # the code: N live, serving N's content, out of maintenance
+    host = tier.host_of(SITE)
+    current = tier.lab.sudo(host, f"readlink /srv/{SITE}/current").stdout.strip()
+    assert current == f"releases/{n.release}"
+    status, body, _ = tier.curl(SITE, "/")
+    page = json.loads(body)
+    assert status == 200 and page["release"] == "fixture-schema-2", body
+    assert page["schema_version"] == 2 and page["maintenance"] is False
+    # the record
+    rec = json.loads(tier.lab.sudo(host, f"tail -1 /srv/{SITE}/releases.jsonl").stdout)
+    assert rec["result"] == "rolled back" and rec["failed_step"] == "post-deploy"
+    assert "fixture update failed after changing the database" in rec["error"]
+    assert rec["rolled_back"] == {"code": True, "db": True} and rec["maintenance"] is False
+    assert rec["db_restore"]["versions"]["hosting_fixture_schema"] == [["1", "2"]]
+    snap = rec["db_snapshot"]["path"]
+    mode = tier.lab.sudo(host, f"stat -c '%a %U' {shlex.quote(snap)}").stdout.split()
+    assert mode == ["600", "root"] and not snap.startswith(f"/srv/{SITE}/")
+    total = sum(loop.codes.values())
+    print(f"\nfailed release: {failed_s:.2f}s end to end; host {rec['seconds']}s of which "
+          f"rollback {rec['rollback_seconds']}s; steps {rec['timings']}; "
+          f"{total} requests during, answers {dict(loop.codes)}")
+    assert total > 20

@@ -49,6 +49,9 @@ def parser():
         p.add_argument("--health-url", default="")
         p.add_argument("--health-host", default="")
         p.add_argument("--php", default="php")
+        p.add_argument("--database", default="", help="the site's database (release snapshots)")
+        p.add_argument("--snapshot-dir", default="", help="default: "
+                       "/var/lib/hosting/release-db/<site>")
         if name == "release":
             p.add_argument("--upload", default="", help="archive uploaded by the admin")
             p.add_argument("--sha256", required=True)
@@ -84,7 +87,8 @@ def main(argv=None):
             args = (a.site, a.cipher, a.plain, a.passfile, a.unit)
             return _state(hw_private.check(*args)) if a.check else _did(hw_private.ensure(*args))
         site = hw_release.Site(a.root, a.owner, a.group, a.site, a.settings_local,
-                               a.default_settings, a.health_url, a.health_host, a.php)
+                               a.default_settings, a.health_url, a.health_host, a.php,
+                               a.database, a.snapshot_dir)
         if a.command == "status":
             report = site.status()
         elif a.command == "release":
@@ -93,6 +97,11 @@ def main(argv=None):
             report = hw_release.rollback(site)
         print(json.dumps(report, sort_keys=True))
         return 0
+    except hw_release.ReleaseFailed as exc:
+        # The record on stdout (the admin side reads what happened), the error on stderr.
+        print(json.dumps(exc.record, sort_keys=True))
+        print(f"hosting-web {a.command}: {exc}", file=sys.stderr)
+        return 1
     except HelperError as exc:
         print(f"hosting-web {a.command}: {exc}", file=sys.stderr)
         return 1

@@ -7,8 +7,19 @@ switch the `current` symlink atomically, check the live site, roll back on failu
   <site root>/incoming/<sha256>.tar.gz   the archive of each kept release
   <site root>/releases.log     one line per switch (time, id, why): the history
 
+  <site root>/releases.jsonl   one JSON record per deployment (live, rolled back, or failed):
+                                which step failed, the error, what was rolled back, timings
+
 Until the switch nothing the live site uses is touched, so a failed deployment leaves it as
 it was. The switch is rename(2) of a new symlink over `current`: atomic.
+
+A codebase with Drush (vendor/bin/drush) has a post-switch step that changes the database
+(`drush deploy`: schema updates, config import). Before it, with the site in Drupal's
+maintenance mode, the database is dumped on the host (hw_dbsnap). If anything fails after
+that point (the step itself, lifting maintenance, the health check), the database AND the code
+go back to the previous release, and the site leaves maintenance only if the previous release
+then passes its health check; if the way back fails too, the site stays in maintenance and
+every error is reported (issue 11, section 2; R-INC-1, R-MNT-2).
 """
 import datetime
 import hashlib
@@ -18,6 +29,7 @@ import shutil
 import tarfile
 import time
 
+import hw_dbsnap
 import hw_plan
 from hw_util import HelperError, ids, run
 
@@ -26,18 +38,22 @@ MANIFEST = ".hosting-release.json"
 
 class Site:
     def __init__(self, root, owner, group, user, settings_local, default_settings,
-                 health_url="", health_host="", php="php"):
+                 health_url="", health_host="", php="php", database="", snapshot_dir=""):
         self.root = root
         self.owner, self.group, self.user = owner, group, user
         self.settings_local = settings_local  # rendered by the role, linked into each release
         self.default_settings = default_settings  # used when a codebase ships no settings.php
         self.health_url, self.health_host = health_url, health_host
         self.php = php
+        self.database = database  # the site's database: snapshot before the post-switch step
+        self.snapshot_dir = snapshot_dir or os.path.join(
+            hw_dbsnap.ROOT, os.path.basename(root.rstrip("/")))
 
     releases = property(lambda self: os.path.join(self.root, "releases"))
     current = property(lambda self: os.path.join(self.root, "current"))
     incoming = property(lambda self: os.path.join(self.root, "incoming"))
     log = property(lambda self: os.path.join(self.root, "releases.log"))
+    records = property(lambda self: os.path.join(self.root, "releases.jsonl"))
     public_files = property(lambda self: os.path.join(self.root, "shared", "files"))
 
     # -- state -----------------------------------------------------------------------------
@@ -73,7 +89,19 @@ class Site:
         existing = self.existing()
         current = self.current_id()
         return {"current": current, "releases": existing, "history": self.history()[-20:],
-                "rollback_target": hw_plan.rollback_target(current, self.history(), existing)}
+                "rollback_target": hw_plan.rollback_target(current, self.history(), existing),
+                "last_record": self.last_record()}
+
+    def last_record(self):
+        try:
+            with open(self.records) as f:
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            return None
+        try:
+            return json.loads(lines[-1]) if lines else None
+        except ValueError:
+            return None
 
     # -- steps -----------------------------------------------------------------------------
     def receive(self, upload, sha256):
@@ -166,23 +194,53 @@ class Site:
                  "--root=" + os.path.join(release, "web"), "status"], timeout=120,
                 env={"HOME": self.root})
 
+    def has_post_step(self, release):
+        """A codebase with Drush (Drupal's, or the test fixture's stand-in) has a post-switch
+        step that changes the database."""
+        return os.path.exists(os.path.join(release, "vendor", "bin", "drush"))
+
+    def _drush(self, release, *args, timeout=120):
+        run(["runuser", "-u", self.user, "--", self.php,
+             os.path.join(release, "vendor", "bin", "drush"),
+             "--root=" + os.path.join(release, "web"), "--yes", *args], timeout=timeout,
+            env={"HOME": self.root})
+
+    def maintenance(self, release, on):
+        """Drupal's own maintenance mode (503 to visitors, through the proxy's maintenance
+        page), set with the given release's Drush."""
+        self._drush(release, "state:set", "system.maintenance_mode", "1" if on else "0",
+                    "--input-format=integer")
+
     def post_switch(self, release):
-        """Drupal codebases only: `drush deploy` (database updates, config import, cache
-        rebuild) inside Drupal's own maintenance mode, for the shortest time (R-MNT-1)."""
-        if not os.path.exists(os.path.join(release, "web", "core", "lib", "Drupal.php")):
-            return "no Drupal core: no post-deploy step"
-        drush = ["runuser", "-u", self.user, "--", self.php,
-                 os.path.join(release, "vendor", "bin", "drush"),
-                 "--root=" + os.path.join(release, "web"), "--yes"]
-        env = {"HOME": self.root}
-        run(drush + ["state:set", "system.maintenance_mode", "1", "--input-format=integer"],
-            env=env)
-        try:
-            run(drush + ["deploy"], timeout=1800, env=env)
-        finally:
-            run(drush + ["state:set", "system.maintenance_mode", "0",
-                         "--input-format=integer"], env=env)
+        """`drush deploy` (database updates, config import, cache rebuild), inside Drupal's
+        maintenance mode (set by deploy() around it, for the shortest time: R-MNT-1)."""
+        self._drush(release, "deploy", timeout=1800)
         return "drush deploy"
+
+    def snapshots(self):
+        if not self.database:
+            raise HelperError("no --database given: cannot snapshot the database before the "
+                              "post-switch step")
+        return hw_dbsnap.Snapshots(self.snapshot_dir, self.database)
+
+    def snapshot(self, rid):
+        return self.snapshots().take(rid)
+
+    def restore_db(self, meta):
+        return self.snapshots().restore(meta)
+
+    def after_db_release(self, rid):
+        """A release that changed the database is live: drop the last failure's tables,
+        keep the last snapshots."""
+        snaps = self.snapshots()
+        snaps.drop_failed()
+        return snaps.prune(protect=(rid,))
+
+    def record(self, entry):
+        """Append one JSON line to releases.jsonl (root-only: errors may name paths)."""
+        fd = os.open(self.records, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a") as f:
+            f.write(json.dumps(entry, sort_keys=True) + "\n")
 
     def switch(self, rid, why):
         target = os.path.join("releases", rid)
@@ -227,40 +285,161 @@ class Site:
         return doomed
 
 
+class ReleaseFailed(HelperError):
+    """A deployment that failed; `record` says what happened (also in releases.jsonl)."""
+
+    def __init__(self, message, record):
+        super().__init__(message)
+        self.record = record
+
+
+class _Steps:
+    """Runs named steps, timing each: the record's "timings" and, on failure, "failed_step"."""
+
+    def __init__(self):
+        self.timings, self.current = {}, None
+
+    def __call__(self, name, fn, *args):
+        self.current = name
+        t0 = time.monotonic()
+        try:
+            return fn(*args)
+        finally:
+            self.timings[name] = round(time.monotonic() - t0 + self.timings.get(name, 0), 3)
+
+
 def deploy(site, upload, sha256, source, now=None):
-    """The whole deployment; returns a report. Raises (live site untouched, or switched back
-    to the previous release when the new one failed its health check)."""
+    """The whole deployment; returns a report (also appended to releases.jsonl). Raises
+    ReleaseFailed with the record when it fails: the live site untouched (failure before the
+    switch), or back on the previous release's code and database (after it), or left in
+    maintenance when the way back failed too."""
     t0 = time.monotonic()
+    when = now or _now()
+    steps = _Steps()
     archive = site.receive(upload, sha256) if upload else os.path.join(
         site.incoming, sha256 + ".tar.gz")
     previous = site.current_id()
     action, rid = hw_plan.plan_deploy(previous, site.existing(), sha256,
-                                      hw_plan.release_id(sha256, now or _now()))
-    report = {"action": action, "release": rid, "previous": previous}
+                                      hw_plan.release_id(sha256, when))
+    report = {"action": action, "release": rid, "previous": previous,
+              "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"), "source": source}
     if action == "none":
         report["seconds"] = round(time.monotonic() - t0, 3)
         return report
     if action == "stage":
-        site.stage(archive, sha256, rid, source)
+        steps("stage", site.stage, archive, sha256, rid, source)
     report["staged_seconds"] = round(time.monotonic() - t0, 3)
-    site.switch(rid, "deploy")
+    release = os.path.join(site.releases, rid)
+    post = site.has_post_step(release)
+    state = {"switched": False, "maintenance": False, "snapshot": None, "db_changed": False}
     try:
-        report["post_deploy"] = site.post_switch(os.path.join(site.releases, rid))
+        if post and not site.database:
+            raise HelperError("this codebase has a database step (Drush) and no --database was "
+                              "given: refusing to change a database that cannot be restored")
+        steps("switch", site.switch, rid, "deploy")
+        state["switched"] = True
+        if post:
+            steps("maintenance-on", site.maintenance, release, True)
+            state["maintenance"] = True
+            state["snapshot"] = steps("db-snapshot", site.snapshot, rid)
+            report["db_snapshot"] = {k: state["snapshot"][k] for k in ("path", "sha256", "bytes")}
+            state["db_changed"] = True  # from here on the database may differ from the dump
+            report["post_deploy"] = steps("post-deploy", site.post_switch, release)
+            steps("maintenance-off", site.maintenance, release, False)
+            state["maintenance"] = False
+        ok, detail = steps("health", site.healthy)
+        report["health"] = detail
+        if not ok:
+            raise HelperError(f"the release failed its health check (answered {detail})")
     except HelperError as exc:
-        if previous is not None:
-            site.switch(previous, "auto-rollback")
-        raise HelperError(f"release {rid}: post-deploy step failed ({exc}); "
-                          f"switched back to {previous}") from exc
-    ok, detail = site.healthy()
-    report["health"] = detail
-    if not ok:
-        if previous is not None:
-            site.switch(previous, "auto-rollback")
-        raise HelperError("release {} failed its health check ({}); {}".format(
-            rid, detail, f"switched back to {previous}" if previous else "no previous release"))
-    report["pruned"] = site.prune()
-    report["seconds"] = round(time.monotonic() - t0, 3)
+        report["seconds"] = round(time.monotonic() - t0, 3)
+        _fail(site, report, steps, state, exc, previous, release)
+    if post:
+        report["db_snapshots_pruned"] = steps("prune", site.after_db_release, rid)
+    report["pruned"] = steps("prune", site.prune)
+    report.update(result="live", timings=steps.timings,
+                  seconds=round(time.monotonic() - t0, 3))
+    site.record(report)
     return report
+
+
+def _fail(site, report, steps, state, exc, previous, release):
+    """Everything after a failed step: put back what was changed, record, raise."""
+    failed_step = steps.current
+    errors = [f"{failed_step}: {exc}"]
+    report.update(result="failed", failed_step=failed_step, error=str(exc),
+                  rolled_back={"code": False, "db": False})
+    t0 = time.monotonic()
+    if state["switched"]:
+        _roll_back(site, report, steps, state, errors, previous, release)
+    report.update(errors=errors, maintenance=state["maintenance"], timings=steps.timings,
+                  rollback_seconds=round(time.monotonic() - t0, 3),
+                  seconds=round(report["seconds"] + time.monotonic() - t0, 3))
+    if len(errors) > 1:
+        report["result"] = "rollback failed"
+    elif state["switched"]:
+        report["result"] = "rolled back"
+    try:
+        site.record(report)
+    except OSError as rec_exc:
+        errors.append(f"record: {rec_exc}")
+    rid = report["release"]
+    if report["result"] == "failed":
+        what = "the live site is untouched"
+    elif report["result"] == "rolled back":
+        what = "{} rolled back to {}".format(
+            "code and database" if report["rolled_back"]["db"] else "code", previous)
+    else:
+        what = "the way back failed too; the site stays in maintenance"
+    raise ReleaseFailed(f"release {rid} failed at {failed_step}: {exc}; {what}"
+                        + ("" if len(errors) == 1 else " (errors: " + " | ".join(errors[1:])
+                           + ")"), report)
+
+
+def _roll_back(site, report, steps, state, errors, previous, release):
+    def attempt(name, fn, *args):
+        try:
+            return True, steps("rollback-" + name, fn, *args)
+        except HelperError as exc:
+            errors.append(f"rollback-{name}: {exc}")
+            return False, None
+
+    if previous is None:
+        errors.append("no previous release to go back to")
+        if state["db_changed"] or state["maintenance"]:
+            state["maintenance"] = attempt("maintenance-on", site.maintenance, release, True)[0] \
+                or state["maintenance"]
+        return
+    if state["db_changed"]:
+        # Keep visitors out while the database goes back (already on unless lifting failed).
+        attempt("maintenance-on", site.maintenance, release, True)
+        state["maintenance"] = True
+        ok, restored = attempt("db-restore", site.restore_db, state["snapshot"])
+        if not ok:
+            # The database is still the failed release's: its code stays with it, in
+            # maintenance, until an admin decides.
+            return
+        report["rolled_back"]["db"] = True
+        report["db_restore"] = restored
+    ok, _ = attempt("switch", site.switch, previous, "auto-rollback")
+    if not ok:
+        return
+    report["rolled_back"]["code"] = True
+    prev_release = os.path.join(site.releases, previous)
+    if state["maintenance"] or state["db_changed"]:
+        # The restored database was dumped in maintenance mode: lift it with the previous
+        # release's code, check, and put it back at once if the check fails.
+        state["maintenance"] = True
+        if not attempt("maintenance-off", site.maintenance, prev_release, False)[0]:
+            return
+        state["maintenance"] = False
+    healthy, detail = steps("rollback-health", site.healthy)
+    report["rollback_health"] = detail
+    if not healthy:
+        errors.append(f"rollback-health: {previous} answered {detail}")
+        if state["db_changed"] or site.has_post_step(prev_release):
+            state["maintenance"] = attempt("maintenance-on", site.maintenance, prev_release,
+                                           True)[0]
 
 
 def rollback(site):
@@ -273,8 +452,11 @@ def rollback(site):
     ok, detail = site.healthy()
     if not ok:
         raise HelperError(f"rolled back to {target} but it fails its health check ({detail})")
-    return {"action": "rollback", "release": target, "previous": current, "health": detail,
-            "seconds": round(time.monotonic() - t0, 3)}
+    report = {"action": "rollback", "release": target, "previous": current, "health": detail,
+              "result": "rolled back (code only)", "time": _now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+              "seconds": round(time.monotonic() - t0, 3)}
+    site.record(report)
+    return report
 
 
 def _sha256(path):

@@ -22,6 +22,8 @@ FIXTURE = ROOT / "tests" / "fixtures" / "site"
 
 
 class LocalSite(hw_release.Site):
+    """The host's commands replaced by plain data: `db` stands for the site's database
+    (schema version + rows), Drush's steps act on it as the fixture's stub does."""
     checks: list[str]
     health = (True, "200")
 
@@ -29,7 +31,39 @@ class LocalSite(hw_release.Site):
         self.checks.append(release)
 
     def healthy(self):
-        return self.health
+        self.calls.append("health")
+        return self.health() if callable(self.health) else self.health
+
+    def maintenance(self, release, on):
+        self.calls.append(f"maintenance-{'on' if on else 'off'}")
+        if self.fail.get("maintenance-off") and not on:
+            raise HelperError("maintenance-off broke")
+        self.db["maintenance"] = on
+
+    def snapshot(self, rid):
+        self.calls.append("snapshot")
+        if self.fail.get("snapshot"):
+            raise HelperError("mariadb-dump exited 2")
+        return {"path": f"/snap/{rid}.sql", "sha256": "s" * 64, "bytes": 10,
+                "db": json.loads(json.dumps(self.db))}
+
+    def post_switch(self, release):
+        self.calls.append("post-deploy")
+        self.db["version"] = int((Path(release) / "SCHEMA_VERSION").read_text())
+        self.db["rows"].append("update ran")
+        if (Path(release) / "FAIL_UPDATE_AFTER_DB_CHANGE").exists():
+            raise HelperError("drush deploy exited 1: update failed after changing the DB")
+        return "drush deploy"
+
+    def restore_db(self, meta):
+        self.calls.append("db-restore")
+        if self.fail.get("db-restore"):
+            raise HelperError("loading into participation_rollback failed")
+        self.db = json.loads(json.dumps(meta["db"]))
+        return {"snapshot": meta["path"], "versions": self.db["version"]}
+
+    def after_db_release(self, rid):
+        return []
 
 
 @pytest.fixture
@@ -43,15 +77,21 @@ def site(tmp_path):
     settings.write_text("<?php\n")
     default = tmp_path / "settings.default.php"
     default.write_text("<?php // include settings.local.php\n")
-    s = LocalSite(str(root), user, group, user, str(settings), str(default))
-    s.checks = []
+    s = LocalSite(str(root), user, group, user, str(settings), str(default),
+                  database="participation")
+    s.checks, s.calls, s.fail = [], [], {}
+    s.db = {"version": 1, "rows": ["written before"], "maintenance": False}
     return s
 
 
-def _build(tmp_path: Path, release: str = "fixture-1", settings: str | None = None):
+def _build(tmp_path: Path, release: str = "fixture-1", settings: str | None = None,
+           schema: int = 1, fail_update: bool = False):
     tree = tmp_path / f"tree-{release}"
     shutil.copytree(FIXTURE, tree)
     (tree / "RELEASE").write_text(release + "\n")
+    (tree / "SCHEMA_VERSION").write_text(f"{schema}\n")
+    if fail_update:
+        (tree / "FAIL_UPDATE_AFTER_DB_CHANGE").write_text("")
     if settings is not None:
         (tree / "web/sites/default/settings.php").write_text(settings)
     out = tmp_path / "out"
@@ -129,8 +169,9 @@ def test_deploy_failed_health_check_switches_back(site, tmp_path):
     b1, b2 = _build(tmp_path, "v1"), _build(tmp_path, "v2")
     hw_release.deploy(site, _upload(tmp_path, b1), b1.sha256, b1.source,
                       now=datetime(2026, 1, 1, tzinfo=UTC))
-    site.health = (False, "500")
-    with pytest.raises(HelperError, match="switched back"):
+    answers = iter([(False, "500"), (True, "200")])  # the new release fails, the old one not
+    site.health = lambda: next(answers)
+    with pytest.raises(HelperError, match="rolled back to"):
         hw_release.deploy(site, _upload(tmp_path, b2), b2.sha256, b2.source,
                           now=datetime(2026, 1, 2, tzinfo=UTC))
     assert (Path(site.current) / "RELEASE").read_text() == "v1\n"
@@ -156,3 +197,121 @@ def test_prune_keeps_three_and_their_archives(site, tmp_path):
                           now=datetime(2026, 1, day, tzinfo=UTC))
     assert sorted(site.existing().values()) == sorted(shas[2:])
     assert sorted(os.listdir(site.incoming)) == sorted(f"{s}.tar.gz" for s in shas[2:])
+
+
+# -- release safety: database snapshot and the way back (issue 11, section 2; R-INC-1) ------
+def _records(site) -> list[dict]:
+    return [json.loads(line) for line in Path(site.records).read_text().splitlines()]
+
+
+def _n_then_failing(site, tmp_path, **fail):
+    """Release N (schema 2), then N+1 (schema 3) whose update fails after changing the DB."""
+    n = _build(tmp_path, "v2", schema=2)
+    first = hw_release.deploy(site, _upload(tmp_path, n), n.sha256, n.source,
+                              now=datetime(2026, 1, 1, tzinfo=UTC))
+    site.db["rows"].append("written between releases")
+    site.fail.update(fail)
+    bad = _build(tmp_path, "v3", schema=3, fail_update=True)
+    with pytest.raises(hw_release.ReleaseFailed) as err:
+        hw_release.deploy(site, _upload(tmp_path, bad), bad.sha256, bad.source,
+                          now=datetime(2026, 1, 2, tzinfo=UTC))
+    return first, err.value
+
+
+def test_deploy_update_failing_after_db_change_restores_db_and_code(site, tmp_path):
+    first, err = _n_then_failing(site, tmp_path)
+    assert site.db["version"] == 2
+    assert "written between releases" in site.db["rows"]
+    assert site.db["maintenance"] is False
+    assert site.current_id() == first["release"]
+    assert (Path(site.current) / "RELEASE").read_text() == "v2\n"
+    assert "failed at post-deploy" in str(err) and "code and database rolled back" in str(err)
+
+
+def test_deploy_update_failing_record_names_step_error_rollback_and_timings(site, tmp_path):
+    first, err = _n_then_failing(site, tmp_path)
+    rec = _records(site)[-1]
+    assert rec == err.record
+    assert rec["result"] == "rolled back" and rec["failed_step"] == "post-deploy"
+    assert "update failed after changing the DB" in rec["error"]
+    assert rec["rolled_back"] == {"code": True, "db": True} and rec["maintenance"] is False
+    assert rec["previous"] == first["release"]
+    assert {"db-snapshot", "post-deploy", "rollback-db-restore", "rollback-switch",
+            "rollback-health"} <= set(rec["timings"])
+    assert rec["rollback_seconds"] >= 0 and rec["seconds"] >= rec["rollback_seconds"]
+
+
+def test_deploy_steps_snapshot_after_maintenance_before_update(site, tmp_path):
+    _n_then_failing(site, tmp_path)
+    last = site.calls[site.calls.index("health") + 1:]  # the failing release's steps
+    assert last == ["maintenance-on", "snapshot", "post-deploy", "maintenance-on", "db-restore",
+                    "maintenance-off", "health"]
+
+
+def test_deploy_db_restore_failing_stays_in_maintenance_every_error_reported(site, tmp_path):
+    first, err = _n_then_failing(site, tmp_path, **{"db-restore": True})
+    rec = err.record
+    assert rec["result"] == "rollback failed" and rec["maintenance"] is True
+    assert site.db["maintenance"] is True
+    assert rec["rolled_back"] == {"code": False, "db": False}
+    assert [e.split(":")[0] for e in rec["errors"]] == ["post-deploy", "rollback-db-restore"]
+    assert "update failed" in str(err) and "participation_rollback" in str(err)
+    # the code stays with the database it matches (the failed release's), not N's
+    assert site.current_id() != first["release"]
+
+
+def test_deploy_previous_release_unhealthy_after_rollback_maintenance_back_on(site, tmp_path):
+    n = _build(tmp_path, "v2", schema=2)
+    hw_release.deploy(site, _upload(tmp_path, n), n.sha256, n.source,
+                      now=datetime(2026, 1, 1, tzinfo=UTC))
+    site.health = (False, "502")
+    bad = _build(tmp_path, "v3", schema=3)
+    with pytest.raises(hw_release.ReleaseFailed, match="stays in maintenance") as err:
+        hw_release.deploy(site, _upload(tmp_path, bad), bad.sha256, bad.source,
+                          now=datetime(2026, 1, 2, tzinfo=UTC))
+    rec = err.value.record
+    assert rec["failed_step"] == "health" and rec["result"] == "rollback failed"
+    assert rec["rolled_back"] == {"code": True, "db": True}
+    assert rec["maintenance"] is True and site.db["maintenance"] is True
+    assert site.db["version"] == 2
+
+
+def test_deploy_snapshot_failing_switches_code_back_db_untouched(site, tmp_path):
+    n = _build(tmp_path, "v2", schema=2)
+    first = hw_release.deploy(site, _upload(tmp_path, n), n.sha256, n.source,
+                              now=datetime(2026, 1, 1, tzinfo=UTC))
+    site.fail["snapshot"] = True
+    bad = _build(tmp_path, "v3", schema=3)
+    with pytest.raises(hw_release.ReleaseFailed) as err:
+        hw_release.deploy(site, _upload(tmp_path, bad), bad.sha256, bad.source,
+                          now=datetime(2026, 1, 2, tzinfo=UTC))
+    rec = err.value.record
+    assert rec["failed_step"] == "db-snapshot" and rec["rolled_back"] == {"code": True,
+                                                                           "db": False}
+    assert "post-deploy" not in site.calls[-6:] and "db-restore" not in site.calls
+    assert site.db["version"] == 2 and site.db["maintenance"] is False
+    assert site.current_id() == first["release"]
+
+
+def test_deploy_db_step_without_database_refused_live_untouched(site, tmp_path):
+    n = _build(tmp_path, "v2", schema=2)
+    first = hw_release.deploy(site, _upload(tmp_path, n), n.sha256, n.source,
+                              now=datetime(2026, 1, 1, tzinfo=UTC))
+    site.database = ""
+    nxt = _build(tmp_path, "v3", schema=3)
+    with pytest.raises(hw_release.ReleaseFailed, match="no --database") as err:
+        hw_release.deploy(site, _upload(tmp_path, nxt), nxt.sha256, nxt.source,
+                          now=datetime(2026, 1, 2, tzinfo=UTC))
+    assert err.value.record["result"] == "failed"
+    assert site.current_id() == first["release"] and site.db["version"] == 2
+
+
+def test_deploy_success_recorded_as_live_with_snapshot(site, tmp_path):
+    n = _build(tmp_path, "v2", schema=2)
+    report = hw_release.deploy(site, _upload(tmp_path, n), n.sha256, n.source)
+    rec = _records(site)[-1]
+    assert rec["result"] == "live" and rec["release"] == report["release"]
+    assert rec["db_snapshot"]["path"].endswith(report["release"] + ".sql")
+    assert site.db == {"version": 2, "rows": ["written before", "update ran"],
+                       "maintenance": False}
+    assert site.status()["last_record"]["result"] == "live"
