@@ -1,14 +1,22 @@
-"""Run the database dump for `restic backup --stdin-from-command`, recording its sha256.
+"""Run the database dump for `restic backup --stdin-from-command`, recording its sha256 in it.
 
-    python3 -I -S /usr/local/lib/hosting/backup-runner/backup/dumpsum.py SUMFILE -- DUMP ARGS...
+    python3 -I -S /usr/local/lib/hosting/backup-runner/backup/dumpsum.py [SUMFILE] -- DUMP ARGS...
 
 restic starts this program instead of the dump itself: it starts DUMP, passes its output on
-unchanged (to restic, on stdout) and hashes it on the way. When DUMP exits 0, SUMFILE gets
-"<sha256> <bytes>" (written atomically) and this program exits 0; otherwise SUMFILE is not
-written and this program exits with DUMP's status, so restic fails the backup and keeps no
-snapshot, exactly as with the dump alone. The runner records the sha256 as a tag of the
-night's files snapshot, and the restore compares it with the sha256 of what it streams into
-the database client (backup.restore): no second dump needed to prove the load was whole.
+unchanged (to restic, on stdout) and hashes it on the way. When DUMP exits 0, it appends one
+last line, `-- dump-sha256 <hex>` (trailer_line: an SQL comment, which the database client
+skips on load) recording the sha256 of everything before it, and exits 0; otherwise it
+writes no trailer and exits with DUMP's status, so restic fails the backup and keeps no
+snapshot, exactly as with the dump alone. The restore hashes the body of the dump it streams
+into the database client and compares it with the trailer (copy_hashing_body): no second
+dump needed to prove the load was whole. The record travels inside the dump's own snapshot,
+so the runner needs nothing from the dump before it starts the files backup: both run at
+once (backup.run). Older backups recorded the sha256 as a tag of their files snapshot
+(backup.records), which the restore still reads.
+
+SUMFILE (optional; the nightly runner gives none): when the dump succeeds, "<sha256> <bytes>"
+of the body is also written there, atomically, for a caller that wants the sha256 without
+reading the snapshot back (backup.safety, the restore's safety snapshot).
 
 Run by path, not as `-m backup.dumpsum`: restic's environment has no PYTHONPATH (backup.restic
 gives it a minimal one). Standard library only, nothing imported from the backup package.
@@ -94,9 +102,13 @@ def copy_hashing_body(in_fd: int, out_fd: int) -> tuple[str, int, str | None]:
 
 
 def pass_through(command: list[str], out_fd: int = 1) -> tuple[int, str, int]:
-    """Run `command`, copy its stdout to `out_fd` and hash it: (exit status, sha256, bytes).
+    """Run `command`, copy its stdout to `out_fd` and hash it; when it exits 0, end the copy
+    with trailer_line(sha256 of the body): (exit status, body sha256, body bytes).
 
-    A status killed by a signal is returned as 128 + the signal number (as a shell does)."""
+    The body is what the dump wrote, plus a newline if its last line had none (so the trailer
+    is a line of its own, and the body's recorded sha256 covers that newline too). A dump that
+    fails gets no trailer: restic fails the backup anyway. A status killed by a signal is
+    returned as 128 + the signal number (as a shell does)."""
     read_fd, write_fd = os.pipe()
     enlarge_pipe(write_fd)
     enlarge_pipe(out_fd)
@@ -105,7 +117,12 @@ def pass_through(command: list[str], out_fd: int = 1) -> tuple[int, str, int]:
     finally:
         os.close(write_fd)
     try:
-        sha256, size = copy_hashing(read_fd, out_fd)
+        digest, size, last = hashlib.sha256(), 0, b"\n"
+        while chunk := os.read(read_fd, PIPE_SIZE):
+            _write_all(out_fd, memoryview(chunk))
+            digest.update(chunk)
+            size += len(chunk)
+            last = chunk[-1:]
     except OSError:
         # restic stopped reading (it failed or was stopped): the dump must not go on alone.
         dump.kill()
@@ -114,7 +131,15 @@ def pass_through(command: list[str], out_fd: int = 1) -> tuple[int, str, int]:
     finally:
         os.close(read_fd)
     status = dump.wait()
-    return (128 - status if status < 0 else status), sha256, size
+    if status != 0:
+        return (128 - status if status < 0 else status), digest.hexdigest(), size
+    if last != b"\n":
+        _write_all(out_fd, memoryview(b"\n"))
+        digest.update(b"\n")
+        size += 1
+    sha256 = digest.hexdigest()
+    _write_all(out_fd, memoryview(trailer_line(sha256)))
+    return 0, sha256, size
 
 
 def write_sum(path: str, sha256: str, size: int) -> None:
@@ -144,10 +169,11 @@ def read_sum(path: str) -> tuple[str, int] | None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 3 or argv[1] != "--":
-        print("usage: dumpsum.py SUMFILE -- DUMP ARGS...", file=sys.stderr)
+    split = argv.index("--") if "--" in argv else -1
+    if split not in (0, 1) or len(argv) < split + 2:
+        print("usage: dumpsum.py [SUMFILE] -- DUMP ARGS...", file=sys.stderr)
         return 2
-    sum_file, command = argv[0], argv[2:]
+    sum_file, command = (argv[0] if split else None), argv[split + 1:]
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # a closed stdout ends us like the dump
     try:
         status, sha256, size = pass_through(command)
@@ -157,10 +183,9 @@ def main(argv: list[str]) -> int:
     except OSError as error:
         print(f"dumpsum: {command[0]}: {error}", file=sys.stderr)
         return 1
-    if status != 0:
-        return status
-    write_sum(sum_file, sha256, size)
-    return 0
+    if status == 0 and sum_file is not None:
+        write_sum(sum_file, sha256, size)
+    return status
 
 
 if __name__ == "__main__":

@@ -8,11 +8,12 @@ Steps (each timed in the run record; docs/backups.md):
      files, else `restic snapshots` (backup.records);
   2. database: `mariadb-dump ...` through `restic backup --stdin-from-command`: a dump that
      fails, even half-way, fails the backup and leaves no snapshot (R-BKP-8). The dump runs
-     under backup.dumpsum, which records its sha256 for the restore's check;
+     under backup.dumpsum, which ends it with a line recording its sha256 (the restore's
+     check);
   3. files: code, public and private files, the host's configuration, never logs
-     (R-BKP-8, R-GDPR-11), after step 2 (only if it succeeded), tagged with the dump's
-     sha256. A backup is both snapshots or neither: if the files fail, the dump is
-     forgotten again, so the tiers' "newest backup" is whole;
+     (R-BKP-8, R-GDPR-11), at the same time as step 2 (a second restic process). A backup
+     is both snapshots or neither: if either fails, the other's snapshot is forgotten
+     again, so the tiers' "newest backup" is whole;
   4. copy to A (every snapshot) and to B (weeklies, monthlies), over SSH with the site's
      certificate into append-only repositories (R-BKP-2, R-BKP-3, R-BKP-7). A copy that fails
      is caught up by the next run: what to copy is computed from both listings each time;
@@ -31,6 +32,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -38,9 +40,8 @@ from typing import Any
 from backup import config as config_mod
 from backup.config import ConfigError, SiteBackup
 from backup.copies import snapshots_to_copy
-from backup.dumpsum import read_sum
 from backup.lock import LockHeld, exclusive
-from backup.records import cached_listing, dump_tag, ids_tag, save_listing
+from backup.records import cached_listing, ids_tag, save_listing
 from backup.restic import EXIT_INCOMPLETE, ResticError, parse_summary
 from backup.rotation import LOCAL, TIER_A, TIER_B, select
 from backup.snapshots import parse_restic_time
@@ -50,6 +51,7 @@ from backup.status import (
     directory_size,
     tier_summary,
     update_status,
+    utc_now,
 )
 from backup.tags import tags_for_new_snapshot
 
@@ -107,67 +109,45 @@ def take_backup(cfg: SiteBackup, record: RunRecord, local: list[dict[str, Any]],
         if not os.path.ismount(mount):
             record.fail(f"{mount} is not mounted: private files unreadable; no backup taken")
             return []
-    # The dump first, then the files: the files snapshot records the dump's sha256 (for the
-    # restore's check), and a failed dump costs no files backup. Both at once took ~20 % less
-    # time on 2 cores (docs/backups.md), but the restore would then have to re-dump the
-    # database to check it: the restore's time (the RTO) comes first.
-    db, sha256 = _backup_database(cfg, record, tags, when)
-    if db is None:
-        return []
-    records = ([] if sha256 is None else [dump_tag(sha256)]) + ids_tag()
-    files = _backup_files(cfg, record, [*tags, *records], when)
-    if files is None:
-        # A backup is both snapshots or neither: withdraw the dump.
-        _withdraw(cfg, record, [db])
+    # The dump and the files at once: two restic processes overlap each other's key
+    # derivation, reads and compression (docs/backups.md, bench). The dump's sha256 travels
+    # in the dump itself (backup.dumpsum's trailer line), so the files need nothing from it.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="backup") as pool:
+        db_job = pool.submit(_backup_database, cfg, record, tags, when)
+        files_job = pool.submit(_backup_files, cfg, record, [*tags, *ids_tag()], when)
+        db, files = db_job.result(), files_job.result()
+    if db is None or files is None:
+        # A backup is both snapshots or neither: withdraw the one that was taken.
+        _withdraw(cfg, record, [s for s in (db, files) if s is not None])
         return []
     return [db, files]
 
 
-def dump_sum_file(cfg: SiteBackup) -> Path:
-    return Path(cfg.state_dir) / "dump.sha256"
-
-
 def dump_under_sum(cfg: SiteBackup) -> list[str]:
-    """The dump command as restic runs it: under backup.dumpsum, which records its sha256.
+    """The dump command as restic runs it: under backup.dumpsum, which ends the dump with a
+    line recording its sha256.
 
     By path with this interpreter (restic's environment has no PYTHONPATH); -I -S: nothing
     from the environment or site-packages, only the standard library."""
     script = Path(__file__).resolve().with_name("dumpsum.py")
-    return [sys.executable, "-I", "-S", str(script), str(dump_sum_file(cfg)), "--",
-            *cfg.database.dump_command()]
+    return [sys.executable, "-I", "-S", str(script), "--", *cfg.database.dump_command()]
 
 
 def _backup_database(cfg: SiteBackup, record: RunRecord, tags: list[str],
-                     when: datetime) -> tuple[dict[str, Any] | None, str | None]:
-    """The dump's snapshot entry and sha256 (None when it was not recorded)."""
-    sum_file = dump_sum_file(cfg)
+                     when: datetime) -> dict[str, Any] | None:
+    """The dump's snapshot entry (None when it failed: restic then kept no snapshot)."""
     try:
         with record.step("database") as step:
-            sum_file.parent.mkdir(parents=True, exist_ok=True)
-            sum_file.unlink(missing_ok=True)  # only this dump's sum may be read below
             argv = cfg.restic.backup_command_argv(
                 cfg.local, dump_under_sum(cfg), cfg.dump_filename, [*tags, KIND_DB],
                 cfg.host, when)
             proc = cfg.restic.run(argv, "database dump into the local repository")
             summary = parse_summary(proc.stdout)
             step.update(_sizes(summary))
-            recorded = read_sum(str(sum_file))
-            if recorded is None or recorded[1] != summary.get("total_bytes_processed",
-                                                              recorded[1]):
-                # The snapshot is good; only the restore's quick check is lost (it will
-                # re-dump the restored database instead).
-                record.warnings.append("the dump's sha256 was not recorded: its restore "
-                                       "will be verified by a re-dump")
-                recorded = None
-            else:
-                step["sha256"] = recorded[0]
-            return _summary_entry(summary, when, [*tags, KIND_DB], cfg.host), (
-                None if recorded is None else recorded[0])
+            return _summary_entry(summary, when, [*tags, KIND_DB], cfg.host)
     except (ResticError, ValueError, OSError) as error:
         record.fail(f"database dump failed, no snapshot kept: {error}")
-        return None, None
-    finally:
-        sum_file.unlink(missing_ok=True)
+        return None
 
 
 def _backup_files(cfg: SiteBackup, record: RunRecord, tags: list[str],
@@ -231,10 +211,15 @@ def copy_offsite(cfg: SiteBackup, record: RunRecord, local: list[dict[str, Any]]
                     cfg.restic.run(cfg.restic.copy_argv(cfg.local, repo, ids),
                                    f"copy {len(ids)} snapshot(s) to {tier}")
                 added = [s for s in own if s["id"] in set(ids)]
-                tiers[tier] = tier_summary(series(present, cfg.host) + added)
+                tiers[tier] = {**tier_summary(series(present, cfg.host) + added),
+                               "ok": True, "error": None}
         except (ResticError, ValueError) as error:
-            record.fail(f"copy to {tier} failed (the local snapshots stay; the next run copies "
-                        f"what is missing): {error}")
+            message = (f"copy to {tier} failed (the local snapshots stay; the next run copies "
+                       f"what is missing): {error}")
+            record.fail(message)
+            # The tier's last picture stays in status.json (update_status merges per tier),
+            # marked failed: monitoring and `fab backup.status` show which tier is behind.
+            tiers[tier] = {"ok": False, "error": message, "failed": utc_now()}
 
 
 def rotate(cfg: SiteBackup, record: RunRecord, tier: str, now: datetime,
@@ -283,6 +268,9 @@ def run_backup(cfg: SiteBackup, when: datetime, now: datetime | None = None,
     save_listing(cfg.state_dir, cfg.local.location, local)
     summary = tier_summary(series(local, cfg.host))
     summary["bytes"] = directory_size(cfg.local.location)
+    local_errors = [e for e in record.errors if not e.startswith("copy to ")]
+    summary["ok"] = not local_errors
+    summary["error"] = local_errors[0] if local_errors else None
     tiers[LOCAL] = summary
     return record
 
@@ -389,7 +377,8 @@ def report(cfg: SiteBackup, record: RunRecord) -> int:
     tiers = data.pop("tiers", {})
     append_run(cfg.state_dir, data)
     update_status(cfg.state_dir, data, tiers)
-    counts = ", ".join(f"{t} {v['snapshots']}" for t, v in sorted(tiers.items()))
+    counts = ", ".join(f"{t} {v.get('snapshots', 'unreachable')}"
+                       for t, v in sorted(tiers.items()))
     if record.ok:
         print(f"backup {cfg.site}: ok in {data['seconds']:.1f} s; snapshots: {counts}")
     else:

@@ -2,8 +2,10 @@
 
 Per site, in its state directory:
   status.json   the latest picture: last run (result, error, durations per step), last
-                success, sizes, snapshot counts and newest snapshot per tier. Replaced
-                atomically, so a reader never sees half a file.
+                success, sizes, snapshot counts and newest snapshot per tier, and per tier
+                whether the last run reached it ("ok", "error", "failed": a tier that could
+                not be reached keeps its last known picture). Replaced atomically, so a
+                reader never sees half a file.
   runs.jsonl    one JSON line per run, appended, never rewritten: what ran, when, with which
                 result and message (the incident record R-INC-4 asks for).
 """
@@ -141,7 +143,7 @@ def update_status(state_dir: str | Path, record: Mapping[str, Any],
         "kind": record["kind"],
         "last_run": record,
         "last_success": previous.get("last_success"),
-        "tiers": {**previous.get("tiers", {}), **tiers},
+        "tiers": _merge_tiers(previous.get("tiers", {}), tiers),
     }
     if record["result"] == "ok":
         status["last_success"] = {
@@ -151,6 +153,17 @@ def update_status(state_dir: str | Path, record: Mapping[str, Any],
         }
     write_atomic(Path(state_dir) / STATUS_FILE, status)
     return status
+
+
+def _merge_tiers(previous: Mapping[str, Any], tiers: Mapping[str, Mapping[str, Any]]
+                 ) -> dict[str, Any]:
+    """Per tier, this run's facts over the last known ones: a tier this run could not reach
+    ({"ok": false, "error": ..., "failed": ...}) keeps the picture of its last success (its
+    "seen" time says how old it is); a tier this run did not touch keeps all of it."""
+    merged = {k: dict(v) for k, v in previous.items() if isinstance(v, Mapping)}
+    for tier, facts in tiers.items():
+        merged[tier] = {**merged.get(tier, {}), **facts}
+    return merged
 
 
 def tier_summary(snapshots: list[dict[str, Any]], seen: str | None = None) -> dict[str, Any]:

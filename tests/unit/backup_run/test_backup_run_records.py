@@ -1,6 +1,7 @@
 """What a backup records for its restore (backup.records, backup.dumpsum): the dump's sha256
-computed on its way to restic, the owners' ids digest, and the local listing kept between
-runs and used only while it is exact. No restic needed here: test_backup_run_restic.py and
+computed on its way to restic and written as the dump's last line (older backups: a tag),
+the owners' ids digest, and the local listing kept between runs and used only while it is
+exact. No restic needed here: test_backup_run_restic.py and
 test_backup_run_restore.py check the same against real repositories."""
 
 from __future__ import annotations
@@ -15,7 +16,16 @@ from pathlib import Path
 import pytest
 from backup_run_helpers import REPO
 
-from backup.dumpsum import pass_through, read_sum, write_sum
+from backup.dumpsum import (
+    TRAILER_LEN,
+    TRAILER_PREFIX,
+    copy_hashing_body,
+    parse_trailer,
+    pass_through,
+    read_sum,
+    trailer_line,
+    write_sum,
+)
 from backup.records import (
     LISTING_FILE,
     cached_listing,
@@ -30,49 +40,94 @@ from backup.status import tier_summary
 DUMPSUM = REPO / "backup" / "dumpsum.py"
 
 
-def dumpsum(tmp_path: Path, *command: str) -> subprocess.CompletedProcess[bytes]:
+def dumpsum(*command: str) -> subprocess.CompletedProcess[bytes]:
     """dumpsum.py as restic runs it: by path, isolated, in a minimal environment."""
     return subprocess.run(
-        [sys.executable, "-I", "-S", str(DUMPSUM), str(tmp_path / "sum"), "--", *command],
+        [sys.executable, "-I", "-S", str(DUMPSUM), "--", *command],
         capture_output=True, env={"PATH": os.environ["PATH"]}, timeout=60)
 
 
-def test_pass_through_a_dump_is_copied_unchanged_and_hashed(tmp_path: Path) -> None:
+def body_and_trailer(data: bytes) -> tuple[bytes, str | None]:
+    return data[:-TRAILER_LEN], parse_trailer(data[-TRAILER_LEN:])
+
+
+def test_pass_through_a_dump_is_copied_unchanged_then_ends_with_its_trailer(
+        tmp_path: Path) -> None:
     source = tmp_path / "dump.sql"
     source.write_bytes(os.urandom(3 << 20) + b"INSERT INTO t VALUES (1);\n")
     with open(tmp_path / "copy", "wb") as out:
         status, sha256, size = pass_through(["cat", str(source)], out.fileno())
     assert status == 0
-    assert (tmp_path / "copy").read_bytes() == source.read_bytes()
     data = source.read_bytes()
     assert (sha256, size) == (hashlib.sha256(data).hexdigest(), len(data))
+    copied = (tmp_path / "copy").read_bytes()
+    assert copied == data + trailer_line(sha256)
+    assert body_and_trailer(copied) == (data, sha256)
 
 
-def test_main_a_dump_that_succeeds_writes_its_sum_and_exits_0(tmp_path: Path) -> None:
-    proc = dumpsum(tmp_path, "sh", "-c", "echo 'INSERT INTO t VALUES (1);'")
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == b"INSERT INTO t VALUES (1);\n"
-    assert read_sum(str(tmp_path / "sum")) == (hashlib.sha256(proc.stdout).hexdigest(), 26)
-
-
-def test_main_a_dump_failing_half_way_exits_with_its_status_and_writes_no_sum(
+def test_pass_through_a_last_line_without_newline_gets_one_before_the_trailer(
         tmp_path: Path) -> None:
-    proc = dumpsum(tmp_path, "sh", "-c", "echo 'INSERT INTO t'; echo lost >&2; exit 2")
+    with open(tmp_path / "copy", "wb") as out:
+        status, sha256, size = pass_through(["printf", "SELECT 1;"], out.fileno())
+    assert status == 0
+    copied = (tmp_path / "copy").read_bytes()
+    assert copied.splitlines()[-1] == trailer_line(sha256).rstrip(b"\n")  # a line of its own
+    assert body_and_trailer(copied) == (b"SELECT 1;\n", hashlib.sha256(b"SELECT 1;\n").hexdigest())
+    assert size == 10
+
+
+def test_main_a_dump_that_succeeds_ends_with_a_trailer_matching_its_body_and_exits_0(
+        tmp_path: Path) -> None:
+    proc = dumpsum("sh", "-c", "echo 'INSERT INTO t VALUES (1);'")
+    assert proc.returncode == 0, proc.stderr
+    body = b"INSERT INTO t VALUES (1);\n"
+    assert proc.stdout == body + trailer_line(hashlib.sha256(body).hexdigest())
+    # What the restore does with it: the body's sha256 and the trailer's agree.
+    source, sink = tmp_path / "dump", tmp_path / "loaded"
+    source.write_bytes(proc.stdout)
+    with open(source, "rb") as src, open(sink, "wb") as out:
+        streamed, size, recorded = copy_hashing_body(src.fileno(), out.fileno())
+    assert streamed == recorded == hashlib.sha256(body).hexdigest()
+    assert size == len(proc.stdout) and sink.read_bytes() == proc.stdout
+
+
+def test_main_a_dump_failing_half_way_exits_with_its_status_and_writes_no_trailer(
+        tmp_path: Path) -> None:
+    proc = dumpsum("sh", "-c", "echo 'INSERT INTO t'; echo lost >&2; exit 2")
     assert proc.returncode == 2  # restic then fails the backup: no snapshot
     assert proc.stdout == b"INSERT INTO t\n" and b"lost" in proc.stderr
-    assert not (tmp_path / "sum").exists()
+    assert TRAILER_PREFIX not in proc.stdout
 
 
 def test_main_a_dump_killed_by_a_signal_exits_128_plus_the_signal(tmp_path: Path) -> None:
-    proc = dumpsum(tmp_path, "sh", "-c", "echo partial; kill -9 $$")
+    proc = dumpsum("sh", "-c", "echo partial; kill -9 $$")
     assert proc.returncode == 128 + 9
-    assert not (tmp_path / "sum").exists()
+    assert proc.stdout == b"partial\n"  # no trailer
 
 
 def test_main_a_missing_dump_program_exits_127(tmp_path: Path) -> None:
-    proc = dumpsum(tmp_path, str(tmp_path / "no-such-dump"))
+    proc = dumpsum(str(tmp_path / "no-such-dump"))
     assert proc.returncode == 127 and b"no-such-dump" in proc.stderr
-    assert not (tmp_path / "sum").exists()
+    assert proc.stdout == b""
+
+
+def test_main_without_a_dump_command_is_a_usage_error() -> None:
+    proc = dumpsum()  # "--" alone: no dump command
+    assert proc.returncode == 2 and b"usage" in proc.stderr and proc.stdout == b""
+
+
+def test_main_with_a_sumfile_writes_the_bodys_sum_beside_the_trailer(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", str(DUMPSUM), str(tmp_path / "sum"), "--", "echo", "x"],
+        capture_output=True, env={"PATH": os.environ["PATH"]}, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    sha256 = hashlib.sha256(b"x\n").hexdigest()
+    assert proc.stdout == b"x\n" + trailer_line(sha256)
+    assert read_sum(str(tmp_path / "sum")) == (sha256, 2)
+    failed = subprocess.run(
+        [sys.executable, "-I", "-S", str(DUMPSUM), str(tmp_path / "sum2"), "--", "false"],
+        capture_output=True, env={"PATH": os.environ["PATH"]}, timeout=60)
+    assert failed.returncode == 1 and not (tmp_path / "sum2").exists()
 
 
 @pytest.mark.parametrize("text", ["", "nothex " + "0" * 57 + " 12\n", "ab 12\n",
@@ -87,6 +142,14 @@ def test_write_sum_then_read_sum_round_trips(tmp_path: Path) -> None:
     write_sum(str(tmp_path / "sum"), "ab" * 32, 1234)
     assert read_sum(str(tmp_path / "sum")) == ("ab" * 32, 1234)
     assert oct((tmp_path / "sum").stat().st_mode & 0o777) == "0o600"
+
+
+def test_copy_hashing_body_a_stream_without_trailer_is_all_body(tmp_path: Path) -> None:
+    data = b"INSERT INTO t VALUES (1);\n" * 5
+    (tmp_path / "old").write_bytes(data)
+    with open(tmp_path / "old", "rb") as src, open(os.devnull, "wb") as out:
+        assert copy_hashing_body(src.fileno(), out.fileno()) == (
+            hashlib.sha256(data).hexdigest(), len(data), None)
 
 
 def test_dump_tag_a_value_that_is_no_sha256_is_refused() -> None:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from backup_run_helpers import PASSWORD, REPO, Site
 
 from backup.config import policy_from
+from backup.dumpsum import TRAILER_LEN, parse_trailer, trailer_line
 from backup.records import DUMP_SHA256, IDS_SHA256, LISTING_FILE, ids_digest, is_record, tag_value
 from backup.rotation import select
 from backup.run import EXIT_BACKUP_FAILED, EXIT_LOCKED, EXIT_OFFSITE_FAILED
@@ -25,6 +26,16 @@ PARIS = ZoneInfo("Europe/Paris")
 DAY1 = "2025-01-05T03:15:00+01:00"  # a Sunday, first of the year's backups
 DAY2 = "2025-01-06T03:15:00+01:00"
 DAY3 = "2025-01-07T03:15:00+01:00"
+
+
+def restic_bytes(site: Site, tier: str, *args: str) -> bytes:
+    """restic's stdout on a repository directory, as bytes (a dump is no text to decode)."""
+    proc = subprocess.run(
+        [site.restic, "--repo", str(site.repo_dir(tier)), "--password-file",
+         str(site.root / "etc" / "password"), "--no-cache", *args],
+        capture_output=True, timeout=120, env={**os.environ, "TZ": "UTC"})
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
 
 
 def kinds(snapshots: list[dict]) -> list[tuple[str, str]]:
@@ -49,29 +60,73 @@ def test_a_night_backs_up_db_and_files_to_every_tier(site: Site) -> None:
     status = json.loads((site.state_dir / "status.json").read_text())
     assert status["last_run"]["result"] == "ok" and status["last_success"]
     assert {t: v["snapshots"] for t, v in status["tiers"].items()} == {"local": 2, "a": 2, "b": 2}
+    assert all(v["ok"] is True and v["error"] is None for v in status["tiers"].values())
     assert status["last_run"]["steps"]["database"]["total_bytes_processed"] > 0
     assert status["tiers"]["local"]["bytes"] > 0
     assert len((site.state_dir / "runs.jsonl").read_text().splitlines()) == 1
 
 
-def test_run_backup_records_the_dumps_sha256_and_the_ids_on_the_files_snapshot_only(
-        site: Site) -> None:
+def test_run_backup_the_dump_snapshot_ends_with_a_trailer_matching_its_body(site: Site) -> None:
     assert site.run(DAY1).returncode == 0
-    snaps = {("db" if "db" in s["tags"] else "files"): s for s in site.snapshots("a")}
     dump = (site.root / "bin" / "dump-source.sql").read_bytes()
-    assert tag_value(snaps["files"], DUMP_SHA256) == hashlib.sha256(dump).hexdigest()
-    assert tag_value(snaps["files"], IDS_SHA256) == ids_digest()
-    assert tag_value(snaps["db"], DUMP_SHA256) is None  # the dump's snapshot is unchanged
+    for tier in ("local", "a"):
+        snaps = {("db" if "db" in s["tags"] else "files"): s for s in site.snapshots(tier)}
+        saved = restic_bytes(site, tier, "dump", snaps["db"]["id"], "/demo.sql")
+        body, trailer = saved[:-TRAILER_LEN], saved[-TRAILER_LEN:]
+        assert body == dump, tier  # the dump itself, unchanged
+        assert parse_trailer(trailer) == hashlib.sha256(body).hexdigest(), tier
+        # New backups record nothing as a tag: the files snapshot carries only the ids.
+        assert tag_value(snaps["files"], DUMP_SHA256) is None
+        assert tag_value(snaps["db"], DUMP_SHA256) is None
+        assert tag_value(snaps["files"], IDS_SHA256) == ids_digest()
     status = json.loads((site.state_dir / "status.json").read_text())
-    assert status["last_run"]["steps"]["database"]["sha256"] == hashlib.sha256(dump).hexdigest()
     assert not any(is_record(t) for t in status["tiers"]["local"]["by_tag"])
-    assert not (site.state_dir / "dump.sha256").exists()  # read, then removed
+    assert sorted(p.name for p in site.state_dir.iterdir()) == [
+        "local-snapshots.json", "lock", "runs.jsonl", "status.json"]  # no sum file
+
+
+def test_run_backup_the_dump_and_files_backups_overlap_in_time(site: Site) -> None:
+    """Two restic processes at once: each logs its start and end (a wrapper); the dump waits
+    (up to 10 s) until the files backup has started, so a runner that took them one after
+    the other shows the dump's end before the files' start, whatever the machine's speed."""
+    log = site.root / "restic-times"
+    started = site.root / "files-started"
+    wrapper = site.root / "bin" / "restic-timed"
+    wrapper.write_text(f"""#!/bin/sh
+kind=other
+for a in "$@"; do
+    case "$a" in --stdin-from-command) kind=db;; --exclude-caches) kind=files;; esac
+done
+[ $kind = files ] && touch {started}
+echo "start $kind $(date +%s.%N)" >> {log}
+{site.restic} "$@"
+rc=$?
+echo "end $kind $(date +%s.%N)" >> {log}
+exit $rc
+""")
+    wrapper.chmod(0o755)
+    dump = site.root / "bin" / "mariadb-dump"
+    dump.write_text(dump.read_text().replace(
+        'cat "$src"', f'i=0; while [ ! -e {started} ] && [ $i -lt 200 ]; do sleep 0.05; '
+                      f'i=$((i+1)); done\ncat "$src"'))
+    cfg = site.config()
+    cfg["restic"]["binary"] = str(wrapper)
+    site.config_path.write_text(json.dumps(cfg))
+    proc = site.run(DAY1, "--local-only")
+    assert proc.returncode == 0, proc.stderr
+    times = {}
+    for line in log.read_text().splitlines():
+        event, kind, moment = line.split()
+        times[(event, kind)] = float(moment)
+    assert times[("start", "db")] < times[("end", "files")]
+    assert times[("start", "files")] < times[("end", "db")]
+    assert len(site.snapshots("local")) == 2
 
 
 def test_run_backup_with_the_kept_listing_calls_restic_only_to_back_up(site: Site) -> None:
     site.log_restic()
     assert site.run(DAY1, "--local-only").returncode == 0
-    # No snapshot file in the repository yet: nothing to list. The dump first, then the files.
+    # No snapshot file in the repository yet: nothing to list. The dump and the files.
     assert site.restic_calls() == ["backup", "backup"]
     proc = site.run(DAY2, "--local-only")
     assert proc.returncode == 0, proc.stderr
@@ -107,7 +162,8 @@ def test_the_snapshot_holds_dump_code_files_config_and_no_logs(site: Site) -> No
     assert site.run(DAY1).returncode == 0
     snaps = {("db" if "db" in s["tags"] else "files"): s for s in site.snapshots("local")}
     dump = site.restic_cmd("local", "dump", snaps["db"]["id"], "/demo.sql")
-    assert dump.stdout == (site.root / "bin" / "dump-source.sql").read_text()
+    source = (site.root / "bin" / "dump-source.sql").read_bytes()
+    assert dump.stdout.encode() == source + trailer_line(hashlib.sha256(source).hexdigest())
     listing = site.restic_cmd("local", "ls", "--json", snaps["files"]["id"])
     paths = {json.loads(line).get("path") for line in listing.stdout.splitlines()[1:]}
     for wanted in (site.code / "index.php", site.files / "image.txt",
@@ -140,8 +196,11 @@ def test_a_dump_failing_half_way_fails_the_backup_and_keeps_no_snapshot(site: Si
         assert {d for d, _ in kinds(site.snapshots(tier))} == {"2025-01-05"}, tier
     status = json.loads((site.state_dir / "status.json").read_text())
     assert status["last_run"]["result"] == "failed"
-    assert "files" not in status["last_run"]["steps"]  # no files backup after a failed dump
-    assert not (site.state_dir / "dump.sha256").exists()  # no sum of a failed dump
+    # The files were backed up meanwhile (at once), then withdrawn: both or neither.
+    steps = status["last_run"]["steps"]
+    assert steps["files"]["ok"] and steps["withdraw partial backup"]["ok"]
+    assert status["tiers"]["local"]["ok"] is False
+    assert "database dump failed" in status["tiers"]["local"]["error"]
     assert status["last_success"]["finished"]  # the previous night's success is still shown
     check = site.restic_cmd("local", "check")
     assert check.returncode == 0, check.stderr
@@ -170,9 +229,34 @@ def test_files_failing_withdraws_the_nights_database_snapshot(site: Site) -> Non
     # A backup is both snapshots or neither: no lone dump of the 6th anywhere.
     for tier in ("local", "a", "b"):
         assert {d for d, _ in kinds(site.snapshots(tier))} == {"2025-01-05"}, tier
+    status = json.loads((site.state_dir / "status.json").read_text())
+    assert status["last_run"]["steps"]["database"]["ok"]  # taken, then withdrawn
+    assert status["last_run"]["steps"]["withdraw partial backup"]["ok"]
+
+
+def test_run_backup_after_a_withdrawn_partial_backup_the_kept_listing_stays_exact(
+        site: Site) -> None:
+    assert site.run(DAY1, "--local-only").returncode == 0
+    good = site.config()
+    broken = site.config()
+    broken["excludes"].append("[")  # the files fail while the dump succeeds
+    site.config_path.write_text(json.dumps(broken))
+    assert site.run(DAY2, "--local-only").returncode == EXIT_BACKUP_FAILED
+    site.config_path.write_text(json.dumps(good))
+    site.log_restic()
+    proc = site.run(DAY3, "--local-only")
+    assert proc.returncode == 0, proc.stderr
+    assert site.restic_calls() == ["backup", "backup"]  # no listing: the kept one is exact
+    status = json.loads((site.state_dir / "status.json").read_text())
+    assert status["last_run"]["steps"]["list local"]["kept_listing"] is True
+    kept = json.loads((site.state_dir / LISTING_FILE).read_text())["snapshots"]
+    assert {s["id"] for s in kept} == {s["id"] for s in site.snapshots("local")}
+    assert {d for d, _ in kinds(kept)} == {"2025-01-05", "2025-01-07"}
 
 
 def test_backup_a_unreachable_keeps_local_and_the_next_run_catches_up(site: Site) -> None:
+    from roles.backup.status import table
+
     assert site.run(DAY1).returncode == 0
     site.tier_down("a")
     proc = site.run(DAY2)
@@ -180,11 +264,27 @@ def test_backup_a_unreachable_keeps_local_and_the_next_run_catches_up(site: Site
     assert "copy to a failed" in proc.stderr and "No route to host" in proc.stderr
     assert {d for d, _ in kinds(site.snapshots("local"))} == {"2025-01-05", "2025-01-06"}
     assert {d for d, _ in kinds(site.snapshots("a"))} == {"2025-01-05"}
+    # status.json: A marked failed (its last known picture kept), local and B fine.
+    status = json.loads((site.state_dir / "status.json").read_text())
+    tiers = status["tiers"]
+    assert tiers["a"]["ok"] is False and "No route to host" in tiers["a"]["error"]
+    assert tiers["a"]["snapshots"] == 2  # night 1's picture, as last seen
+    assert tiers["local"]["ok"] is True and tiers["b"]["ok"] is True
+    assert tiers["local"]["newest"]["time"].startswith("2025-01-06")
+    # `fab backup.status` reads the same file: the A row says the copy failed.
+    now = datetime(2025, 1, 6, 12, 0, tzinfo=PARIS)
+    rows = {line.split()[1]: line for line in table({"demo": {"web": status}}, now)[1:]
+            if line.split()[0] == "demo"}
+    assert rows["a"].endswith("COPY FAILED")
+    assert "FAILED" not in rows["local"] and "FAILED" not in rows["b"]
     site.tier_down("a", False)
     assert site.run(DAY3).returncode == 0
     assert {d for d, _ in kinds(site.snapshots("a"))} == {"2025-01-05", "2025-01-06",
                                                           "2025-01-07"}
     assert len(site.snapshots("a")) == 6
+    status = json.loads((site.state_dir / "status.json").read_text())
+    assert status["tiers"]["a"]["ok"] is True and status["tiers"]["a"]["error"] is None
+    assert status["tiers"]["a"]["snapshots"] == 6
 
 
 def test_a_transfer_cut_half_way_leaves_a_consistent_repo_and_the_next_run_completes(
@@ -338,8 +438,10 @@ def test_restore_from_a_puts_files_back_deletes_strays_and_verifies_the_dump(
     assert (site.code / "index.php").exists()
     assert not (site.files / "stray.txt").exists()  # --delete, inside the site's data only
     assert (site.logs / "access.log").exists()
-    loaded = (site.root / "bin" / "loaded.sql").read_text()
-    assert loaded == (site.root / "bin" / "dump-source.sql").read_text()
+    loaded = (site.root / "bin" / "loaded.sql").read_bytes()
+    source = (site.root / "bin" / "dump-source.sql").read_bytes()
+    assert loaded[:-TRAILER_LEN] == source  # then the trailer, an SQL comment
+    assert parse_trailer(loaded[-TRAILER_LEN:]) == hashlib.sha256(source).hexdigest()
     assert result["verify"]["matches_snapshot"] is True
     assert result["snapshot_time"].startswith("2025-01-05")
     runs = (site.state_dir / "runs.jsonl").read_text().splitlines()
