@@ -1,20 +1,25 @@
-"""What a night's backup records for its restore, as tags of its files snapshot (stdlib only).
+"""What a night's backup records for its restore (stdlib only).
 
-  dump-sha256=<64 hex>  the sha256 of the database dump, computed while restic saved it
-                        (backup.dumpsum). The restore hashes the dump it streams into the
-                        database client and compares: one `restic dump`, no second dump of the
-                        restored database. Snapshots without it (taken before this tag existed)
-                        are verified the old way: a re-dump of the restored database must have
-                        the streamed dump's sha256.
-  ids-sha256=<16 hex>   a digest of the host's user and group names and ids (/etc/passwd,
-                        /etc/group) when the backup ran. A restore onto a host whose digest is
-                        the same needs no owner remapping, so it does not restore the snapshot's
-                        /etc/passwd and /etc/group beside the live ones to compare them.
+  the dump's sha256     since issue 11, in the dump itself: its last line,
+                        `-- dump-sha256 <hex>` (backup.dumpsum.trailer_line), written by
+                        dumpsum.py after the dump exited 0 and read back by the restore
+                        (dumpsum.copy_hashing_body) while it streams the dump into the client.
+                        So the dump and the files snapshots are taken at once (backup.run).
+  dump-sha256=<64 hex>  the same sha256 as a tag of the files snapshot: how older backups
+                        recorded it (the files then had to wait for the dump). New nightly
+                        backups no longer write it; the restore still reads it for snapshots
+                        whose dump has no trailer. Snapshots with neither (older still) are
+                        verified the old way: a re-dump of the restored database must have the
+                        streamed dump's sha256.
+  ids-sha256=<16 hex>   a tag of the files snapshot: a digest of the host's user and group
+                        names and ids (/etc/passwd, /etc/group) when the backup ran. A restore
+                        onto a host whose digest is the same needs no owner remapping, so it
+                        does not restore the snapshot's /etc/passwd and /etc/group beside the
+                        live ones to compare them.
 
 Tags, not files: the restore reads them from the listing it makes anyway (no extra restic
 command, each of which costs a key derivation), `restic copy` carries them to A and B, and
-a snapshot's tags cannot change without changing its id. The night's dump is saved first,
-so its sha256 is known when the files snapshot is taken (backup.run).
+a snapshot's tags cannot change without changing its id.
 
 The listing of the local repository is kept in the state directory too (LISTING_FILE): the
 runner decides the weekly/monthly tags and the rotation from it, and the restore from local
@@ -23,6 +28,11 @@ exactly the snapshot files of the repository directory (a snapshot's file name i
 sha256 of its content, so the same names mean the same snapshots); otherwise restic lists.
 (restic's local backend keeps one file per snapshot in `snapshots/`, named by its id: the
 repository layout of restic's design document, the same in every restic version.)
+The runner takes the dump and the files snapshots at once, under its lock, and saves the
+listing only after both ended: the listing it saves is the one it started from plus what it
+kept (a snapshot withdrawn because its other half failed is forgotten and left out). If the
+forget itself fails, the repository holds a snapshot the listing lacks, so the next run
+lists with restic: the check never trusts a listing that differs.
 """
 
 from __future__ import annotations
