@@ -163,11 +163,11 @@ def test_release_failing_after_db_change_puts_code_and_db_back(tier, tmp_path):
     assert _sql(tier, "SHOW TABLES LIKE 'fixture_update_3'") == ""
     assert _sql(tier, "SELECT value FROM fixture_state WHERE name='drill4'") == "written under N"
     assert _sql(tier, "SELECT COUNT(*) FROM fixture_state WHERE name='failed_update_ran'") == "0"
+    # the failed release's tables: kept aside as a root-only dump, no extra database left
     db = tier.site(SITE)["database"]
-    assert _sql(tier, f"SHOW TABLES FROM {db}_failed LIKE 'fixture_update_3'") == \
-        "fixture_update_3"  # the failed release's tables, kept aside
-    # the code: N live, serving N's content, out of maintenance
+    assert _sql(tier, f"SHOW DATABASES LIKE '{db}\\_%'") == ""
     host = tier.host_of(SITE)
+    # the code: N live, serving N's content, out of maintenance
     current = tier.lab.sudo(host, f"readlink /srv/{SITE}/current").stdout.strip()
     assert current == f"releases/{n.release}"
     status, body, _ = tier.curl(SITE, "/")
@@ -183,6 +183,9 @@ def test_release_failing_after_db_change_puts_code_and_db_back(tier, tmp_path):
     snap = rec["db_snapshot"]["path"]
     mode = tier.lab.sudo(host, f"stat -c '%a %U' {shlex.quote(snap)}").stdout.split()
     assert mode == ["600", "root"] and not snap.startswith(f"/srv/{SITE}/")
+    kept = rec["db_restore"]["failed_tables"]
+    assert kept == snap[:-4] + ".failed.sql"
+    assert "CREATE TABLE `fixture_update_3`" in tier.lab.sudo(host, f"cat {kept}").stdout
     total = sum(loop.codes.values())
     print(f"\nfailed release: {failed_s:.2f}s end to end; host {rec['seconds']}s of which "
           f"rollback {rec['rollback_seconds']}s; steps {rec['timings']}; "

@@ -7,6 +7,8 @@ when the release fails after its database step.
       <release id>.sql                         root 0600: `mariadb-dump --single-transaction`
       <release id>.json                        root 0600: sha256, bytes, schema fingerprint,
                                                schema-version rows, timings
+      <release id>.failed.sql                  root 0600: a failed release's tables, dumped
+                                               after the way back, for inspection
 
 Kept: the snapshots of the last KEEP releases that changed the database (snapshots_to_prune).
 
@@ -14,7 +16,7 @@ The way back never empties the live database first: the dump is checked against 
 loaded into a side database `<db>_rollback`, checked there (schema fingerprint and version rows
 equal to the ones recorded when the dump was taken), and only then swapped in with ONE
 `RENAME TABLE` statement (atomic: every table moves, or none). The failed release's tables go to
-`<db>_failed` (kept for inspection until the next release that changes the database succeeds).
+`<db>_failed`, which is then dumped beside the snapshot and dropped (one database per site).
 The live database is checked again after the swap.
 
 Like the rest of the helper: root over the Unix socket (root logs in by unix_socket only), no
@@ -229,12 +231,30 @@ class Snapshots:
                               f"tables are in {failed})")
         sql(f"DROP DATABASE IF EXISTS `{side}`;\n")
         return {"snapshot": meta["path"], "sha256": digest, "versions": live["versions"],
-                "failed_tables_in": failed, "load_seconds": round(load_s, 3),
-                "seconds": round(time.monotonic() - t0, 3)}
+                "failed_tables": self._keep_failed(failed, meta["path"]),
+                "load_seconds": round(load_s, 3), "seconds": round(time.monotonic() - t0, 3)}
+
+    def _keep_failed(self, failed, snapshot_path):
+        """The failed release's tables, for inspection, as a root-only dump beside the snapshot
+        (<id>.failed.sql); then the extra database goes (one database per site, R-GDPR-8).
+        If that dump fails the database stays, and the answer says where the tables are."""
+        path = snapshot_path[:-len(".sql")] + ".failed.sql"
+        argv = ["mariadb-dump", "--protocol=socket", "--single-transaction", "--skip-dump-date",
+                "--triggers", "--hex-blob", failed]
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                  stderr=subprocess.PIPE, timeout=1800,
+                                  env=dict(os.environ, LC_ALL="C"))
+        if proc.returncode != 0:
+            os.unlink(path)
+            return f"database {failed} (its dump failed: kept as it is)"
+        sql(f"DROP DATABASE IF EXISTS `{failed}`;\n")
+        return path
 
     def drop_failed(self):
-        """After a release that changed the database went live: the previous failure's tables
-        are no longer needed."""
+        """After a release that changed the database went live: a failed way back's leftover
+        database, if any, is no longer needed."""
         sql(f"DROP DATABASE IF EXISTS `{side_names(self.database)[1]}`;\n")
 
     def prune(self, keep=KEEP, protect=()):
@@ -242,7 +262,7 @@ class Snapshots:
             return []
         doomed = snapshots_to_prune(os.listdir(self.dir), keep, protect)
         for rid in doomed:
-            for ext in (".sql", ".json"):
+            for ext in (".sql", ".json", ".failed.sql"):
                 try:
                     os.unlink(os.path.join(self.dir, rid + ext))
                 except FileNotFoundError:

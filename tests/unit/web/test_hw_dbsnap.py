@@ -80,11 +80,12 @@ def test_restore_snapshot_with_wrong_sha256_refused_before_any_sql(tmp_path, mon
     assert ran == []
 
 
-def test_prune_deletes_dump_and_record_of_old_releases(tmp_path):
+def test_prune_old_release_deletes_dump_record_and_failed_tables(tmp_path):
     rids = [f"2026010{d}T000000Z-{'b' * 12}" for d in range(1, 5)]
     for rid in rids:
         (tmp_path / f"{rid}.sql").write_text("x")
         (tmp_path / f"{rid}.json").write_text("{}")
+    (tmp_path / f"{rids[0]}.failed.sql").write_text("x")
     assert hw_dbsnap.Snapshots(str(tmp_path), "site").prune(keep=3) == rids[:1]
     assert sorted(os.listdir(tmp_path)) == sorted(f"{r}.{e}" for r in rids[1:]
                                                   for e in ("json", "sql"))
