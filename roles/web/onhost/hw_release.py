@@ -326,13 +326,14 @@ def deploy(site, upload, sha256, source, now=None):
     if action == "none":
         report["seconds"] = round(time.monotonic() - t0, 3)
         return report
-    if action == "stage":
-        steps("stage", site.stage, archive, sha256, rid, source)
-    report["staged_seconds"] = round(time.monotonic() - t0, 3)
     release = os.path.join(site.releases, rid)
-    post = site.has_post_step(release)
     state = {"switched": False, "maintenance": False, "snapshot": None, "db_changed": False}
+    post = False
     try:
+        if action == "stage":
+            steps("stage", site.stage, archive, sha256, rid, source)
+        report["staged_seconds"] = round(time.monotonic() - t0, 3)
+        post = site.has_post_step(release)
         if post and not site.database:
             raise HelperError("this codebase has a database step (Drush) and no --database was "
                               "given: refusing to change a database that cannot be restored")
@@ -355,7 +356,10 @@ def deploy(site, upload, sha256, source, now=None):
         report["seconds"] = round(time.monotonic() - t0, 3)
         _fail(site, report, steps, state, exc, previous, release)
     if post:
-        report["db_snapshots_pruned"] = steps("prune", site.after_db_release, rid)
+        try:  # housekeeping: the release is live whatever happens here
+            report["db_snapshots_pruned"] = steps("prune", site.after_db_release, rid)
+        except (HelperError, OSError) as exc:
+            report["warnings"] = [f"pruning old database snapshots: {exc}"]
     report["pruned"] = steps("prune", site.prune)
     report.update(result="live", timings=steps.timings,
                   seconds=round(time.monotonic() - t0, 3))

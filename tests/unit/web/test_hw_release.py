@@ -315,3 +315,15 @@ def test_deploy_success_recorded_as_live_with_snapshot(site, tmp_path):
     assert site.db == {"version": 2, "rows": ["written before", "update ran"],
                        "maintenance": False}
     assert site.status()["last_record"]["result"] == "live"
+
+
+def test_deploy_refused_stage_recorded_as_failed_live_untouched(site, tmp_path):
+    b1 = _build(tmp_path, "v1")
+    first = hw_release.deploy(site, _upload(tmp_path, b1), b1.sha256, b1.source)
+    bad = _build(tmp_path, "v2", settings="<?php $databases = [];\n")
+    with pytest.raises(hw_release.ReleaseFailed, match="live site is untouched"):
+        hw_release.deploy(site, _upload(tmp_path, bad), bad.sha256, bad.source)
+    rec = _records(site)[-1]
+    assert rec["result"] == "failed" and rec["failed_step"] == "stage"
+    assert rec["rolled_back"] == {"code": False, "db": False} and rec["maintenance"] is False
+    assert site.current_id() == first["release"]
