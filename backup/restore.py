@@ -1,38 +1,48 @@
-"""Restore one site on the host that runs this (its own web host, or a fresh one) (R-INC-1).
+"""Restore one site on the host that runs this (its own web host, or a re-created one of the
+same name) without ever leaving it worse than before (R-INC-1, issue 11).
 
-    python3 -m backup.restore --site NAME --from local|a|b [--at DATE|TIME]
-                              [--stage-config | --apply-config] [--redump]
+    python3 -m backup.restore --site NAME --from local|a|b [--at DATE|TIME | --snapshot ID]
+                              [--stage-config | --apply-config] [--redump] [--safety-days N]
 
 1. choose the backup: the newest night whose database AND files snapshots are both in the
-   chosen repository, taken at or before --at (a date means the end of that local day). From
-   local, the listing the runner keeps is used while it is exact (backup.records);
-2. stop the site (its PHP-FPM and cron units) so nobody writes meanwhile;
-3. at once, as they share nothing:
-   * files: `restic restore --include <site data> --delete --verify` into place: code
-     releases and the `current` link, public files, config sync, private files (into the
-     mounted gocryptfs view; it must be mounted). Only those paths: the ciphertext, temp
-     files and sessions are never touched;
-   * database: every table dropped, then `restic dump` streamed into the client (as root
-     over the socket), its sha256 computed on the way;
-   * the snapshot's /etc/passwd and /etc/group, beside the live ones, only when the backup's
-     host had other user or group ids than this one (its `ids-sha256=` tag): file owners are
-     then mapped by NAME, so a fresh host whose users got other ids works;
-   * with --stage-config or --apply-config: the snapshot's host configuration, beside the live
-     one (or also in place) and the differences listed: `fab deploy` owns the live one;
-4. start the site again and verify the database: the sha256 of the dump streamed into the
-   client must be the one recorded when the backup was taken (the files snapshot's
-   `dump-sha256=` tag), and the client must have loaded it without error. A backup without
-   that record (taken before it existed), or --redump, is verified by a new dump of the
-   restored database, made exactly as the backup makes it: it must have the same sha256.
-   Row counts per table are reported;
-5. one JSON document on stdout, and a record in runs.jsonl (R-INC-4), timings included.
+   chosen repository, taken at or before --at (a date means the end of that local day), or
+   the pair one of whose ids starts with --snapshot (a restore's safety snapshot is chosen only
+   that way). From local, the listing the runner keeps is used while it is exact;
+2. refuse before touching anything: private files not mounted, a kept `.prerestore-*` or
+   `<db>_prerestore` of an earlier restore cut after its swap;
+3. stop the writers (the site's PHP-FPM and cron units) and CHECK they stopped (`systemctl
+   stop` result and `is-active`); one that does not stop: the others are started again and
+   the restore ends, nothing touched;
+4. the SAFETY SNAPSHOT of the current state, database and files, into the local repository
+   (backup.safety: tagged `safety`, forgotten by the local rotation after --safety-days, 7 by
+   default, never counted as a daily/weekly/monthly, never copied off-site). Its id and the
+   command that goes back to it are printed and recorded;
+5. at once, every error collected: the dump into a side database `<db>_restore`, hashed on
+   the way (backup.restore_db); the files into side directories on the same filesystems as
+   their live places, private files inside the mounted gocryptfs (backup.swap); the snapshot's
+   users and groups beside (for owners by name) or its configuration (--stage-config);
+6. verify BEFORE swapping: the streamed dump's sha256 against the one recorded at backup time;
+   every restored path present (`restic restore --verify` checked the contents); owners mapped
+   by name on a host with other ids;
+7. swap: one atomic RENAME TABLE for the database, renames for the files, the live state kept
+   aside; a backup without a recorded sha256 (or --redump) is then checked by a re-dump; any
+   failure swaps everything back;
+8. --apply-config: only the restorable configuration is put in place (RESTORABLE_CONFIG:
+   never secrets or ids of the backup's host, see config_restorable);
+9. the kept live state is dropped, the writers started and checked;
+10. one JSON document on stdout; a line in restores.jsonl (what, when, tier, snapshots,
+   result, duration, safety snapshot: R-INC-4) and in runs.jsonl.
 
-The database half (steps 3 and 4: load, stream-hash, verify) is backup.restore_db.
+Any failure: the live site is as it was (nothing swapped, or everything swapped back), the
+exit code is non-zero and every error is named. The proxy's maintenance page is the admin
+side's (roles/backup/restore.py): set before, lifted only after success and a health check.
 """
+
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import hashlib
 import json
 import os
@@ -44,33 +54,39 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
 from backup import config as config_mod
+from backup import restore_db, safety, swap
 from backup.config import ConfigError, SiteBackup
 from backup.lock import LockHeld, exclusive
 from backup.records import DUMP_SHA256, IDS_SHA256, cached_listing, ids_digest, tag_value
 from backup.restic import ResticError
-from backup.restore_db import CHUNK, RestoreError, restore_database, verify_database
+from backup.restore_db import CHUNK, RestoreError
 from backup.run import KIND_DB, KIND_FILES, series
 from backup.snapshots import parse_restic_time
 from backup.status import RunRecord, append_run
+from backup.tags import SAFETY, SAFETY_KEEP_DAYS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_VERIFY, EXIT_LOCKED = 0, 1, 2, 6, 75
 
 # --- choosing the backup --------------------------------------------------------------------
 
 
-def choose(snapshots: list[dict[str, Any]], host: str, at: datetime | None
-           ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(db, files) snapshots of the newest backup at or before `at` that has both."""
+def choose(snapshots: list[dict[str, Any]], host: str, at: datetime | None,
+           snapshot: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(db, files) snapshots of the newest backup at or before `at` that has both; or the
+    pair one of whose ids starts with `snapshot` (the only way to choose a safety snapshot)."""
+    own = series(snapshots, host)
+    if snapshot:
+        return _pair_of(own, snapshot)
     nights: dict[datetime, dict[str, dict[str, Any]]] = {}
-    for s in series(snapshots, host):
+    for s in own:
         moment = parse_restic_time(s["time"])
-        if at is not None and moment > at:
+        if SAFETY in s["tags"] or (at is not None and moment > at):
             continue
         kind = KIND_DB if KIND_DB in s["tags"] else KIND_FILES
         nights.setdefault(moment, {})[kind] = s
@@ -80,6 +96,22 @@ def choose(snapshots: list[dict[str, Any]], host: str, at: datetime | None
         raise RestoreError(f"no complete backup (database and files){when} in this repository")
     best = nights[complete[-1]]
     return best[KIND_DB], best[KIND_FILES]
+
+
+def _pair_of(own: list[dict[str, Any]], prefix: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    if len(prefix) < 8 or any(c not in "0123456789abcdef" for c in prefix):
+        raise RestoreError(f"--snapshot {prefix!r}: expected at least 8 hex digits of an id")
+    found = [s for s in own if s["id"].startswith(prefix)]
+    if len(found) != 1:
+        raise RestoreError(f"--snapshot {prefix}: {'no' if not found else 'more than one'} "
+                           "snapshot of this site with that id in this repository")
+    chosen = found[0]
+    moment, is_safety = parse_restic_time(chosen["time"]), SAFETY in chosen["tags"]
+    pair = {KIND_DB if KIND_DB in s["tags"] else KIND_FILES: s for s in own
+            if parse_restic_time(s["time"]) == moment and (SAFETY in s["tags"]) == is_safety}
+    if len(pair) != 2:
+        raise RestoreError(f"--snapshot {prefix}: its database or files half is missing")
+    return pair[KIND_DB], pair[KIND_FILES]
 
 
 def parse_at(text: str, zone: Any) -> datetime:
@@ -109,13 +141,34 @@ def check_mounts(cfg: SiteBackup) -> None:
                                "outside the encrypted filesystem (R-GDPR-1); mount it first")
 
 
-def restore_files(cfg: SiteBackup, repo_tier: str, snapshot_id: str) -> dict[str, Any]:
-    check_mounts(cfg)
-    includes = site_data_paths(cfg)
-    argv = cfg.restic.restore_argv(cfg.repo(repo_tier), snapshot_id, "/", includes, delete=True)
-    proc = cfg.restic.run(argv, f"restore files from {repo_tier}")
+def restore_side(cfg: SiteBackup, repo_tier: str, snapshot_id: str, group: swap.Group,
+                 token: str) -> dict[str, Any]:
+    """One group of the site's data paths into its side directory (`restic restore --verify`
+    reads back every file it wrote)."""
+    argv = cfg.restic.restore_argv(cfg.repo(repo_tier), snapshot_id, group.side(token),
+                                   list(group.paths))
+    proc = cfg.restic.run(argv, f"restore files from {repo_tier} into {group.side(token)}")
     summary = [line for line in proc.stdout.splitlines() if line.startswith("Summary")]
-    return {"includes": includes, "summary": summary[-1] if summary else ""}
+    return {"includes": list(group.paths), "summary": summary[-1] if summary else ""}
+
+
+# Host configuration a restore may put back (--apply-config). Never what belongs to the host
+# it was taken on: its users' and groups' ids, secrets generated per host (database
+# password, the private files' gocryptfs password, Drupal's hash salt and the settings file
+# that carries them), the backup identity (not even in the backup), MariaDB's maintenance
+# credentials. `fab deploy` writes those for THIS host; the restored ones would not match its
+# encrypted private files, database users or certificates (issue 11).
+NOT_RESTORABLE_CONFIG = (
+    "/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow", "/etc/subuid", "/etc/subgid",
+    "/etc/hosting/*/db.cnf", "/etc/hosting/*/private.pass", "/etc/hosting/*/hash_salt",
+    "/etc/hosting/*/settings.local.php", "/etc/hosting/backup/*", "/etc/hosting/backup-storage/*",
+    "/etc/mysql/debian.cnf", "/etc/ssh/*", "*.key", "*.pem", "*password*", "*secret*",
+)
+
+
+def config_restorable(path: str) -> bool:
+    """May --apply-config put this file of the snapshot in place (pure)?"""
+    return not any(fnmatch.fnmatchcase(path, pattern) for pattern in NOT_RESTORABLE_CONFIG)
 
 
 def staged_config(cfg: SiteBackup, repo_tier: str, snapshot_id: str, apply: bool
@@ -137,10 +190,25 @@ def staged_config(cfg: SiteBackup, repo_tier: str, snapshot_id: str, apply: bool
             live = Path("/") / staged.relative_to(stage)
             if not live.is_file() or _sha(live) != _sha(staged):
                 differ.append(str(live))
-    if apply:
-        cfg.restic.run(cfg.restic.restore_argv(cfg.repo(repo_tier), snapshot_id, "/", includes),
-                       f"restore config in place from {repo_tier}")
-    return {"staged_in": str(stage), "differs_from_live": sorted(differ), "applied": apply}
+    return {"staged_in": str(stage), "differs_from_live": sorted(differ), "applied": [],
+            "not_restorable": sorted(p for p in differ if not config_restorable(p))}
+
+
+def apply_config(staged: dict[str, Any]) -> list[str]:
+    """The staged files that differ and are restorable, put in place (mode and owner kept)."""
+    stage, applied = Path(staged["staged_in"]), []
+    for live in staged["differs_from_live"]:
+        if not config_restorable(live):
+            continue
+        source = stage / live.lstrip("/")
+        os.makedirs(os.path.dirname(live), exist_ok=True)
+        tmp = f"{live}.restore-tmp"
+        shutil.copy2(source, tmp, follow_symlinks=False)
+        st = os.lstat(source)
+        os.lchown(tmp, st.st_uid, st.st_gid)
+        os.replace(tmp, live)
+        applied.append(live)
+    return applied
 
 
 def stage_ids(cfg: SiteBackup, repo_tier: str, snapshot_id: str, stage: Path) -> None:
@@ -199,16 +267,79 @@ def remap_owners(paths: list[str], stage: Path) -> int:
     return changed
 
 
-def _units(action: str, units: Sequence[str]) -> None:
+def _systemctl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["systemctl", *args], capture_output=True, text=True, timeout=300)
+
+
+def stop_writers(units: Sequence[str]) -> list[str]:
+    """Stop every unit and check it stopped; returns those that were active (to start again).
+    Any unit that does not stop: the stopped ones are started again and RestoreError names
+    every failure (nothing else touched)."""
+    active = [u for u in units if _systemctl("is-active", "--quiet", u).returncode == 0]
+    errors = []
     for unit in units:
-        subprocess.run(["systemctl", action, unit], capture_output=True, timeout=300)
+        proc = _systemctl("stop", unit)
+        if proc.returncode != 0:
+            errors.append(f"systemctl stop {unit} failed (exit {proc.returncode}): "
+                          f"{proc.stderr.strip()[-300:]}")
+        elif _systemctl("is-active", "--quiet", unit).returncode == 0:
+            errors.append(f"{unit} is still active after systemctl stop")
+    if errors:
+        errors += start_writers(active)
+        raise RestoreError("the site's writers could not be stopped, nothing touched: "
+                           + "; ".join(errors))
+    return active
+
+
+def start_writers(units: Sequence[str]) -> list[str]:
+    """Start the units again and check they run; returns the errors (every one)."""
+    errors = []
+    for unit in units:
+        proc = _systemctl("start", unit)
+        if proc.returncode != 0:
+            errors.append(f"systemctl start {unit} failed (exit {proc.returncode}): "
+                          f"{proc.stderr.strip()[-300:]}")
+        elif _systemctl("is-active", "--quiet", unit).returncode != 0:
+            errors.append(f"{unit} is not active after systemctl start")
+    return errors
+
+
+def run_all(jobs: dict[str, Callable[[], Any]], workers: int = 4
+            ) -> tuple[dict[str, Any], list[str]]:
+    """Run the jobs at once; (results of those that succeeded, EVERY error "name: error")."""
+    results: dict[str, Any] = {}
+    errors: list[str] = []
+    if not jobs:
+        return results, errors
+    with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        futures = {name: pool.submit(job) for name, job in jobs.items()}
+        for name, future in futures.items():
+            try:
+                results[name] = future.result()
+            except Exception as error:  # noqa: BLE001 - each is reported, none lost
+                errors.append(f"{name}: {error}")
+    return results, errors
+
 
 
 # --- the whole restore ---------------------------------------------------------------------
 
 
-def restore(cfg: SiteBackup, tier: str, at: datetime | None, apply_config: bool,
-            stage_config: bool = False, redump: bool = False) -> dict[str, Any]:
+class Failed(RuntimeError):
+    """The restore stopped; `errors` lists every failure, `code` is the exit code."""
+
+    def __init__(self, errors: list[str], code: int = 1) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+        self.code = code
+
+
+def restore(cfg: SiteBackup, tier: str, at: datetime | None, apply_config_: bool,
+            stage_config: bool = False, redump: bool = False, snapshot: str | None = None,
+            safety_days: int = SAFETY_KEEP_DAYS) -> dict[str, Any]:
+    """Steps 1-9; returns the result, `result["errors"]` empty on success. The result's
+    `outcome` says where the live site is: "restored", "untouched" (nothing was changed),
+    "swapped back" (changed, then put back as it was) or "UNKNOWN" (an undo failed)."""
     t0 = time.monotonic()
     timings: dict[str, float] = {}
 
@@ -217,71 +348,194 @@ def restore(cfg: SiteBackup, tier: str, at: datetime | None, apply_config: bool,
         timings[name] = round(now - start, 3)
         return now
 
-    def timed(name: str, work: Callable[..., Any], *args: Any) -> Any:
-        start = time.monotonic()
-        try:
-            return work(*args)
-        finally:
-            timings[name] = round(time.monotonic() - start, 3)
+    def timed(name: str, work: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+        def job() -> Any:
+            start = time.monotonic()
+            try:
+                return work(*args)
+            finally:
+                timings[name] = round(time.monotonic() - start, 3)
+        return job
 
+    result: dict[str, Any] = {"site": cfg.site, "from": tier, "host": os.uname().nodename,
+                              "outcome": "untouched", "errors": [], "safety": None}
+    errors: list[str] = result["errors"]
     repo = cfg.repo(tier)
     snapshots = None if repo.remote else cached_listing(cfg.state_dir, repo.location)
-    listing = "kept by the runner" if snapshots is not None else "restic snapshots"
-    if snapshots is None:
-        snapshots = cfg.restic.snapshots(repo)
-    db_snap, files_snap = choose(snapshots, cfg.host, at)
+    result["listing"] = "kept by the runner" if snapshots is not None else "restic snapshots"
+    try:
+        if snapshots is None:
+            snapshots = cfg.restic.snapshots(repo)
+        db_snap, files_snap = choose(snapshots, cfg.host, at, snapshot)
+    except (ResticError, RestoreError) as error:
+        hint = ""
+        if isinstance(error, ResticError) and repo.remote:
+            others = " or ".join(f"--from {t}" for t in ("local", "a", "b") if t != tier)
+            hint = (f" (is backup-{tier} reachable? {others} restores from another tier)")
+        raise Failed([f"choosing the backup in {tier}: {error}{hint}; nothing touched"]) from None
+    result.update({"snapshot_time": files_snap["time"],
+                   "snapshots": {"db": db_snap["id"], "files": files_snap["id"]}})
     recorded = tag_value(files_snap, DUMP_SHA256)
     backup_ids = tag_value(files_snap, IDS_SHA256)
     same_ids = backup_ids is not None and backup_ids == ids_digest()
     t = lap("choose", t0)
-    result: dict[str, Any] = {"site": cfg.site, "from": tier, "host": os.uname().nodename,
-                              "snapshot_time": files_snap["time"], "listing": listing,
-                              "snapshots": {"db": db_snap["id"], "files": files_snap["id"]}}
-    stage_dir = None
-    check_mounts(cfg)  # before anything is touched: the database is restored meanwhile
-    _units("stop", cfg.stop_units)
+
+    groups = swap.plan(cfg.restore_root, site_data_paths(cfg), cfg.required_mounts)
+    token = files_snap["id"][:8]
     try:
-        # Files, database and what is staged at once: they share nothing, and each restic
-        # command's key derivation overlaps the others' work.
-        with ThreadPoolExecutor(max_workers=3) as pool:
-            files_job = pool.submit(timed, "files", restore_files, cfg, tier, files_snap["id"])
-            db_job = pool.submit(timed, "database", restore_database, cfg, tier, db_snap["id"])
-            config_job = ids_job = None
-            if stage_config or apply_config:
-                config_job = pool.submit(timed, "config", staged_config, cfg, tier,
-                                         files_snap["id"], apply_config)
-            elif not same_ids:
-                stage_dir = Path(tempfile.mkdtemp(prefix="restore-ids-", dir=cfg.state_dir))
-                ids_job = pool.submit(timed, "users and groups", stage_ids, cfg, tier,
-                                      files_snap["id"], stage_dir)
-            result["files"] = files_job.result()
-            result["database"] = db_job.result()
-            if config_job is not None:
-                result["config"] = config_job.result()
-                staged = result["config"]["staged_in"]
-                stage_dir = None if staged is None else Path(staged)
-            else:
-                result["config"] = {"staged_in": None, "applied": False,
-                                    "note": "not staged (--stage-config to compare it)"}
-            if ids_job is not None:
-                ids_job.result()
-        t = lap("restore", t)
+        check_mounts(cfg)
+        sides, olds = swap.leftovers(groups)
+        if olds:
+            raise RestoreError(f"{', '.join(olds)}: the live files of an earlier restore cut "
+                               "after its swap; put them back or remove them first")
+        for side in sides:
+            shutil.rmtree(side)
+        restore_db.prepare(cfg)
+        writers = stop_writers(cfg.stop_units)
+    except (RestoreError, swap.SwapError, OSError) as error:
+        raise Failed([str(error)]) from None
+    t = lap("stop", t)
+
+    db_swap = restore_db.Swap(cfg)
+    files_swap = swap.FileSwap(groups, token)
+    stage_dir: Path | None = None
+    verify_failed = False
+    try:
+        try:
+            result["safety"] = safety.take(cfg, datetime.now(UTC), safety_days)
+        except safety.SafetyError as error:
+            raise Failed([str(error)]) from None
+        t = lap("safety snapshot", t)
+
+        for group in groups:
+            swap.make_side(group, token)
+        jobs = {"database": timed("database", restore_db.load_side, cfg, tier, db_snap["id"])}
+        for i, group in enumerate(groups):
+            jobs[f"files {group.base}"] = timed(f"files {i}", restore_side, cfg, tier,
+                                                files_snap["id"], group, token)
+        if stage_config or apply_config_:
+            jobs["config"] = timed("config", staged_config, cfg, tier, files_snap["id"], False)
+        if not same_ids:
+            stage_dir = Path(tempfile.mkdtemp(prefix="restore-ids-", dir=cfg.state_dir))
+            jobs["users and groups"] = timed("users and groups", stage_ids, cfg, tier,
+                                             files_snap["id"], stage_dir)
+        done, job_errors = run_all(jobs)
+        if job_errors:
+            raise Failed(job_errors)
+        t = lap("restore beside", t)
+        result["database"] = done["database"]
+        result["files"] = {"groups": [done[k] for k in done if k.startswith("files ")]}
+        result["config"] = done.get("config") or {
+            "staged_in": None, "applied": [], "note": "not staged (--stage-config to compare it)"}
+
+        check = restore_db.check_stream(done["database"], recorded)
+        result["verify"] = check
+        if check["matches"] is False:
+            verify_failed = True
+            raise Failed(["the restored database differs from the snapshot's dump (sha256 "
+                          f"{check['streamed_sha256'][:12]} streamed, "
+                          f"{check['recorded_sha256'][:12]} recorded); live untouched"], 6)
+        files_swap.check()
+        db_swap.check()
         if same_ids:
             result["files"]["owners_remapped"] = 0
-            result["files"]["owners"] = "same user and group ids as the backup's host"
         elif stage_dir is not None:
             result["files"]["owners_remapped"] = remap_owners(
-                [p for p in site_data_paths(cfg) if os.path.lexists(p)], stage_dir)
-        t = lap("owners", t)
+                [g.side(token) for g in groups], stage_dir)
+        t = lap("verify beside", t)
+
+        result["outcome"] = "swapping"
+        db_swap.swap_in()
+        try:
+            result["files"]["renames"] = files_swap.swap_in()
+        except swap.SwapError as error:
+            db_swap.swap_back()
+            raise Failed([str(error)]) from None
+        result["outcome"] = "swapped"
+        if check["matches"] is None or redump:
+            actual = restore_db.redump_sha256(cfg)
+            check["dump_sha256"] = actual
+            if actual != check["streamed_sha256"] or check["matches"] is False:
+                verify_failed = True
+                raise Failed(["the restored database differs from the snapshot's dump "
+                              "(re-dump); swapped back"], 6)
+            check["matches"] = True
+        check["matches_snapshot"] = bool(check["matches"])
+        t = lap("swap", t)
+        if apply_config_ and result["config"].get("staged_in"):
+            result["config"]["applied"] = apply_config(result["config"])
+        db_swap.finish()
+        errors += files_swap.finish()
+        result["outcome"] = "restored"
+        result["verify"]["row_counts"] = restore_db.row_counts(cfg)
+        lap("finish", t)
+    except Failed as failure:
+        errors += failure.errors
+        result["exit_code"] = failure.code
+    except (ResticError, RestoreError, swap.SwapError, OSError) as error:
+        errors.append(str(error))
     finally:
-        if stage_dir is not None and stage_dir.name.startswith("restore-ids-"):
+        if result["outcome"] != "restored":
+            undo = []
+            if result["outcome"] in ("swapping", "swapped"):
+                undo += files_swap.swap_back()
+                if db_swap.done:
+                    try:
+                        db_swap.swap_back()
+                    except RestoreError as error:
+                        undo.append(f"database swap back: {error}")
+                result["outcome"] = "UNKNOWN" if undo else "swapped back"
+            for step in (lambda: restore_db.drop_side(cfg),
+                         lambda: undo.extend(swap.remove(groups, token))):
+                try:
+                    step()
+                except (RestoreError, OSError) as error:
+                    undo.append(f"cleaning up: {error}")
+            errors += undo
+            result.setdefault("verify", {})["matches_snapshot"] = False
+        if stage_dir is not None:
             shutil.rmtree(stage_dir, ignore_errors=True)
-        _units("start", cfg.stop_units)
-    result["verify"] = verify_database(cfg, result["database"], recorded, redump)
-    lap("verify", t)
+        if result["outcome"] == "restored":
+            # A restored site runs, even if its units were down before (a broken host).
+            errors += start_writers(cfg.stop_units)
+        elif result["outcome"] != "UNKNOWN":
+            # The site as it was: what ran runs again (the proxy's maintenance is lifted by
+            # the admin side only after success and a health check).
+            errors += start_writers(writers)
+    result["verify_failed"] = verify_failed
     result["timings"] = timings
     result["seconds"] = round(time.monotonic() - t0, 3)
     return result
+
+
+def restore_record(result: dict[str, Any], started: str, at: str | None,
+                   selector: str | None) -> dict[str, Any]:
+    """The line of restores.jsonl (R-INC-4): what, when, from where, result, duration, and the
+    safety snapshot to go back to."""
+    safety_ = result.get("safety") or {}
+    return {
+        "time": started, "site": result.get("site"), "host": result.get("host"),
+        "from": result.get("from"), "at": at, "snapshot": selector,
+        "snapshots": result.get("snapshots"), "snapshot_time": result.get("snapshot_time"),
+        "result": "ok" if not result.get("errors") else "failed",
+        "outcome": result.get("outcome"), "errors": result.get("errors", []),
+        "seconds": result.get("seconds"),
+        "safety": ({k: safety_[k] for k in ("db", "files", "expires")} if safety_ else None),
+        "go_back": safety_.get("go_back"),
+    }
+
+
+def append_restore(state_dir: str, line: dict[str, Any]) -> None:
+    path = Path(state_dir) / RESTORES_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    try:
+        os.write(fd, (json.dumps(line, sort_keys=True) + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+RESTORES_FILE = "restores.jsonl"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -289,52 +543,82 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--site", required=True)
     p.add_argument("--config")
     p.add_argument("--from", dest="tier", choices=("local", "a", "b"), default="a")
-    p.add_argument("--at", help="YYYY-MM-DD (end of that day) or an ISO time; default: newest")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--at", help="YYYY-MM-DD (end of that day) or an ISO time; default: newest")
+    when.add_argument("--snapshot", help="the pair one of whose ids starts with this (8+ hex "
+                                         "digits): how a safety snapshot is restored")
     p.add_argument("--stage-config", action="store_true",
                    help="restore the snapshot's host configuration beside the live one and "
                         "list the differences")
     p.add_argument("--apply-config", action="store_true",
-                   help="also put the snapshot's host configuration in place")
+                   help="also put its restorable part in place (never secrets or ids)")
     p.add_argument("--redump", action="store_true",
                    help="also verify by a new dump of the restored database (slower)")
+    p.add_argument("--safety-days", type=int, default=SAFETY_KEEP_DAYS,
+                   help=f"days the safety snapshot is kept (default {SAFETY_KEEP_DAYS})")
     args = p.parse_args(argv)
     try:
         cfg = config_mod.load(args.config or config_mod.config_path(args.site))
         at = parse_at(args.at, cfg.policy.zone) if args.at else None
+        if not 1 <= args.safety_days <= 365:
+            raise RestoreError(f"--safety-days {args.safety_days}: 1..365")
     except (ConfigError, RestoreError) as error:
         print(f"restore {args.site}: {error}", file=sys.stderr)
         return EXIT_USAGE
     if pwd.getpwuid(os.getuid()).pw_name != "root":
         print(f"restore {args.site}: must run as root", file=sys.stderr)
         return EXIT_USAGE
+    started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     record = RunRecord(cfg.site, "restore", tier=args.tier)
     code = EXIT_OK
+    result: dict[str, Any] = {"site": cfg.site, "from": args.tier, "errors": []}
     try:
         with exclusive(cfg.lock_file, f"backup or restore of {cfg.site}"):
             with record.step("restore") as step:
-                result = restore(cfg, args.tier, at, args.apply_config, args.stage_config,
-                                 args.redump)
-                step.update({"snapshot_time": result["snapshot_time"],
-                             "snapshots": result["snapshots"]})
-            record.facts["restore"] = result
-            if not result["verify"]["matches_snapshot"]:
-                record.fail("the restored database differs from the snapshot's dump")
-                code = EXIT_VERIFY
+                try:
+                    result = restore(cfg, args.tier, at, args.apply_config, args.stage_config,
+                                     args.redump, args.snapshot, args.safety_days)
+                except Failed as failure:
+                    result["errors"] = failure.errors
+                    result["exit_code"] = failure.code
+                    result["outcome"] = "untouched"
+                step.update({"snapshot_time": result.get("snapshot_time"),
+                             "snapshots": result.get("snapshots"),
+                             "outcome": result.get("outcome")})
     except LockHeld as error:
         print(f"restore {cfg.site}: REFUSED: {error}", file=sys.stderr)
         return EXIT_LOCKED
-    except (ResticError, RestoreError, OSError) as error:
-        record.fail(str(error))
-        code = EXIT_FAILED
+    for error in result["errors"]:
+        record.fail(error)
+    if result["errors"]:
+        code = result.get("exit_code", EXIT_FAILED)
+        if result.get("verify_failed"):
+            code = EXIT_VERIFY
+    result["record"] = restore_record(result, started, args.at, args.snapshot)
+    record.facts["restore"] = result
     data = record.as_dict()
     data["exit_code"] = code
-    append_run(cfg.state_dir, data)
+    result["record"]["exit_code"] = code
+    for write in (lambda: append_restore(cfg.state_dir, result["record"]),
+                  lambda: append_run(cfg.state_dir, data)):
+        try:
+            write()
+        except OSError as error:
+            record.fail(f"writing the record: {error}")
+            code = code or EXIT_FAILED
     print(json.dumps(data, indent=2, sort_keys=True))
+    if result.get("safety"):
+        print(f"restore {cfg.site}: safety snapshot {result['safety']['files'][:8]} (files) + "
+              f"{result['safety']['db'][:8]} (database), kept until "
+              f"{result['safety']['expires']}; to go back: {result['safety']['go_back']}",
+              file=sys.stderr)
     if code:
-        print(f"restore {cfg.site}: FAILED: {'; '.join(record.errors)}", file=sys.stderr)
+        print(f"restore {cfg.site}: FAILED (exit {code}, live site "
+              f"{result.get('outcome', 'untouched')}):", file=sys.stderr)
+        for error in record.errors:
+            print(f"  - {error}", file=sys.stderr)
     return code
 
 
 if __name__ == "__main__":
     sys.exit(main())
-

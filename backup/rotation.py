@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from backup.policy import DEFAULT_POLICY, Policy
 from backup.snapshots import Snapshot, read_snapshots
-from backup.tags import MONTHLY, WEEKLY
+from backup.tags import MONTHLY, SAFETY, WEEKLY, safety_expires
 
 LOCAL, TIER_A, TIER_B = "local", "a", "b"
 TIERS = (LOCAL, TIER_A, TIER_B)
@@ -62,16 +62,21 @@ def select(
     dated = [(policy.local_date(s.time), s) for s in read_snapshots(snapshots)]
     # A run of failed backups must never empty a tier: the newest backup stays. All
     # snapshots of the newest local date count as that backup (files + database dump).
-    newest_date = max((taken for taken, _ in dated), default=None)
+    # A restore's safety snapshot is no backup: it never stands for the newest one.
+    newest_date = max((taken for taken, s in dated if SAFETY not in s.tags), default=None)
     keep: list[Decision] = []
     forget: list[Decision] = []
     for taken, snapshot in dated:
         age = policy.age_days(taken, today)
-        kept, reason = _judge(tier, snapshot, age, policy)
+        safety = SAFETY in snapshot.tags
+        if safety:
+            kept, reason = _judge_safety(tier, snapshot, taken, today)
+        else:
+            kept, reason = _judge(tier, snapshot, age, policy)
         if age > policy.max_age_days:
             # Checked last so it overrides everything, the newest included.
             kept, reason = False, f"age {age} > {policy.max_age_days} days (R-BKP-6, R-GDPR-3)"
-        elif not kept and taken == newest_date:
+        elif not kept and not safety and taken == newest_date:
             kept, reason = True, f"newest backup of the tier, age {age} ({reason}; kept anyway)"
         (keep if kept else forget).append(Decision(snapshot.id, taken.isoformat(), reason))
     return Selection(tier, tuple(keep), tuple(forget))
@@ -92,6 +97,16 @@ def _judge(tier: str, snapshot: Snapshot, age: int, policy: Policy) -> tuple[boo
     if WEEKLY in snapshot.tags:
         return False, f"weekly, age {age} > {policy.weekly_keep_days} days (R-BKP-4)"
     return False, "neither weekly nor monthly: does not belong on backup-b (R-BKP-3)"
+
+
+def _judge_safety(tier: str, snapshot: Snapshot, taken: date, today: date) -> tuple[bool, str]:
+    """A restore's safety snapshot: on the web host until its expiry date, nowhere else."""
+    if tier != LOCAL:
+        return False, "safety snapshot of a restore: kept on the web host only"
+    expires = safety_expires(snapshot.tags, taken)
+    if today < expires:
+        return True, f"safety snapshot of a restore, expires on {expires.isoformat()}"
+    return False, f"safety snapshot of a restore, expired on {expires.isoformat()}"
 
 
 def _within(age: int, keep_days: int, what: str) -> tuple[bool, str]:

@@ -18,7 +18,7 @@ local repository); extra history only makes the answer more exact.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from backup.policy import DEFAULT_POLICY, Policy
@@ -26,6 +26,32 @@ from backup.snapshots import Snapshot, read_snapshots
 
 WEEKLY = "weekly"
 MONTHLY = "monthly"
+# A safety snapshot: the state a restore found, saved in the LOCAL repository before it
+# touched anything (backup.safety). Never a daily, weekly or monthly: tags_for_new_snapshot
+# and backup.rotation.select ignore it; the local rotation forgets it from the date of its
+# `safety-expires=` tag on (SAFETY_KEEP_DAYS after it was taken, unless the restore was told
+# otherwise), and A and B never hold one (docs/backup-rotation.md).
+SAFETY = "safety"
+SAFETY_EXPIRES = "safety-expires="
+SAFETY_KEEP_DAYS = 7
+
+
+def safety_tags(taken: date, keep_days: int = SAFETY_KEEP_DAYS) -> list[str]:
+    """Tags of a safety snapshot taken on the local date `taken`, kept `keep_days` days."""
+    if not 1 <= keep_days <= 365:
+        raise ValueError(f"safety keep days: {keep_days} is not within 1..365")
+    return [SAFETY, f"{SAFETY_EXPIRES}{(taken + timedelta(days=keep_days)).isoformat()}"]
+
+
+def safety_expires(tags: Iterable[str], taken: date) -> date:
+    """The local date from which a safety snapshot is forgotten (its tag, else the default)."""
+    for tag in tags:
+        if tag.startswith(SAFETY_EXPIRES):
+            try:
+                return date.fromisoformat(tag[len(SAFETY_EXPIRES):])
+            except ValueError:
+                break  # a mangled tag: the default, never "kept for ever"
+    return taken + timedelta(days=SAFETY_KEEP_DAYS)
 
 
 def tags_for_new_snapshot(
@@ -42,7 +68,9 @@ def tags_for_new_snapshot(
     decision, since the earlier days that decided it may have been pruned meanwhile.
     """
     today = policy.local_date(new_time)
-    history = read_snapshots(existing)
+    # A restore's safety snapshot is no backup of the calendar: it must not take the place
+    # of a week's or month's first backup.
+    history = [s for s in read_snapshots(existing) if SAFETY not in s.tags]
     same_day = [s for s in history if policy.local_date(s.time) == today]
     if same_day:
         return [tag for tag in (WEEKLY, MONTHLY) if any(tag in s.tags for s in same_day)]

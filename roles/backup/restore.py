@@ -1,18 +1,24 @@
-"""`fab restore --site NAME [--at DATE] [--from local|a|b] [--to HOST]` (R-INC-1, R-INC-4).
+"""`fab restore --site NAME [--at DATE | --snapshot ID] [--from local|a|b] [--to HOST]`
+(R-INC-1, R-INC-4, issue 11).
 
 Rebuild a site from a backup, on its own web host or on a fresh one (the same inventory host,
-re-created empty after an incident):
+re-created empty after an incident: --to accepts only the site's own host, one site per VM,
+R-HOST-2):
+  0. the site is put in maintenance at the proxy (503 page, `fab proxy.maintenance`) for the
+     whole restore; it is lifted only when the restore succeeded AND the site answers 200
+     from its own nginx. Any failure leaves it in maintenance, and says so;
   1. the target gets the repository password back from the storage server if it lacks it
      (a fresh host), BEFORE its roles run (they would otherwise generate a new one);
   2. the target is converged: baseline, web tier, backup role (packages, users, database and
      its user, encrypted private files mounted) - a no-op on a healthy host;
   3. `fab backup.setup` for the site: the target's backup key certified, its local
      repository created with the off-site chunker parameters;
-  4. `backup.restore` on the target (files, database, checks; the host configuration beside
-     the live one with --stage-config);
+     A failure here stops the restore, --from local included (it used to be ignored there);
+  4. `backup.restore` on the target: the safety snapshot of the current state first, then
+     side database and side directories, verified, swapped in (backup/restore.py);
   5. the site must answer HTTP 200 on the target, through its own nginx;
-  6. the RTO (wall-clock time of the whole) is printed, and the record kept on the target
-     (runs.jsonl) and here (restores.jsonl beside the CA directory's state).
+  6. the RTO (wall-clock time of the whole) is printed, with the safety snapshot and the
+     command that goes back to it, and the host's record (its restores.jsonl line, R-INC-4).
 """
 from __future__ import annotations
 
@@ -27,6 +33,8 @@ from roles.backup.layout import CONFIG_DIR, PYTHON, RUNNER_DIR, BackupLayout
 from roles.backup.setup import SetupError, converge_files, setup_site, sudo
 from roles.core.resources import Directory, File
 from roles.inventory import load
+from roles.proxy.config import proxy_config
+from roles.proxy.tasks import set_maintenance
 from roles.run import converge_hosts
 
 
@@ -34,12 +42,36 @@ class RestoreTaskError(RuntimeError):
     pass
 
 
+def maintenance_note(site: str) -> str:
+    return (f"{site} stays in maintenance at the proxy; once it is checked: "
+            f"fab proxy.maintenance --site {site} --off")
+
+
+def host_argv(site: str, source: str, at: str, snapshot: str, apply_config: bool,
+              stage_config: bool, redump: bool) -> list[str]:
+    """The on-host restore's command line (pure)."""
+    if at and snapshot:
+        raise RestoreTaskError("--at and --snapshot choose the backup each: give one")
+    argv = ["env", f"PYTHONPATH={RUNNER_DIR}", PYTHON, "-m", "backup.restore", "--site", site,
+            "--from", source]
+    if at:
+        argv += ["--at", at]
+    if snapshot:
+        argv += ["--snapshot", snapshot]
+    if apply_config:
+        argv.append("--apply-config")
+    elif stage_config:
+        argv.append("--stage-config")
+    if redump:
+        argv.append("--redump")
+    return argv
 
 
 def run_restore(env: str, site: str, at: str = "", source: str = "a", to: str = "",
                 apply_config: bool = False, inventory: str = "", identity: str = "",
                 ca_dir: str = "", emit: Callable[[str], None] = print,
-                stage_config: bool = False, redump: bool = False) -> dict[str, Any]:
+                stage_config: bool = False, redump: bool = False,
+                snapshot: str = "") -> dict[str, Any]:
     t0 = time.monotonic()
     if source not in ("local", "a", "b"):
         raise RestoreTaskError(f"--from {source!r}: local, a or b")
@@ -55,10 +87,45 @@ def run_restore(env: str, site: str, at: str = "", source: str = "a", to: str = 
         raise RestoreTaskError(f"{target.name} does not hold {site} in the inventory "
                                f"({sites[site]['host']} does): rebuild that host instead")
     lay = BackupLayout(site)
+    argv = host_argv(site, source, at, snapshot, apply_config, stage_config, redump)
 
     def access() -> Access:
         return Access(inv, creds)
 
+    flag = next(s.maintenance_flag for s in proxy_config(inv.doc).sites if s.name == site)
+    proxy = inv.by_role("proxy")[0]
+
+    def maintenance(on: bool) -> None:
+        a = access()
+        try:
+            set_maintenance(a.connection(proxy), flag, on)
+        finally:
+            a.close()
+
+    try:
+        maintenance(True)  # before anything: nobody sees (or writes to) a half-restored site
+    except Exception as exc:
+        raise RestoreTaskError(f"could not put {site} in maintenance at {proxy.name}, nothing "
+                               f"done: {exc}") from exc
+    emit(f"restore {site}: maintenance page on at {proxy.name}")
+    try:
+        result = _restore(inv, creds, access, target, site, sites[site], lay, source, at,
+                          argv, emit, t0)
+    except Exception as exc:
+        raise RestoreTaskError(f"{exc}; {maintenance_note(site)}") from exc
+    if result["ok"]:
+        maintenance(False)
+        result["maintenance"] = "lifted"
+        emit(f"restore {site}: maintenance page off")
+    else:
+        result["maintenance"] = "on"
+        emit(f"restore {site}: {maintenance_note(site)}")
+    return result
+
+
+def _restore(inv: Any, creds: Any, access: Callable[[], Access], target: Any, site: str,
+             s: dict[str, Any], lay: BackupLayout, source: str, at: str, argv: list[str],
+             emit: Callable[[str], None], t0: float) -> dict[str, Any]:
     timings: dict[str, float] = {}
     t = time.monotonic()
     a = access()
@@ -93,26 +160,16 @@ def run_restore(env: str, site: str, at: str = "", source: str = "a", to: str = 
     try:
         setup_site(inv, access, creds.ca_dir, site, emit)
     except SetupError as exc:
-        if source != "local":
-            raise RestoreTaskError(f"backup access of {target.name}: {exc}") from exc
+        # Never ignored, --from local included: a host whose backup access is broken must
+        # not be restored as if all were well (its next nights would fail silently).
+        raise RestoreTaskError(f"backup access of {target.name}: {exc}") from exc
     timings["backup_access"] = round(time.monotonic() - t, 1)
     t = time.monotonic()
-    argv = ["env", f"PYTHONPATH={RUNNER_DIR}", PYTHON, "-m", "backup.restore", "--site", site,
-            "--from", source]
-    if at:
-        argv += ["--at", at]
-    if apply_config:
-        argv.append("--apply-config")
-    elif stage_config:
-        argv.append("--stage-config")
-    if redump:
-        argv.append("--redump")
     a = access()
     try:
         conn = a.connection(target)
         res = sudo(conn, argv, timeout=6 * 3600, warn=True)
         timings["restore"] = round(time.monotonic() - t, 1)
-        s = sites[site]
         check = conn.run(f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 20 "
                          f"--resolve {s['domain']}:80:{target.private_ip} "
                          f"http://{s['domain']}/", hide=True, warn=True,
@@ -125,17 +182,28 @@ def run_restore(env: str, site: str, at: str = "", source: str = "a", to: str = 
         raise RestoreTaskError(f"restore on {target.name} failed: "
                                f"{(res.stderr or res.stdout).strip()[-1500:]}") from None
     answer = check.stdout.strip()
+    r = record.get("restore", {})
     result = {
         "site": site, "target": target.name, "from": source, "at": at or "newest",
-        "ok": res.exited == 0 and answer == "200",
+        "ok": res.exited == 0 and answer == "200", "exit_code": res.exited,
         "host_result": record.get("result"), "errors": record.get("errors", []),
-        "restore": record.get("restore", {}), "site_answers": answer,
+        "restore": r, "site_answers": answer, "safety": r.get("safety"),
+        "record": r.get("record"),
         "timings": timings, "rto_seconds": round(time.monotonic() - t0, 1),
     }
-    r = result["restore"]
+    verify = r.get("verify") or {}
     emit(f"restore {site} from {source} onto {target.name}: "
-         f"{'OK' if result['ok'] else 'FAILED'}; snapshot {r.get('snapshot_time', '?')}; "
-         f"database {'identical' if r.get('verify', {}).get('matches_snapshot') else 'DIFFERS'}"
-         f" ({sum(r.get('verify', {}).get('row_counts', {}).values())} rows); site answers "
+         f"{'OK' if result['ok'] else 'FAILED'} (live site {r.get('outcome', '?')}); snapshot "
+         f"{r.get('snapshot_time', '?')}; database "
+         f"{'identical' if verify.get('matches_snapshot') else 'NOT restored'}"
+         f" ({sum((verify.get('row_counts') or {}).values())} rows); site answers "
          f"HTTP {answer}; RTO {result['rto_seconds']:.0f} s")
+    for error in result["errors"]:
+        emit(f"  - {error}")
+    if result["safety"]:
+        emit(f"restore {site}: safety snapshot {result['safety']['files'][:8]} (kept until "
+             f"{result['safety']['expires']}); to go back: {result['safety']['go_back']}")
+    if result["record"]:
+        emit(f"restore {site}: recorded in {lay.state}/restores.jsonl: "
+             f"{json.dumps(result['record'], sort_keys=True)}")
     return result

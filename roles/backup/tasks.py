@@ -42,24 +42,29 @@ def status(c, env="lab", inventory="", identity=""):
 
 @task(help={**COMMON, "site": "site name (required)",
             "at": "YYYY-MM-DD (newest backup of that day or before) or an ISO time",
+            "snapshot": "the backup whose database or files snapshot id starts with this "
+                        "(8+ hex digits): how a restore's safety snapshot is restored",
             "from": "local | a | b (default a: survives the loss of the web host)",
-            "to": "host to restore onto (default: the site's web host, rebuilt if fresh)",
+            "to": "host to restore onto: only the site's own web host (default), e.g. "
+                  "re-created empty after an incident",
             "stage-config": "restore the snapshot's host configuration beside the live one "
                             "and list the differences",
-            "apply-config": "also put the snapshot's host configuration in place",
+            "apply-config": "also put the restorable part of the snapshot's host configuration "
+                            "in place (never secrets nor user/group ids of the old host)",
             "redump": "also verify the database by a new dump of it (slower)",
             "ca-dir": "CA directory (certifies a fresh host's backup key)"},
       name="restore")
 def restore(c, site="", at="", from_="a", to="", apply_config=False, env="lab", inventory="",
-            identity="", ca_dir="", stage_config=False, redump=False):
-    """Restore a site (database, files, code, config) from a backup; verify; print the RTO."""
+            identity="", ca_dir="", stage_config=False, redump=False, snapshot=""):
+    """Restore a site from a backup (safety snapshot first, maintenance page meanwhile)."""
     if not site:
         raise Exit("restore: --site is required", code=2)
     try:
         result = run_restore(env, site, at, from_, to, apply_config, inventory, identity, ca_dir,
-                             stage_config=stage_config, redump=redump)
+                             stage_config=stage_config, redump=redump, snapshot=snapshot)
     except (InventoryError, AccessError, SetupError, RestoreTaskError) as exc:
         raise Exit(f"restore: {exc}", code=1) from exc
     print(json.dumps(result, indent=2, sort_keys=True))
     if not result["ok"]:
-        raise Exit(f"restore of {site} FAILED", code=1)
+        raise Exit(f"restore of {site} FAILED: {'; '.join(result['errors']) or 'see above'}; "
+                   f"it stays in maintenance", code=1)

@@ -1,18 +1,30 @@
-"""Restore drill in the lab (R-INC-1): break a site (drop its database, delete its files and
-code), `fab restore --from a`, the site serves again with identical data; then rebuild the
-web host from nothing and restore onto it."""
+"""Restore drills in the lab (R-INC-1): break a site (drop its database, delete its files and
+code), `fab restore --from a`, the site serves again with identical data; rebuild the web
+host from nothing and restore onto it; then the fault drills of issue 11: a `restic dump`
+killed mid-stream, storage A down, a restore of the wrong date undone from its safety
+snapshot. Each drill ends with the site answering 200 with its content from before the
+drill, or the restore failed, the site in maintenance and nothing lost; then the relevant
+verify modules (MariaDB, PHP-FPM) still pass."""
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
+import threading
+import time
 
 import pytest
 
+from backup.snapshots import parse_restic_time
 from lab.testing import LabSession
-from roles.backup.restore import run_restore
+from roles.backup.restore import RestoreTaskError, run_restore
+from roles.proxy.config import proxy_config
+from roles.proxy.tasks import set_maintenance
 from roles.tasks.deploy import run_deploy
 
 from .test_backup_support import Chain, backup_chain
-from .test_web_support import lab_env
+from .test_web_support import REPO, connected, lab_env
 
 pytestmark = pytest.mark.lab
 SITE = "villeparisis"
@@ -99,3 +111,153 @@ def test_restore_onto_a_fresh_host(chain: Chain) -> None:
     # The rebuilt host backs up again, into the same off-site history.
     assert chain.run_backup(SITE).returncode == 0
     print(f"\nfresh-host RTO: {result['rto_seconds']:.0f} s {result['timings']}")
+
+
+# --- fault drills (issue 11) -------------------------------------------------------------
+
+VERIFY_MODULES = ("tests/verify/test_mariadb.py", "tests/verify/test_php_fpm.py")
+
+
+def site_db(chain: Chain) -> str:
+    return next(s for s in chain.inv()["sites"] if s["name"] == SITE)["database"]
+
+
+def page(chain: Chain) -> tuple[int, dict]:
+    """The site's answer through the proxy: (status, the page's stable fields)."""
+    status, body, _ = chain.tier.curl(SITE, "/")
+    if status != 200:
+        return status, {}
+    return status, {k: json.loads(body)[k] for k in ("site", "database", "content", "release")}
+
+
+def maintenance_off(chain: Chain) -> None:
+    with connected(chain.lab) as (inv, connect):
+        flag = next(s.maintenance_flag for s in proxy_config(inv.doc).sites if s.name == SITE)
+        set_maintenance(connect(inv.by_role("proxy")[0].name), flag, False)
+
+
+def verify_passes(chain: Chain) -> None:
+    lab = chain.lab
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rf",
+         *VERIFY_MODULES, "--inventory", str(lab.inventory_path),
+         "--ssh-config", str(lab.ssh_config)],
+        cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    print(f"verify after the drill: {proc.stdout.strip().splitlines()[-1]}")
+
+
+def test_drill_dump_killed_mid_stream_leaves_the_live_site_untouched(chain: Chain) -> None:
+    """Drill 1: 32 MB of incompressible rows in the last table of the dump, so `restic dump`
+    is killed while it streams; the restore fails, the live database and files are as they
+    were, the site stays in maintenance until an admin lifts it."""
+    web, db = chain.web(SITE), site_db(chain)
+    filler = (f"mariadb --protocol=socket {db} -e \"CREATE TABLE IF NOT EXISTS zz_filler "
+              "(id INT PRIMARY KEY, pad VARBINARY(1024)); INSERT IGNORE INTO zz_filler "
+              "SELECT seq, RANDOM_BYTES(1024) FROM seq_1_to_32768\"")
+    assert chain.sh(web, filler).returncode == 0
+    try:
+        assert chain.run_backup(SITE).returncode == 0
+        before, (status, content) = fingerprint(chain), page(chain)
+        assert status == 200
+        # Kill restic (by its pid) once the side database has its first tables: mid-stream.
+        killer = (f"for i in $(seq 1200); do n=$(mariadb --protocol=socket -N -e \"SELECT "
+                  f"COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='{db}_restore'\" "
+                  "2>/dev/null); p=$(pgrep -f '[r]estic .* dump -- '); "
+                  "if [ \"${n:-0}\" -gt 0 ] && [ -n \"$p\" ]; then kill -9 $p; "
+                  "echo killed $p after $n tables; exit 0; fi; sleep 0.05; done; exit 1")
+        out: list[subprocess.CompletedProcess[str]] = []
+        thread = threading.Thread(target=lambda: out.append(chain.sh(web, killer)))
+        thread.start()
+        t0 = time.monotonic()
+        result = restore(chain, source="a")
+        thread.join()
+        print(f"drill 1: {out[0].stdout.strip()}; failed restore took "
+              f"{time.monotonic() - t0:.1f} s; errors: {result['errors']}")
+        assert out[0].returncode == 0, out[0].stderr
+        assert not result["ok"] and result["exit_code"] == 1
+        assert result["restore"]["outcome"] == "untouched"
+        assert any("restic dump failed" in e for e in result["errors"]), result["errors"]
+        assert result["maintenance"] == "on" and chain.tier.curl(SITE, "/")[0] == 503
+        assert fingerprint(chain) == before  # nothing lost
+        tables = chain.sh(web, "mariadb --protocol=socket -N -e \"SELECT SCHEMA_NAME FROM "
+                               "information_schema.SCHEMATA\"").stdout.split()
+        assert f"{db}_restore" not in tables and f"{db}_prerestore" not in tables
+        line = chain.sh(web, f"tail -n 1 /var/lib/hosting/backup/{SITE}/restores.jsonl").stdout
+        assert json.loads(line)["result"] == "failed"  # R-INC-4
+        maintenance_off(chain)
+        assert page(chain) == (200, content)
+    finally:
+        chain.sh(web, f"mariadb --protocol=socket {db} -e 'DROP TABLE IF EXISTS zz_filler'")
+    verify_passes(chain)
+
+
+def test_drill_storage_a_down_fails_cleanly_and_touches_nothing(chain: Chain) -> None:
+    """Drill 2: backup-a unreachable from the web host (rejected by its firewall): the restore
+    from A fails with a message naming A and the other tiers; the site is untouched, in
+    maintenance; a restore from B then works."""
+    web = chain.web(SITE)
+    assert chain.run_backup(SITE).returncode == 0
+    before, (status, content) = fingerprint(chain), page(chain)
+    assert status == 200
+    a_ip = next(h["private_ip"] for h in chain.inv()["hosts"]
+                if h["name"] == chain.storage("a"))
+    block = ("nft add table inet drill && nft add chain inet drill out "
+             "'{ type filter hook output priority -10 ; }' && "
+             f"nft add rule inet drill out ip daddr {a_ip} reject with icmp type host-unreachable")
+    assert chain.sh(web, block).returncode == 0
+    try:
+        try:
+            result = restore(chain, source="a")
+            message = "; ".join(result["errors"])
+            assert not result["ok"] and result["restore"]["outcome"] == "untouched"
+            assert "is backup-a reachable? --from local or --from b" in message, message
+            assert result["maintenance"] == "on"
+        except RestoreTaskError as exc:  # the backup access check of `fab restore` saw it
+            message = str(exc)
+            assert re.search(r"backup-a|storage|a:", message), message
+            assert f"{SITE} stays in maintenance" in message
+        print(f"drill 2: {message[:600]}")
+        assert chain.tier.curl(SITE, "/")[0] == 503
+        assert fingerprint(chain) == before
+    finally:
+        chain.sh(web, "nft delete table inet drill")
+    result = restore(chain, source="b")
+    assert result["ok"], result["errors"]
+    assert result["maintenance"] == "lifted" and page(chain) == (200, content)
+    verify_passes(chain)
+
+
+def test_drill_wrong_date_then_back_to_the_safety_snapshot(chain: Chain) -> None:
+    """Drill 3: a restore of an older night by mistake; the safety snapshot it took brings the
+    site back exactly as it was before it, with the command the restore printed."""
+    web, db = chain.web(SITE), site_db(chain)
+    assert chain.run_backup(SITE).returncode == 0
+    older = max((s for s in chain.snapshots(SITE, "local")
+                 if "files" in s["tags"] and "safety" not in s["tags"]),
+                key=lambda s: s["time"])
+    # Work done since that night: a private letter and a row the site shows.
+    chain.sh(web, f"echo drill-3 > /srv/{SITE}/private/after-the-backup.txt && "
+                  f"mariadb --protocol=socket {db} -e \"REPLACE INTO fixture_state (name, value) "
+                  "VALUES ('drill', 'after the backup')\"")
+    before, (status, content) = fingerprint(chain), page(chain)
+    assert status == 200
+    wrong = restore(chain, source="local", at=parse_restic_time(older["time"]).isoformat())
+    assert wrong["ok"], wrong["errors"]
+    assert fingerprint(chain) != before  # the work of the day is gone from the live site
+    safety = wrong["safety"]
+    assert safety["go_back"] == (f"fab restore --site {SITE} --from local --snapshot "
+                                 f"{safety['files'][:8]}")
+    t0 = time.monotonic()
+    back = restore(chain, source="local", snapshot=safety["files"][:8])
+    print(f"drill 3: safety snapshot {safety}; wrong restore RTO {wrong['rto_seconds']} s, "
+          f"back in {time.monotonic() - t0:.1f} s (RTO {back['rto_seconds']} s)")
+    assert back["ok"], back["errors"]
+    assert fingerprint(chain) == before
+    assert page(chain) == (200, content)
+    assert chain.sh(web, f"cat /srv/{SITE}/private/after-the-backup.txt").stdout == "drill-3\n"
+    lines = chain.sh(web, f"tail -n 2 /var/lib/hosting/backup/{SITE}/restores.jsonl").stdout
+    records = [json.loads(line) for line in lines.splitlines()]
+    assert [r["result"] for r in records] == ["ok", "ok"]
+    assert records[1]["snapshot"] == safety["files"][:8]
+    verify_passes(chain)
