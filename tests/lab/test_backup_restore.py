@@ -85,6 +85,11 @@ def test_break_the_site_and_restore_it_from_backup_a(chain: Chain) -> None:
     letter = chain.sh(web, f"cat /srv/{SITE}/private/letter.txt").stdout
     assert letter == "secret-letter\n"  # back in the encrypted private files
     assert result["rto_seconds"] > 0
+    safety = result["safety"]
+    print(f"\nin-place RTO: {result['rto_seconds']:.1f} s {result['timings']}; on the host: "
+          f"{result['restore']['timings']}; safety snapshot: database "
+          f"{safety['db_bytes']} B, files {safety['files_bytes']} B, added "
+          f"{safety['added_bytes']} B")
 
 
 def test_restore_onto_a_fresh_host(chain: Chain) -> None:
