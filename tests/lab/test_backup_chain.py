@@ -125,7 +125,29 @@ def test_a_dump_failing_half_way_fails_the_run_and_keeps_no_snapshot(chain: Chai
     assert chain.run_backup(SITE).returncode == 0
 
 
+def _status_rows(chain: Chain) -> dict[str, str]:
+    """`fab backup.status` as an admin runs it: this site's row per tier."""
+    from roles.backup.status import run_status
+
+    from .test_web_support import lab_env
+
+    lines: list[str] = []
+    with lab_env(chain.lab):
+        run_status("lab", emit=lines.append)
+    return {line.split()[1]: line for line in lines[1:]
+            if line.split() and line.split()[0] == SITE}
+
+
+def _newest(snaps: list[dict]) -> set[str]:
+    """The ids (or, for copies, the original ids) of the newest backup of a tier."""
+    last = max(s["time"] for s in snaps)
+    return {s.get("original") or s["id"] for s in snaps if s["time"] == last}
+
+
 def test_backup_a_unreachable_then_caught_up(chain: Chain) -> None:
+    """Fault drill 5 (issue 11): backup-a drops the web host's SSH during a night's run. The
+    backup is taken (local), B gets it, A is marked failed in status.json and in
+    `fab backup.status`, the run exits 3; the next run copies the missed night to A."""
     web, a = chain.web(SITE), chain.storage("a")
     # backup-a drops the web host's SSH (a table of the test's own, as an outage would).
     ip = chain.lab.host(web)["private_ip"]
@@ -135,17 +157,38 @@ def test_backup_a_unreachable_then_caught_up(chain: Chain) -> None:
     assert cut.returncode == 0, cut.stderr
     try:
         proc = chain.run_backup(SITE, timeout=900)
+        rows = _status_rows(chain)  # while A is still down
     finally:
         chain.sh(a, "nft delete table inet bktest")
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "copy to a failed" in proc.stderr
-    local_new = chain.snapshots(SITE, "local")[-2:]
+    status = chain.status(SITE)
+    steps = status["last_run"]["steps"]
+    tonight = {steps["database"]["snapshot_id"], steps["files"]["snapshot_id"]}
+    # The day's first backup was weekly and monthly (a fresh repository), so every backup of
+    # this day is (backup.tags) and goes to B as well as A.
+    assert {"weekly", "monthly"} & set(status["last_run"]["tags"]), status["last_run"]["tags"]
+    # status.json: A failed (its last known picture kept), local and B fine.
+    tiers = status["tiers"]
+    assert tiers["a"]["ok"] is False and "copy to a failed" in tiers["a"]["error"], tiers["a"]
+    assert tiers["local"]["ok"] is True and tiers["b"]["ok"] is True
+    assert steps["copy to b"]["ok"] and not steps["copy to a"]["ok"]
+    # Local and B: their newest backup is tonight's; A: tonight's is missing.
+    assert _newest(chain.snapshots(SITE, "local")) == tonight
+    assert _newest(chain.snapshots(SITE, "b")) == tonight
     on_a = {s.get("original") for s in chain.snapshots(SITE, "a")}
-    assert not {s["id"] for s in local_new} & on_a
+    assert not tonight & on_a
+    # `fab backup.status`: the A row says the copy failed, local and B do not.
+    assert rows["a"].endswith("COPY FAILED"), rows
+    assert "FAILED" not in rows["local"] and "FAILED" not in rows["b"], rows
+    # The next run catches up: A gets the missed night, and the flag goes.
     proc = chain.run_backup(SITE)
     assert proc.returncode == 0, proc.stderr
     on_a = {s.get("original") for s in chain.snapshots(SITE, "a")}
-    assert {s["id"] for s in local_new} <= on_a  # caught up
+    assert tonight <= on_a  # caught up
+    assert chain.status(SITE)["tiers"]["a"]["ok"] is True
+    rows = _status_rows(chain)
+    assert not any("FAILED" in row for row in rows.values()), rows
 
 
 def test_a_second_run_is_refused_while_one_runs(chain: Chain) -> None:
