@@ -15,9 +15,9 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PREFIX = "hlab"
-# Documentation range for "public" addresses (RFC 5737); never 192.0.2.0/24, the machine's
-# uplink, and not 203.0.113.0/24 either: here the Debian mirror and PyPI resolve to 203.0.113.80
-# (lab.network.check_machine_reach). /26 blocks leave room for a test and a bench lab beside it.
+# Documentation range for "public" addresses (RFC 5737). A lab range must never hold an address
+# the machine itself uses (its uplink, the package mirror, PyPI): lab.network.check_machine_reach
+# refuses such ranges when the lab comes up. /26 blocks leave room for a test and a bench lab.
 DEFAULT_PUBLIC_CIDR = "198.51.100.0/26"
 DEFAULT_PRIVATE_CIDR = "10.77.0.0/24"
 FORBIDDEN = ip_network("192.0.2.0/24")

@@ -79,9 +79,10 @@ MUST_REACH = ("pypi.org",)
 def machine_needs(mirror_host: str) -> dict[str, str]:
     """Addresses the machine uses that a lab range must never contain, with what each is.
 
-    Found by trying: here deb.debian.org and pypi.org resolve to 203.0.113.80 (an egress proxy
-    reached through the default route). A lab bridge on a range holding it turns that into an
-    on-link route to the bridge and cuts the whole machine off the archive and PyPI."""
+    A machine may reach the Debian archive or PyPI through an address inside a documentation
+    range (an egress proxy behind the default route). A lab bridge on a range holding it turns
+    that into an on-link route to the bridge and cuts the whole machine off the archive and
+    PyPI, so such ranges are refused."""
     reached: dict[str, list[str]] = {}
     for name in dict.fromkeys((mirror_host, *MUST_REACH)):
         try:
