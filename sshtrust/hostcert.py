@@ -17,10 +17,15 @@ from pathlib import Path
 
 from . import ca
 from ._run import SshTrustError
-from ._wire import Reader, WireError
-from .certificate import Certificate, CertificateError, CertType, parse_certificate
-from .keys import CERT_SUFFIX, KeyFormatError, fingerprint_blob, read_pubkey
-from .signature import SignatureError
+from ._wire import WireError, blob_type
+from .certificate import (
+    Certificate,
+    CertificateError,
+    CertType,
+    SignatureError,
+    parse_certificate,
+)
+from .keys import CERT_SUFFIX, fingerprint_blob, read_pubkey
 
 # Host certificates define no critical options; OpenSSH's client refuses any (sshconnect.c).
 _ALLOWED_HOST_CRITICAL: frozenset[str] = frozenset()
@@ -134,8 +139,8 @@ def verify_host_certificate(
 
 def _blob_type(blob: bytes, name: str) -> str:
     try:
-        return Reader(blob, "host key").text()
-    except (WireError, KeyFormatError) as exc:
+        return blob_type(blob, "host key")
+    except WireError as exc:
         raise HostCertificateError(name, f"unreadable host key: {exc}") from exc
 
 

@@ -1,13 +1,10 @@
 """Host-certificate verification for paramiko and Fabric (R-GDPR-5, R-BKP-7).
 
-paramiko (3.x/4.x) can parse a certificate host key during key exchange and checks the kex
-signature with the certified key, but never checks the certificate itself, prefers plain host
-keys, and Fabric accepts any host key (``AutoAddPolicy``). This module:
+Fabric accepts any host key (``AutoAddPolicy``) and paramiko never checks a host certificate.
+This module (public API only) wires :mod:`sshtrust._paramiko` (the one module that overrides
+paramiko's private API: a Transport that negotiates only certificate host keys and checks the
+certificate during key exchange) into Fabric:
 
-* :class:`CertificateCheckingTransport` offers ONLY ``*-cert-v01@openssh.com`` host-key
-  algorithms, lets paramiko verify the kex signature (proof the server holds the certified key),
-  then checks the certificate (:mod:`sshtrust.hostcert`) before the transport is usable, so no
-  credential is ever offered to an unverified host;
 * :class:`HostCertificatePolicy` replaces ``AutoAddPolicy`` (defence in depth);
 * :func:`make_connection` builds a Fabric ``Connection`` with both, optionally through a verified
   gateway (ProxyJump), authenticating with a private key + its user certificate.
@@ -15,17 +12,21 @@ keys, and Fabric accepts any host key (``AutoAddPolicy``). This module:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from fabric import Config, Connection
-from paramiko import ECDSAKey, Ed25519Key, MissingHostKeyPolicy, PKey, RSAKey, SSHClient
+from paramiko import MissingHostKeyPolicy, PKey, SSHClient
 from paramiko.config import SSHConfig
-from paramiko.message import Message
 from paramiko.ssh_exception import SSHException
-from paramiko.transport import Transport
 
+from ._paramiko import (
+    CertificateCheckingTransport,
+    HostKeyRefused,
+    checks_host_certificates,
+    refused,
+    transport_factory,
+)
 from ._run import SshTrustError
 from .certificate import (
     Certificate,
@@ -35,7 +36,6 @@ from .certificate import (
     parse_certificate,
 )
 from .hostcert import HostCertificateError, HostTrust
-from .keys import CERT_SUFFIX
 from .openssh import CERT_HOST_KEY_ALGORITHMS
 
 __all__ = [
@@ -51,115 +51,6 @@ __all__ = [
     "make_connection",
     "transport_factory",
 ]
-
-# paramiko key class for each certificate host-key algorithm we offer (see openssh.py).
-_KEY_CLASSES: dict[str, type[PKey]] = {
-    "ssh-ed25519" + CERT_SUFFIX: Ed25519Key,
-    "ecdsa-sha2-nistp256" + CERT_SUFFIX: ECDSAKey,
-    "ecdsa-sha2-nistp384" + CERT_SUFFIX: ECDSAKey,
-    "ecdsa-sha2-nistp521" + CERT_SUFFIX: ECDSAKey,
-    "rsa-sha2-512" + CERT_SUFFIX: RSAKey,
-    "rsa-sha2-256" + CERT_SUFFIX: RSAKey,
-}
-
-
-class HostKeyRefused(HostCertificateError, SSHException):
-    """Raised from paramiko's key exchange: also an ``SSHException`` for paramiko/Fabric users."""
-
-
-def _refused(exc: HostCertificateError) -> HostKeyRefused:
-    return HostKeyRefused(exc.name, exc.reason, exc.certificate)
-
-
-class CertificateCheckingTransport(Transport):
-    """A paramiko client Transport that accepts only a valid host certificate for one name."""
-
-    # paramiko 4.0 already maps these names; older 3.x may not: make sure they are there.
-    _key_info: ClassVar[dict[str, type[PKey]]] = {**Transport._key_info, **_KEY_CLASSES}
-
-    def __init__(self, sock: Any, *, trust: HostTrust, expected_name: str, **kwargs: Any) -> None:
-        if not expected_name:
-            raise SshTrustError("CertificateCheckingTransport needs the name it connects to")
-        self.host_trust = trust
-        self.expected_name = expected_name
-        self.host_certificate: Certificate | None = None
-        super().__init__(sock, **kwargs)
-
-    @property
-    def preferred_keys(self) -> tuple[str, ...]:  # type: ignore[override]
-        """Only certificate algorithms, so a server offering both negotiates the certificate.
-
-        paramiko's own property appends cert variants *after* the plain types (plain wins) and
-        SSHClient rewrites ``_preferred_keys`` from known_hosts: overriding the property here
-        makes both irrelevant. ``disabled_algorithms["keys"]`` still applies.
-        """
-        disabled = set(getattr(self, "disabled_algorithms", {}).get("keys", ()))
-        return tuple(
-            a
-            for a in CERT_HOST_KEY_ALGORITHMS
-            if a not in disabled and a[: -len(CERT_SUFFIX)] not in disabled
-        )
-
-    def _parse_kex_init(self, m: Message) -> None:
-        """Turn paramiko's bare "no acceptable host key" into a refusal that says why."""
-        offered = _offered_host_key_algorithms(m)
-        if offered is not None and not set(offered) & set(self.preferred_keys):
-            raise HostKeyRefused(
-                self.expected_name,
-                f"the server offers no host certificate (host key algorithms: {offered}); "
-                "plain host keys are never trusted",
-            )
-        super()._parse_kex_init(m)
-
-    def _verify_key(self, host_key: bytes, sig: bytes) -> None:
-        name = self.expected_name
-        algorithm = self.host_key_type or ""
-        if algorithm not in CERT_HOST_KEY_ALGORITHMS:
-            raise HostKeyRefused(name, f"negotiated host key algorithm {algorithm!r} is not a cert")
-        # The kex signature must use the negotiated algorithm (paramiko does not check that:
-        # a server could downgrade rsa-sha2-512 to ssh-rsa/SHA-1).
-        sig_algorithm = Message(sig).get_text()
-        if sig_algorithm != algorithm[: -len(CERT_SUFFIX)]:
-            raise HostKeyRefused(
-                name, f"kex signature uses {sig_algorithm!r}, negotiated {algorithm!r}"
-            )
-        # paramiko loads the key certified inside the cert and verifies the exchange hash
-        # signature with it: the server proves it holds the private half of the certified key.
-        super()._verify_key(host_key, sig)
-        try:
-            cert = self.host_trust.check(host_key, name)
-        except HostCertificateError as exc:
-            raise _refused(exc) from exc
-        if self.host_key.asbytes() != cert.public_key_blob:
-            raise HostKeyRefused(name, "kex key differs from the certified key", cert)
-        previous = self.host_certificate
-        if previous is not None and previous.public_key_blob != cert.public_key_blob:
-            raise HostKeyRefused(name, "host key changed during re-key", cert)
-        self.host_certificate = cert
-
-
-def _offered_host_key_algorithms(m: Message) -> list[str] | None:
-    """The server's host-key algorithm list from its KEXINIT (RFC 4253 §7.1), read from a copy
-    so paramiko's own parse is untouched; None if it cannot be read (paramiko then decides)."""
-    try:
-        peek = Message(m.asbytes())
-        peek.get_bytes(16)  # cookie
-        peek.get_list()  # kex algorithms
-        return list(peek.get_list())
-    except Exception:  # noqa: BLE001 - a peek must never break the handshake
-        return None
-
-
-def transport_factory(trust: HostTrust, expected_name: str) -> Callable[..., Transport]:
-    """A ``transport_factory`` for ``SSHClient.connect`` (paramiko >= 3.0)."""
-
-    def factory(sock: Any, **kwargs: Any) -> Transport:
-        return CertificateCheckingTransport(
-            sock, trust=trust, expected_name=expected_name, **kwargs
-        )
-
-    return factory
-
 
 class HostCertificatePolicy(MissingHostKeyPolicy):
     """Replaces Fabric's AutoAddPolicy: accept only a host key the transport verified as a
@@ -182,7 +73,7 @@ class HostCertificatePolicy(MissingHostKeyPolicy):
         try:
             checked = self.trust.check(blob, self.expected_name)
         except HostCertificateError as exc:
-            raise _refused(exc) from exc
+            raise refused(exc) from exc
         if checked.public_key_blob != key.asbytes():
             raise HostKeyRefused(self.expected_name, "host key differs from the certified key")
 
@@ -250,9 +141,7 @@ def harden(conn: Connection, trust: HostTrust, expected_name: str | None = None)
 
 
 def _is_hardened(conn: Connection) -> bool:
-    return isinstance(conn.client._policy, HostCertificatePolicy) and "transport_factory" in (
-        conn.connect_kwargs or {}
-    )
+    return checks_host_certificates((conn.connect_kwargs or {}).get("transport_factory"))
 
 
 def make_connection(

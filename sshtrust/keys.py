@@ -8,8 +8,16 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    SSHCertificate,
+    load_ssh_public_identity,
+)
+
 from ._run import SshTrustError
-from ._wire import Reader, WireError
+from ._wire import WireError, blob_type
 
 CERT_SUFFIX = "-cert-v01@openssh.com"
 
@@ -49,7 +57,7 @@ def parse_pubkey_line(text: str, source: str = "public key") -> PublicKeyLine:
         except (binascii.Error, ValueError) as exc:
             raise KeyFormatError(f"{source}: key data is not base64") from exc
         try:
-            inner = Reader(blob, source).text()
+            inner = blob_type(blob, source)
         except WireError as exc:
             raise KeyFormatError(f"{source}: {exc}") from exc
         if inner != parts[0]:
@@ -77,11 +85,20 @@ def fingerprint_blob(blob: bytes) -> str:
     return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
 
 
+def openssh_blob(key: object) -> bytes:
+    """The SSH wire blob of a ``cryptography`` public key (what a *.pub line base64-encodes)."""
+    line = key.public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH)  # type: ignore[attr-defined]
+    return base64.b64decode(line.split()[1])
+
+
 def fingerprint(pubkey: Path | str) -> str:
     """``SHA256:...`` of a public key; of the certified key for a certificate (as ssh-keygen -l)."""
     key = read_pubkey(pubkey)
-    if key.is_certificate:
-        from .certificate import parse_certificate  # local: certificate imports this module
-
-        return fingerprint_blob(parse_certificate(key.blob).public_key_blob)
-    return fingerprint_blob(key.blob)
+    if not key.is_certificate:
+        return fingerprint_blob(key.blob)
+    try:
+        cert = load_ssh_public_identity(key.line().encode("ascii"))
+    except (ValueError, UnsupportedAlgorithm, NotImplementedError) as exc:
+        raise KeyFormatError(f"{pubkey}: malformed certificate: {exc}") from exc
+    assert isinstance(cert, SSHCertificate)  # the line's label says certificate
+    return fingerprint_blob(openssh_blob(cert.public_key()))
