@@ -175,15 +175,28 @@ def stream_hashing(source: list[str], source_env: dict[str, str], sink: list[str
             except BrokenPipeError:
                 broken = True
         produced, consumed = producer.wait(), consumer.wait()
+        errors = []
+        if produced != 0:
+            # restic first: a cut stream makes the client fail too, on a truncated statement.
+            source_err.seek(0)
+            errors.append(f"restic dump failed (exit {produced}) after {size} bytes: "
+                          f"{_last_words(source_err.read())}")
         if consumed != 0 or broken:
             sink_err.seek(0)
-            raise RestoreError(f"loading the dump failed (exit {consumed}): "
-                               f"{sink_err.read().decode(errors='replace').strip()[-1000:]}")
-        if produced != 0:
-            source_err.seek(0)
-            raise RestoreError(f"restic dump failed (exit {produced}) after {size} bytes: "
-                               f"{source_err.read().decode(errors='replace').strip()[-1000:]}")
+            errors.append(f"loading the dump failed (exit {consumed}): "
+                          f"{_last_words(sink_err.read())}")
+        if errors:
+            raise RestoreError("; ".join(errors))
     return sha256, size, trailer
+
+
+def _last_words(stderr: bytes) -> str:
+    """A program's error lines, never the data around them: the client quotes the SQL it
+    choked on (rows of the site's database, personal data) before its ERROR line."""
+    lines = [line.strip() for line in stderr.decode(errors="replace").splitlines()
+             if line.strip()]
+    wanted = [line for line in lines if line.startswith(("ERROR", "Fatal", "error", "restic"))]
+    return " | ".join(line[:300] for line in (wanted or lines)[-3:]) or "(no message)"
 
 
 def check_stream(streamed: dict[str, Any], tag_sha256: str | None) -> dict[str, Any]:

@@ -190,10 +190,10 @@ def test_drill_dump_killed_mid_stream_leaves_the_live_site_untouched(chain: Chai
         assert f"{db}_restore" not in tables and f"{db}_prerestore" not in tables
         line = chain.sh(web, f"tail -n 1 /var/lib/hosting/backup/{SITE}/restores.jsonl").stdout
         assert json.loads(line)["result"] == "failed"  # R-INC-4
-        maintenance_off(chain)
-        assert page(chain) == (200, content)
     finally:
+        maintenance_off(chain)
         chain.sh(web, f"mariadb --protocol=socket {db} -e 'DROP TABLE IF EXISTS zz_filler'")
+    assert page(chain) == (200, content)
     verify_passes(chain)
 
 
@@ -227,6 +227,7 @@ def test_drill_storage_a_down_fails_cleanly_and_touches_nothing(chain: Chain) ->
         assert fingerprint(chain) == before
     finally:
         chain.sh(web, "nft delete table inet drill")
+        maintenance_off(chain)
     result = restore(chain, source="b")
     assert result["ok"], result["errors"]
     assert result["maintenance"] == "lifted" and page(chain) == (200, content)
