@@ -191,3 +191,45 @@ def test_release_failing_after_db_change_puts_code_and_db_back(tier, tmp_path):
           f"rollback {rec['rollback_seconds']}s; steps {rec['timings']}; "
           f"{total} requests during, answers {dict(loop.codes)}")
     assert total > 20
+
+
+def test_release_whose_way_back_fails_stays_in_maintenance(tier, tmp_path):
+    """The way back itself fails: the update fails after changing the database AND damages the
+    public files (which no database rollback brings back), so the previous release is unhealthy
+    after code and database went back. The command exits non-zero naming both errors, the site
+    stays in maintenance (Drupal's mode on, and the proxy's maintenance page), nothing lost."""
+    host = tier.host_of(SITE)
+    proxy = tier.lab.hosts_with_role("proxy")[0]
+    flag = f"/var/lib/hosting/maintenance/{SITE}"
+    marker = f"/srv/{SITE}/shared/files/fixture-broken"
+    before = _sql(tier, "SELECT version FROM hosting_fixture_schema WHERE id=1")
+    live = tier.lab.sudo(host, f"readlink /srv/{SITE}/current").stdout.strip()
+    _sql(tier, "REPLACE INTO fixture_state (name, value) VALUES ('drill4b', 'kept')")
+
+    def breaks(tree: Path) -> None:
+        (tree / "SCHEMA_VERSION").write_text(f"{int(before) + 1}\n")
+        (tree / "FAIL_UPDATE_AFTER_DB_CHANGE").write_text("")
+        (tree / "BREAK_FILES_ON_FAILED_UPDATE").write_text("")
+    try:
+        with pytest.raises(Exception) as err:
+            release(tier.lab, SITE, _variant(tmp_path, "fixture-breaks-files", breaks))
+        msg = str(err.value)
+        assert "failed at post-deploy" in msg and "stays in maintenance" in msg, msg
+        assert "rollback-health" in msg and f"proxy maintenance page ON for {SITE}" in msg, msg
+        rec = json.loads(tier.lab.sudo(host, f"tail -1 /srv/{SITE}/releases.jsonl").stdout)
+        assert rec["result"] == "rollback failed" and rec["maintenance"] is True
+        assert rec["rolled_back"] == {"code": True, "db": True}
+        assert [e.split(":")[0] for e in rec["errors"]] == ["post-deploy", "rollback-health"]
+        # visitors get the maintenance page; nothing lost underneath
+        status, body, _ = tier.curl(SITE, "/")
+        assert status == 503 and "Site en maintenance" in body, (status, body)
+        assert _sql(tier, "SELECT value FROM fixture_state WHERE name='maintenance_mode'") == "1"
+        assert _sql(tier, "SELECT version FROM hosting_fixture_schema WHERE id=1") == before
+        assert _sql(tier, "SELECT value FROM fixture_state WHERE name='drill4b'") == "kept"
+        assert tier.lab.sudo(host, f"readlink /srv/{SITE}/current").stdout.strip() == live
+    finally:  # the admin's repair: the damaged file, Drupal's mode, the proxy flag
+        tier.lab.sudo(host, f"rm -f {marker}")
+        _sql(tier, "REPLACE INTO fixture_state (name, value) VALUES ('maintenance_mode', '0')")
+        tier.lab.sudo(proxy, f"rm -f {flag}")
+    status, body, _ = tier.curl(SITE, "/")
+    assert status == 200 and json.loads(body)["maintenance"] is False, body
