@@ -5,16 +5,20 @@
 
 A synthetic site (files of mixed sizes, half compressible, half random) and a SQL dump
 (~300 MB of INSERT lines), then, each timed, for both:
-  1. first backup      ours: `python -m backup.run --local-only` (db + files snapshots, tags,
-                       listing, rotation, status); plain: `restic backup --stdin-from-command
-                       -- <dump>` + `restic backup <paths>`
+  1. first backup      ours: `python -m backup.run --local-only` (db + files snapshots at once,
+                       tags, listing, rotation, status); plain: `restic backup
+                       --stdin-from-command -- <dump>` then `restic backup <paths>` (the
+                       goal's baseline), and, as a second baseline shown beside it, the same
+                       two commands started at once (what our runner does)
   2. second backup     after 1 % of the files changed (and 1 % of the dump's rows)
   3. restore           ours: `python -m backup.restore --from local` (files in place with
                        --delete --verify, dump streamed into the client, its sha256 checked;
                        then again with --redump, the optional re-dump check, outside the
                        goal); plain: `restic snapshots` (to find the dump),
                        `restic restore --verify` + `restic dump | client`
-and the ratios (goal: ours <= 1.15x plain). Runs here, as root, with restic >= 0.17 (the
+and the ratios (goal: ours <= 1.15x plain, one command after the other). With --repeat N
+every case runs N times (the first backup into new repositories each time), each side in
+turn, and the medians and per-pair ratios are shown. Runs here, as root, with restic >= 0.17 (the
 cache of tests/unit/backup_run/fetch-restic); the dump and database client are stand-ins (a
 file and `cat`): what is measured is the runner's overhead around restic, not MariaDB.
 Both sides use a repository with restic's calibrated key (as in production), so every restic
@@ -158,6 +162,7 @@ def main() -> int:
     files = make_site(data, args.site_mb)
     dump = work / "dump.sql"
     make_dump(dump, args.db_mb)
+    print(f"load average at the start: {Path('/proc/loadavg').read_text().split()[:3]}")
     print(f"data: {args.site_mb} MiB in {len(files)} files + {args.db_mb} MiB dump "
           f"({time.monotonic() - t0:.0f} s to make)")
     pw = work / "password"
@@ -174,9 +179,7 @@ def main() -> int:
     env = {"PATH": os.environ["PATH"], "HOME": "/root", "TZ": "UTC"}
     calls_log = work / "restic-calls.log"
     restic = str(restic_logger(bin_dir, restic, calls_log))
-    plain_repo, our_repo = work / "plain", work / "ours"
-    for repo in (plain_repo, our_repo):
-        timed([restic, "init", "--repo", str(repo), "--password-file", str(pw)], env=env)
+    plain_repo, our_repo, both_repo = work / "plain", work / "ours", work / "plain-both"
     paths = [str(data / "srv" / "site"), str(data / "etc")]
     cfg = {
         "site": "bench", "host": "web-bench",
@@ -197,6 +200,15 @@ def main() -> int:
     cfg_path.write_text(json.dumps(cfg))
     plain = [restic, "--repo", str(plain_repo), "--password-file", str(pw), "--cache-dir",
              str(work / "cache-plain")]
+    both = [restic, "--repo", str(both_repo), "--password-file", str(pw), "--cache-dir",
+            str(work / "cache-plain-both")]
+
+    def fresh_repositories() -> None:
+        for path in (plain_repo, our_repo, both_repo, work / "state", work / "cache-ours",
+                     work / "cache-plain", work / "cache-plain-both"):
+            shutil.rmtree(path, ignore_errors=True)
+        for repo in (plain_repo, our_repo, both_repo):
+            timed([restic, "init", "--repo", str(repo), "--password-file", str(pw)], env=env)
 
     def ours_backup(when: str) -> float:
         seconds = timed([sys.executable, "-m", "backup.run", "--site", "bench", "--config",
@@ -211,7 +223,43 @@ def main() -> int:
                        "--stdin-from-command", "--", str(fake_dump)], env=env)
                 + timed([*plain, "backup", "--time", when, *paths], env=env))
 
+    def plain_backup_both(when: str) -> float:
+        """The same two commands started at once (each waited for, each checked)."""
+        t0 = time.monotonic()
+        procs = [subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  text=True, env=env)
+                 for argv in ([*both, "backup", "--time", when, "--stdin-filename",
+                               "bench.sql", "--stdin-from-command", "--", str(fake_dump)],
+                              [*both, "backup", "--time", when, *paths])]
+        errors = [p.communicate()[1] for p in procs]
+        seconds = time.monotonic() - t0
+        for proc, err in zip(procs, errors, strict=True):
+            if proc.returncode != 0:
+                raise SystemExit(f"plain backup (both at once) failed: {err[-2000:]}")
+        return seconds
+
+    def backup_round(ours_when: str, plain_when: str, order: int
+                     ) -> tuple[float, float, float, list[str], list[str]]:
+        """One pair (and the both-at-once baseline); `order` rotates which side goes first.
+        Written data is flushed before each side."""
+        sides: dict[str, float] = {}
+        made: dict[str, list[str]] = {}
+        run = {"ours": lambda: ours_backup(ours_when),
+               "plain": lambda: plain_backup(plain_when),
+               "both": lambda: plain_backup_both(plain_when)}
+        names = ["ours", "plain", "both"]
+        for name in names[order % 3:] + names[:order % 3]:
+            os.sync()
+            sides[name] = run[name]()
+            made[name] = calls()
+        print(f"  pair: ours {sides['ours']:.1f} s, plain {sides['plain']:.1f} s "
+              f"({sides['ours'] / sides['plain']:.2f}x), plain both at once "
+              f"{sides['both']:.1f} s ({sides['ours'] / sides['both']:.2f}x); load "
+              f"{' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
+        return sides["ours"], sides["plain"], sides["both"], made["ours"], made["plain"]
+
     results = {}
+    extra: dict[str, tuple[float, float]] = {}
     invocations: dict[str, tuple[list[str], list[str]]] = {}
     mark = restic_calls(calls_log, 0)[0]
 
@@ -220,37 +268,38 @@ def main() -> int:
         mark, made = restic_calls(calls_log, mark)
         return made
 
-    # Data just written is still being flushed to disk: whichever side ran first paid for it.
-    os.sync()
-    ours = ours_backup("2025-01-05T03:15:00+01:00")
-    ours_calls = calls()
-    os.sync()
-    results["first backup"] = (ours, plain_backup("2025-01-05 02:15:00"))
-    invocations["first backup"] = (ours_calls, calls())
+    # Data just written is still being flushed to disk: whichever side ran first paid for it
+    # (hence the sync before each side). New repositories for each first backup.
     spread: dict[str, list[float]] = {}
-    pairs = []
+    firsts, firsts_both = [], []
+    for rep in range(args.repeat):
+        fresh_repositories()
+        calls()
+        ours, base, base_both, ours_calls, plain_calls = backup_round(
+            "2025-01-05T03:15:00+01:00", "2025-01-05 02:15:00", rep)
+        firsts.append((ours, base))
+        firsts_both.append((ours, base_both))
+        invocations["first backup"] = (ours_calls, plain_calls)
+    results["first backup"] = _medians(firsts)
+    spread["first backup"] = [o / b for o, b in firsts]
+    extra["first backup vs plain both at once"] = _medians(firsts_both)
+    spread["first backup vs plain both at once"] = [o / b for o, b in firsts_both]
+    pairs, pairs_both = [], []
     for rep in range(args.repeat):  # another night each time, 1 % changed again
         day = 6 + rep
-        # Both sides back up the same change: made once, each repository sees it once.
+        # All sides back up the same change: made once, each repository sees it once.
         change_files(files, 0.01, seed=8 + rep)
         make_dump(dump, args.db_mb, changed=0.01, night=rep)
-        os.sync()
-        if rep % 2 == 0:
-            ours = ours_backup(f"2025-01-{day:02d}T03:15:00+01:00")
-            ours_calls = calls()
-            os.sync()
-            base = plain_backup(f"2025-01-{day:02d} 02:15:00")
-            plain_calls = calls()
-        else:  # the other side first, every other night
-            base = plain_backup(f"2025-01-{day:02d} 02:15:00")
-            plain_calls = calls()
-            os.sync()
-            ours = ours_backup(f"2025-01-{day:02d}T03:15:00+01:00")
-            ours_calls = calls()
+        ours, base, base_both, ours_calls, plain_calls = backup_round(
+            f"2025-01-{day:02d}T03:15:00+01:00", f"2025-01-{day:02d} 02:15:00", rep + 1)
         pairs.append((ours, base))
+        pairs_both.append((ours, base_both))
         invocations["second backup (1 % changed)"] = (ours_calls, plain_calls)
     results["second backup (1 % changed)"] = _medians(pairs)
     spread["second backup (1 % changed)"] = [o / b for o, b in pairs]
+    extra["second backup vs plain both at once"] = _medians(pairs_both)
+    spread["second backup vs plain both at once"] = [o / b for o, b in pairs_both]
+    print(f"load average after the backups: {Path('/proc/loadavg').read_text().split()[:3]}")
 
     # Restore: both put the site tree back in place and stream the dump into the "client".
     def ours_restore_once(*extra_args: str) -> tuple[float, dict[str, float]]:
@@ -285,41 +334,45 @@ def main() -> int:
             raise SystemExit("plain restore restored nothing: the comparison would be wrong")
         return seconds
 
-    pairs, verify = [], []
-    for rep in range(args.repeat):
-        os.sync()
-        if rep % 2 == 0:
-            ours_restore, timings = ours_restore_once()
-            ours_calls = calls()
+    # The restore (issue 11 changes it at the same time): a failure is reported, and the
+    # backup figures above are still printed.
+    try:
+        pairs, verify = [], []
+        for rep in range(args.repeat):
             os.sync()
-            base = plain_restore_once()
-            plain_calls = calls()
-        else:  # the other side first, every other time
-            base = plain_restore_once()
-            plain_calls = calls()
+            if rep % 2 == 0:
+                ours_restore, timings = ours_restore_once()
+                ours_calls = calls()
+                os.sync()
+                base = plain_restore_once()
+                plain_calls = calls()
+            else:  # the other side first, every other time
+                base = plain_restore_once()
+                plain_calls = calls()
+                os.sync()
+                ours_restore, timings = ours_restore_once()
+                ours_calls = calls()
+            pairs.append((ours_restore, base))
+            invocations["restore"] = (ours_calls, plain_calls)
+            verify.append(timings.get("verify", 0))
+        results["restore"] = ours_restore, plain_restore = _medians(pairs)
+        spread["restore"] = [o / b for o, b in pairs]
+        # The same without our verification (a re-dump compared by hash, or the comparison with
+        # the sha256 recorded at backup time): work plain restic does not do at all.
+        results["restore, verification aside"] = (
+            ours_restore - statistics.median(verify), plain_restore)
+        help_text = subprocess.run([sys.executable, "-m", "backup.restore", "--help"], cwd=REPO,
+                                   capture_output=True, text=True).stdout
+        if "--redump" in help_text:
+            # The optional full check (and the fallback for backups without a recorded sha256):
+            # the restored database dumped again. Not a default cost: outside the goal.
             os.sync()
-            ours_restore, timings = ours_restore_once()
-            ours_calls = calls()
-        pairs.append((ours_restore, base))
-        invocations["restore"] = (ours_calls, plain_calls)
-        verify.append(timings.get("verify", 0))
-    results["restore"] = ours_restore, plain_restore = _medians(pairs)
-    spread["restore"] = [o / b for o, b in pairs]
-    # The same without our verification (a re-dump compared by hash, or the comparison with
-    # the sha256 recorded at backup time): work plain restic does not do at all.
-    results["restore, verification aside"] = (
-        ours_restore - statistics.median(verify), plain_restore)
-    extra = {}
-    help_text = subprocess.run([sys.executable, "-m", "backup.restore", "--help"], cwd=REPO,
-                               capture_output=True, text=True).stdout
-    if "--redump" in help_text:
-        # The optional full check (and the fallback for backups without a recorded sha256):
-        # the restored database dumped again. Not a default cost: outside the goal.
-        os.sync()
-        redump_seconds, _timings = ours_restore_once("--redump")
-        extra["restore --redump (optional)"] = (redump_seconds, plain_restore)
-        invocations["restore --redump"] = (calls(), [])
-    print(f"\n{'operation':<30} {'ours':>8} {'plain':>8} {'ratio':>6}")
+            redump_seconds, _timings = ours_restore_once("--redump")
+            extra["restore --redump (optional)"] = (redump_seconds, plain_restore)
+            invocations["restore --redump"] = (calls(), [])
+    except SystemExit as error:
+        print(f"restore not measured: {error}")
+    print(f"\n{'operation':<38} {'ours':>8} {'plain':>8} {'ratio':>6}")
     worst = 0.0
     for name, (ours, base) in [*results.items(), *extra.items()]:
         ratio = ours / base
@@ -327,7 +380,7 @@ def main() -> int:
             worst = max(worst, ratio)
         each = (f"  (each: {', '.join(f'{r:.2f}' for r in spread[name])})"
                 if len(spread.get(name, ())) > 1 else "")
-        print(f"{name:<30} {ours:>7.1f}s {base:>7.1f}s {ratio:>5.2f}x{each}")
+        print(f"{name:<38} {ours:>7.1f}s {base:>7.1f}s {ratio:>5.2f}x{each}")
     print(f"\nworst ratio {worst:.2f}x (goal <= 1.15x; optional checks aside)")
     print("\nrestic invocations (subcommand seconds), each with its key derivation:")
     for name, (ours_made, plain_made) in invocations.items():
