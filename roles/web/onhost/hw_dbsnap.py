@@ -231,8 +231,15 @@ class Snapshots:
                               f"tables are in {failed})")
         sql(f"DROP DATABASE IF EXISTS `{side}`;\n")
         return {"snapshot": meta["path"], "sha256": digest, "versions": live["versions"],
-                "failed_tables": self._keep_failed(failed, meta["path"]),
+                "failed_tables": self._keep_failed_safely(failed, meta["path"]),
                 "load_seconds": round(load_s, 3), "seconds": round(time.monotonic() - t0, 3)}
+
+    def _keep_failed_safely(self, failed, snapshot_path):
+        """The live database is already back: nothing here may fail the way back."""
+        try:
+            return self._keep_failed(failed, snapshot_path)
+        except (HelperError, OSError, subprocess.SubprocessError) as exc:
+            return f"database {failed} (kept: {exc})"
 
     def _keep_failed(self, failed, snapshot_path):
         """The failed release's tables, for inspection, as a root-only dump beside the snapshot

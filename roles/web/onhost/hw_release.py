@@ -352,7 +352,7 @@ def deploy(site, upload, sha256, source, now=None):
         report["health"] = detail
         if not ok:
             raise HelperError(f"the release failed its health check (answered {detail})")
-    except HelperError as exc:
+    except Exception as exc:  # noqa: BLE001 -- whatever broke (an OSError too), go back
         report["seconds"] = round(time.monotonic() - t0, 3)
         _fail(site, report, steps, state, exc, previous, release)
     if post:
@@ -363,7 +363,10 @@ def deploy(site, upload, sha256, source, now=None):
     report["pruned"] = steps("prune", site.prune)
     report.update(result="live", timings=steps.timings,
                   seconds=round(time.monotonic() - t0, 3))
-    site.record(report)
+    try:
+        site.record(report)
+    except OSError as exc:  # the release is live: say so, and that the record is missing
+        report.setdefault("warnings", []).append(f"releases.jsonl not written: {exc}")
     return report
 
 
@@ -404,7 +407,7 @@ def _roll_back(site, report, steps, state, errors, previous, release):
     def attempt(name, fn, *args):
         try:
             return True, steps("rollback-" + name, fn, *args)
-        except HelperError as exc:
+        except Exception as exc:  # noqa: BLE001 -- every error is reported, none stops the rest
             errors.append(f"rollback-{name}: {exc}")
             return False, None
 

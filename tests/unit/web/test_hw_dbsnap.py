@@ -89,3 +89,12 @@ def test_prune_old_release_deletes_dump_record_and_failed_tables(tmp_path):
     assert hw_dbsnap.Snapshots(str(tmp_path), "site").prune(keep=3) == rids[:1]
     assert sorted(os.listdir(tmp_path)) == sorted(f"{r}.{e}" for r in rids[1:]
                                                   for e in ("json", "sql"))
+
+
+def test_keep_failed_tables_error_never_fails_the_way_back(tmp_path, monkeypatch):
+    def broken(*_a, **_kw):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(hw_dbsnap.Snapshots, "_keep_failed", broken)
+    snaps = hw_dbsnap.Snapshots(str(tmp_path), "site")
+    out = snaps._keep_failed_safely("site_failed", str(tmp_path / "x.sql"))
+    assert out.startswith("database site_failed (kept:") and "No space left" in out

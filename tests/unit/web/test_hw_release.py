@@ -327,3 +327,20 @@ def test_deploy_refused_stage_recorded_as_failed_live_untouched(site, tmp_path):
     assert rec["result"] == "failed" and rec["failed_step"] == "stage"
     assert rec["rolled_back"] == {"code": False, "db": False} and rec["maintenance"] is False
     assert site.current_id() == first["release"]
+
+
+def test_deploy_unexpected_error_after_db_change_still_goes_back(site, tmp_path):
+    n = _build(tmp_path, "v2", schema=2)
+    first = hw_release.deploy(site, _upload(tmp_path, n), n.sha256, n.source,
+                              now=datetime(2026, 1, 1, tzinfo=UTC))
+
+    def disk_full(release):
+        site.db["version"] = 3
+        raise OSError(28, "No space left on device")
+    site.post_switch = disk_full
+    bad = _build(tmp_path, "v3", schema=3)
+    with pytest.raises(hw_release.ReleaseFailed, match="No space left") as err:
+        hw_release.deploy(site, _upload(tmp_path, bad), bad.sha256, bad.source,
+                          now=datetime(2026, 1, 2, tzinfo=UTC))
+    assert err.value.record["rolled_back"] == {"code": True, "db": True}
+    assert site.db["version"] == 2 and site.current_id() == first["release"]
