@@ -12,7 +12,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from lab.config import LabConfig
 from model import ConfigErrors, Stack, load_stack
-from model.reader import Reader
+from model.errors import ErrorList
 from model.rules import check_stack
 from model.topology import HostPlan, plan_hosts, private_addresses
 
@@ -91,7 +91,7 @@ def lab_stack(stack: Stack, cfg: LabConfig, machine_public: IPv4Interface,
     sites = tuple(dataclasses.replace(s, public_ip=site_ips[s.name]) for s in stack.sites)
     lab = dataclasses.replace(stack, network=network, admin_networks=admin, ssh=ssh,
                               exposure=exposure, sites=sites)
-    r = Reader(f"{stack.file} (lab addresses)")
+    r = ErrorList(f"{stack.file} (lab addresses)")
     check_stack(r, lab)
     if r.errors:
         raise ConfigErrors(r.errors)

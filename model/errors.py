@@ -23,3 +23,14 @@ class ConfigErrors(ValueError):
 
     def paths(self) -> list[str]:
         return [e.path for e in self.errors]
+
+
+class ErrorList:
+    """Collects the problems of one file (schema, then rules) so all are reported at once."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.errors: list[ConfigError] = []
+
+    def error(self, path: str, message: str) -> None:
+        self.errors.append(ConfigError(self.file, path, message))

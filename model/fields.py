@@ -1,24 +1,18 @@
-"""Patterns and value sets the model accepts, each with the reason it exists."""
+"""Checks of single values that a JSON Schema pattern cannot express, each with its reason."""
 from __future__ import annotations
 
 import base64
+import json
 import re
+from pathlib import Path
 
-# Site names become Unix users, MariaDB users and databases, host names (web-<name>), paths and
-# shell words: lowercase letters and digits only, short enough for every one of those.
-IDENTIFIER = r"[a-z][a-z0-9]{1,15}"
-IDENTIFIER_EXPLAIN = ("is not a safe identifier: 2-16 lowercase letters or digits starting with a "
-                      "letter (it becomes a Unix user, a database name, a host name and a path)")
-PRINCIPAL = r"[a-z][a-z0-9-]{1,31}"
-LOGIN_USER = r"[a-z][a-z0-9-]{1,31}"
-FLAVOR = r"[a-z0-9][a-z0-9.-]{0,31}"
-PROJECT_ID = r"[0-9a-f]{32}"
-VRACK = r"pn-[0-9]+"
-HHMM = r"([01][0-9]|2[0-3]):[0-5][0-9]"
-SHA256 = r"[0-9a-f]{64}"
+# The patterns and value sets of each key live in model/config.schema.json; this module keeps
+# what a pattern cannot say (where a region is, DNS names, OpenSSH key lines: the schema's
+# "domain-name" and "openssh-public-key" formats, checked by model.schema).
 
-# OVHcloud regions located in France (R-GDPR-7): Gravelines, Strasbourg, Roubaix, Paris.
-FRENCH_REGION = r"(GRA|SBG|RBX)[0-9]{1,2}|EU-WEST-PAR(-[A-C])?|PAR[0-9]?"
+# OVHcloud regions located in France (R-GDPR-7), for infra.policies: the schema's pattern.
+FRENCH_REGION = json.loads(Path(__file__).with_name("config.schema.json").read_text())[
+    "$defs"]["french_region"]["pattern"]
 
 # Where each region is (R-BKP-3 wants the long-term backups in another location, not merely
 # under another name): a region's name starts with its site's code. GRA7 and GRA11 are two
@@ -36,11 +30,7 @@ def region_location(region: str) -> str | None:
             return city
     return None
 
-# Debian 13 ships PHP 8.4 only; Drupal 11 needs PHP >= 8.3 (R-MNT-3).
-PHP_VERSIONS = ("8.4",)
-DRUPAL_VERSIONS = ("11",)
-CODEBASE_TYPES = ("git", "composer", "archive")
-ENVIRONMENTS = ("prod", "preprod")
+
 CA_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ssh-rsa")
 
 _LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")

@@ -1,22 +1,23 @@
 """Read `Pulumi.<env>.yaml` into a validated `Stack`, or raise `ConfigErrors` listing every problem.
 
 Only the `hosting:` namespace is the model; other namespaces (`ovh:`, `openstack:`...) are provider
-settings, possibly `secure:` secrets, kept aside and never needed to build the model.
+settings, possibly `secure:` secrets, kept aside and never needed to build the model. Three steps,
+each reporting every problem it finds: the `hosting:` keys against model/config.schema.json
+(model.schema), the typed `Stack` built from what passed, then the rules across fields
+(model.rules), which skip values the schema refused (None) so every error comes in one run.
 """
 from __future__ import annotations
 
+from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from model import fields as F
-from model.errors import ConfigError, ConfigErrors
-from model.reader import MISSING, Reader
+from model.errors import ConfigError, ConfigErrors, ErrorList
 from model.rules import check_stack
+from model.schema import Location, kind, validate_config
 from model.types import (
-    ROLES,
-    WEEKDAYS,
     BackupPolicy,
     Codebase,
     Drupal,
@@ -33,8 +34,8 @@ from model.types import (
 )
 
 NAMESPACE = "hosting"
-SECTIONS = {"environment", "ovh", "network", "admin", "ssh", "backup", "flavors", "storage",
-            "tls", "exposure", "sites"}
+# The other top-level keys Pulumi writes in a stack file.
+FILE_KEYS = ("config", "encryptedkey", "encryptionsalt", "secretsprovider")
 
 
 def load_stack(path: Path | str) -> Stack:
@@ -48,273 +49,126 @@ def load_stack(path: Path | str) -> Stack:
 
 
 def parse_stack(text: str, file: str) -> Stack:
-    r = Reader(file)
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigErrors([ConfigError(file, "<yaml>", f"not valid YAML: {exc}")]) from None
-    config = _namespaced(r, doc)
-    stack = _build(r, config, file) if config is not None else None
-    if stack is not None:
-        check_stack(r, stack)
-    if r.errors or stack is None:
-        raise ConfigErrors(r.errors)
+    errors = ErrorList(file)
+    config = _namespaced(errors, doc)
+    if config is None:
+        raise ConfigErrors(errors.errors)
+    refused: set[Location] = set()
+    for location, path, message in validate_config(config):
+        refused.add(location)
+        errors.error(path, message)
+    stack = _build(_Values(config, refused), file)
+    check_stack(errors, stack)
+    if errors.errors:
+        raise ConfigErrors(errors.errors)
     return stack
 
 
-def _namespaced(r: Reader, doc: Any) -> dict[str, Any] | None:
-    top = r.mapping(doc, "", {"config"}, {"secretsprovider", "encryptedkey", "encryptionsalt"})
-    if top is None or not isinstance(top.get("config"), dict):
-        if top is not None and "config" in top:
-            r.error("config", "must be a mapping of namespaced keys")
+def _namespaced(errors: ErrorList, doc: Any) -> dict[str, Any] | None:
+    """The `hosting:` keys of the file's `config:`, namespace removed."""
+    if not isinstance(doc, dict):
+        errors.error("<file>", f"must be a mapping with a 'config' key, got {kind(doc)}")
+        return None
+    for key in doc:
+        if key not in FILE_KEYS:
+            errors.error(str(key), f"unknown key (typo?); known keys: {', '.join(FILE_KEYS)}")
+    if not isinstance(doc.get("config"), dict):
+        errors.error("config", "must be a mapping of namespaced keys" if "config" in doc
+                     else "missing (required)")
         return None
     ours: dict[str, Any] = {}
-    for key, value in top["config"].items():
+    for key, value in doc["config"].items():
         ns, sep, name = str(key).partition(":")
         if not sep:
-            r.error(str(key), "config keys need a namespace, e.g. 'hosting:" + str(key) + "'")
+            errors.error(str(key), f"config keys need a namespace, e.g. 'hosting:{key}'")
         elif ns == NAMESPACE:
-            if name in SECTIONS:
-                ours[name] = value
-            else:
-                r.error(str(key), f"unknown key (typo?); known: {', '.join(sorted(SECTIONS))}")
-    for name in sorted(SECTIONS - set(ours)):
-        if name not in ("exposure",):
-            r.error(name, f"missing (required key 'hosting:{name}')")
+            ours[name] = value
     return ours
 
 
-def _build(r: Reader, c: dict[str, Any], file: str) -> Stack | None:
-    env = r.choice(c.get("environment", MISSING), "environment", F.ENVIRONMENTS, "environment")
-    name_env = Path(file).name.split(".")[1] if Path(file).name.count(".") == 2 else None
-    if env and name_env in F.ENVIRONMENTS and name_env != env:
-        r.error("environment", f"{env!r} does not match the stack file name ({name_env})")
-    sites_raw = r.listing(c.get("sites", []), "sites") or []
-    stack = Stack(
+class _Values:
+    """The config's values by location, None where missing or refused by the schema (there or
+    above), so the Stack holds only valid values and the rules skip the rest."""
+
+    def __init__(self, config: dict[str, Any], refused: set[Location]):
+        self.config, self.refused = config, refused
+
+    def __call__(self, *location: str | int) -> Any:
+        node: Any = self.config
+        for depth, part in enumerate(location, 1):
+            if location[:depth] in self.refused:
+                return None
+            if isinstance(part, int):
+                if not isinstance(node, list) or part >= len(node):
+                    return None
+            elif not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        return node
+
+    def count(self, *location: str | int) -> int:
+        node = self(*location)
+        return len(node) if isinstance(node, list) else 0
+
+    def each(self, convert: Any, *location: str | int) -> tuple:
+        return tuple(_maybe(convert, self(*location, i)) for i in range(self.count(*location)))
+
+
+def _maybe(convert: Any, value: Any) -> Any:
+    return None if value is None else convert(value)
+
+
+def _build(v: _Values, file: str) -> Stack:
+    def net(*loc: str | int) -> Any:
+        return _maybe(ip_network, v(*loc))
+
+    principals = v("ssh", "principals") or {}
+    return Stack(
         file=file,
-        environment=env,  # type: ignore[arg-type]
-        ovh=_ovh(r, c.get("ovh", {})),
-        network=_network(r, c.get("network", {})),
-        admin_networks=_admin(r, c.get("admin", {})),
-        ssh=_ssh(r, c.get("ssh", {})),
-        backup=_backup(r, c.get("backup", {})),
-        flavors=_flavors(r, c.get("flavors", {})),
-        storage=_storage(r, c.get("storage", {})),
-        tls=_tls(r, c.get("tls", {})),
-        exposure=_exposure(r, c.get("exposure", {"indexable": True})),
-        sites=tuple(_site(r, s, f"sites[{i}]") for i, s in enumerate(sites_raw)),
-    )
-    if not sites_raw and "sites" in c:
-        r.error("sites", "must list at least one site (R-SCOPE-1)")
-    return stack
-
-
-def _ovh(r: Reader, v: Any) -> Ovh:
-    m = r.mapping(v, "ovh", {"project_id", "vrack", "region", "backup_b_region", "dns_zone"}) or {}
-    region_msg = "is not an OVHcloud region in France (R-GDPR-7): GRA*, SBG*, RBX*, EU-WEST-PAR"
-    return Ovh(
-        project_id=r.string(m.get("project_id", MISSING), "ovh.project_id", F.PROJECT_ID,
-                            "is not an OVH Public Cloud project id (32 hex digits)"),  # type: ignore[arg-type]
-        vrack=r.string(m.get("vrack", MISSING), "ovh.vrack", F.VRACK,
-                       "is not a vRack service name (pn-<digits>)"),  # type: ignore[arg-type]
-        region=r.string(m.get("region", MISSING), "ovh.region", F.FRENCH_REGION,
-                        region_msg),  # type: ignore[arg-type]
-        backup_b_region=r.string(m.get("backup_b_region", MISSING), "ovh.backup_b_region",
-                                 F.FRENCH_REGION, region_msg),  # type: ignore[arg-type]
-        dns_zone=_domain(r, m.get("dns_zone", MISSING), "ovh.dns_zone"),  # type: ignore[arg-type]
+        environment=v("environment"),
+        ovh=Ovh(*(v("ovh", k) for k in ("project_id", "vrack", "region", "backup_b_region",
+                                        "dns_zone"))),
+        network=Network(private_cidr=net("network", "private_cidr"),
+                        vlan_id=v("network", "vlan_id"),
+                        public_ip_blocks=v.each(ip_network, "network", "public_ip_blocks")),
+        admin_networks=v.each(ip_network, "admin", "networks"),
+        ssh=Ssh(login_user=v("ssh", "login_user"),
+                user_ca_public_key=v("ssh", "user_ca_public_key"),
+                host_ca_public_key=v("ssh", "host_ca_public_key"),
+                user_cert_ttl_hours=v("ssh", "user_cert_ttl_hours"),
+                principals=tuple((str(name), tuple(v("ssh", "principals", name) or ()))
+                                 for name in principals)),
+        backup=BackupPolicy(*(v("backup", k) for k in (
+            "timezone", "weekly_day", "local_keep_days", "a_keep_days", "weekly_keep_days",
+            "monthly_keep_days"))),
+        flavors=Flavors(*(v("flavors", k) for k in ("proxy", "web", "ops", "storage"))),
+        storage=Storage(v("storage", "backup_a_volume_gb"), v("storage", "backup_b_volume_gb")),
+        tls=Tls(v("tls", "certificate"), v("tls", "key")),
+        exposure=Exposure(indexable=v("exposure", "indexable")
+                          if "exposure" in v.config else True,
+                          allow=v.each(ip_network, "exposure", "allow")),
+        sites=tuple(_site(v, i) for i in range(v.count("sites"))),
     )
 
 
-def _network(r: Reader, v: Any) -> Network:
-    m = r.mapping(v, "network", {"private_cidr", "vlan_id", "public_ip_blocks"}) or {}
-    blocks = r.listing(m.get("public_ip_blocks", []), "network.public_ip_blocks") or []
-    return Network(
-        private_cidr=r.network(m.get("private_cidr", MISSING), "network.private_cidr"),  # type: ignore[arg-type]
-        vlan_id=r.integer(m.get("vlan_id", MISSING), "network.vlan_id", 0, 4000,
-                          "OVH vRack VLAN ids"),  # type: ignore[arg-type]
-        public_ip_blocks=tuple(r.network(b, f"network.public_ip_blocks[{i}]")  # type: ignore[misc]
-                               for i, b in enumerate(blocks)),
-    )
-
-
-def _admin(r: Reader, v: Any) -> tuple:
-    m = r.mapping(v, "admin", {"networks"}) or {}
-    nets = r.listing(m.get("networks", []), "admin.networks") or []
-    if "networks" in m and not nets:
-        r.error("admin.networks", "must list at least one admin network (or nobody can log in)")
-    return tuple(r.network(n, f"admin.networks[{i}]", v4_only=False) for i, n in enumerate(nets))
-
-
-def _ssh(r: Reader, v: Any) -> Ssh:
-    keys = {"login_user", "user_ca_public_key", "host_ca_public_key", "user_cert_ttl_hours",
-            "principals"}
-    m = r.mapping(v, "ssh", keys) or {}
-    cas = {}
-    for key in ("user_ca_public_key", "host_ca_public_key"):
-        text = r.string(m.get(key, MISSING), f"ssh.{key}")
-        problem = F.ssh_public_key_problem(text) if text else None
-        if problem:
-            r.error(f"ssh.{key}", problem)
-        cas[key] = text
-    principals: list[tuple[str, tuple]] = []
-    pm = m.get("principals", MISSING)
-    names = set(pm) if isinstance(pm, dict) else set()
-    if pm is not MISSING and r.mapping(pm, "ssh.principals", set(), names) is not None:
-        for name, roles in pm.items():
-            path = f"ssh.principals.{name}"
-            r.string(str(name), path, F.PRINCIPAL, "is not a valid principal name")
-            for i, role in enumerate(r.listing(roles, path) or []):
-                r.choice(role, f"{path}[{i}]", ROLES, "role")
-            principals.append((str(name), tuple(roles) if isinstance(roles, list) else ()))
-    login = r.string(m.get("login_user", MISSING), "ssh.login_user", F.LOGIN_USER,
-                     "is not a valid Unix user name")
-    if login == "root":
-        r.error("ssh.login_user", "must not be root (PermitRootLogin no; use sudo)")
-    return Ssh(
-        login_user=login,  # type: ignore[arg-type]
-        user_ca_public_key=cas["user_ca_public_key"],  # type: ignore[arg-type]
-        host_ca_public_key=cas["host_ca_public_key"],  # type: ignore[arg-type]
-        user_cert_ttl_hours=r.integer(m.get("user_cert_ttl_hours", MISSING),
-                                      "ssh.user_cert_ttl_hours", 1, 24,
-                                      "user certificates are short-lived"),  # type: ignore[arg-type]
-        principals=tuple(principals),
-    )
-
-
-def _backup(r: Reader, v: Any) -> BackupPolicy:
-    keys = {"timezone", "weekly_day", "local_keep_days", "a_keep_days", "weekly_keep_days",
-            "monthly_keep_days"}
-    m = r.mapping(v, "backup", keys) or {}
-    tz = r.string(m.get("timezone", MISSING), "backup.timezone")
-    if tz:
-        try:
-            from zoneinfo import ZoneInfo
-            ZoneInfo(tz)
-        except (ValueError, KeyError, OSError):
-            r.error("backup.timezone", f"{tz!r} is not a known time zone")
-    year = "nothing may be kept longer than one year (R-GDPR-3, R-BKP-6)"
-
-    def days(key: str, high: int, why: str) -> int | None:
-        return r.integer(m.get(key, MISSING), f"backup.{key}", 1, high, why)
-    return BackupPolicy(
-        timezone=tz,  # type: ignore[arg-type]
-        weekly_day=r.choice(m.get("weekly_day", MISSING), "backup.weekly_day", WEEKDAYS,
-                            "weekday"),  # type: ignore[arg-type]
-        local_keep_days=days("local_keep_days", 365, year),  # type: ignore[arg-type]
-        a_keep_days=days("a_keep_days", 365, year),  # type: ignore[arg-type]
-        weekly_keep_days=days("weekly_keep_days", 35,
-                              "weekly backups older than 5 weeks are deleted (R-BKP-4)"),  # type: ignore[arg-type]
-        monthly_keep_days=days("monthly_keep_days", 365, year),  # type: ignore[arg-type]
-    )
-
-
-def _flavors(r: Reader, v: Any) -> Flavors:
-    m = r.mapping(v, "flavors", set(ROLES)) or {}
-    got = {role: r.string(m.get(role, MISSING), f"flavors.{role}", F.FLAVOR,
-                          "is not an OVH flavor name") for role in ROLES}
-    return Flavors(**got)  # type: ignore[arg-type]
-
-
-def _storage(r: Reader, v: Any) -> Storage:
-    m = r.mapping(v, "storage", {"backup_a_volume_gb", "backup_b_volume_gb"}) or {}
-    return Storage(*(r.integer(m.get(k, MISSING), f"storage.{k}", 10, 100_000)  # type: ignore[arg-type]
-                     for k in ("backup_a_volume_gb", "backup_b_volume_gb")))
-
-
-def _tls(r: Reader, v: Any) -> Tls:
-    m = r.mapping(v, "tls", {"certificate", "key"}) or {}
-    return Tls(*(r.string(m.get(k, MISSING), f"tls.{k}", r"/[A-Za-z0-9._/-]+",  # type: ignore[arg-type]
-                          "must be an absolute path") for k in ("certificate", "key")))
-
-
-def _exposure(r: Reader, v: Any) -> Exposure:
-    m = r.mapping(v, "exposure", {"indexable"}, {"allow"}) or {}
-    allow = r.listing(m.get("allow", []), "exposure.allow") or []
-    return Exposure(
-        indexable=r.boolean(m.get("indexable", MISSING), "exposure.indexable"),  # type: ignore[arg-type]
-        allow=tuple(r.network(a, f"exposure.allow[{i}]", v4_only=False)  # type: ignore[misc]
-                    for i, a in enumerate(allow)),
-    )
-
-
-def _site(r: Reader, v: Any, p: str) -> Site:
-    keys = {"name", "domain", "public_ip", "php", "drupal", "database", "codebase", "backup"}
-    m = r.mapping(v, p, keys, {"aliases", "host_number"}) or {}
-    aliases = r.listing(m.get("aliases", []), f"{p}.aliases") or []
-    php = r.mapping(m.get("php", {}), f"{p}.php",
-                    {"version", "memory_limit_mb", "upload_max_mb", "max_execution_seconds"}) or {}
-    drupal = r.mapping(m.get("drupal", {}), f"{p}.drupal", {"version", "cron_every_minutes"}) or {}
-    db = r.mapping(m.get("database", {}), f"{p}.database", {"name"}) or {}
-    backup = r.mapping(m.get("backup", {}), f"{p}.backup", {"time"}) or {}
+def _site(v: _Values, i: int) -> Site:
+    def at(*loc: str) -> Any:
+        return v("sites", i, *loc)
     return Site(
-        name=r.string(m.get("name", MISSING), f"{p}.name", F.IDENTIFIER,
-                      F.IDENTIFIER_EXPLAIN),  # type: ignore[arg-type]
-        domain=_domain(r, m.get("domain", MISSING), f"{p}.domain"),  # type: ignore[arg-type]
-        aliases=tuple(_domain(r, a, f"{p}.aliases[{i}]") for i, a in enumerate(aliases)),  # type: ignore[misc]
-        public_ip=r.ipv4(m.get("public_ip", MISSING), f"{p}.public_ip"),  # type: ignore[arg-type]
-        host_number=_host_number(r, v, f"{p}.host_number"),  # type: ignore[arg-type]
-        php=Php(
-            version=r.choice(php.get("version", MISSING), f"{p}.php.version", F.PHP_VERSIONS,
-                             "PHP version"),  # type: ignore[arg-type]
-            memory_limit_mb=r.integer(php.get("memory_limit_mb", MISSING),
-                                      f"{p}.php.memory_limit_mb", 64, 4096),  # type: ignore[arg-type]
-            upload_max_mb=r.integer(php.get("upload_max_mb", MISSING),
-                                    f"{p}.php.upload_max_mb", 1, 2048),  # type: ignore[arg-type]
-            max_execution_seconds=r.integer(php.get("max_execution_seconds", MISSING),
-                                            f"{p}.php.max_execution_seconds", 1, 3600),  # type: ignore[arg-type]
-        ),
-        drupal=Drupal(
-            version=r.choice(drupal.get("version", MISSING), f"{p}.drupal.version",
-                             F.DRUPAL_VERSIONS, "Drupal version"),  # type: ignore[arg-type]
-            cron_every_minutes=r.integer(drupal.get("cron_every_minutes", MISSING),
-                                         f"{p}.drupal.cron_every_minutes", 1, 1440),  # type: ignore[arg-type]
-        ),
-        database=r.string(db.get("name", MISSING), f"{p}.database.name", F.IDENTIFIER,
-                          F.IDENTIFIER_EXPLAIN),  # type: ignore[arg-type]
-        codebase=_codebase(r, m.get("codebase", MISSING), f"{p}.codebase"),
-        backup_time=r.string(backup.get("time", MISSING), f"{p}.backup.time", F.HHMM,
-                             "is not a time of day HH:MM"),  # type: ignore[arg-type]
+        name=at("name"),
+        domain=at("domain"),
+        aliases=v.each(str, "sites", i, "aliases"),
+        public_ip=_maybe(ip_address, at("public_ip")),
+        host_number=at("host_number"),
+        php=Php(*(at("php", k) for k in ("version", "memory_limit_mb", "upload_max_mb",
+                                         "max_execution_seconds"))),
+        drupal=Drupal(at("drupal", "version"), at("drupal", "cron_every_minutes")),
+        database=at("database", "name"),
+        codebase=Codebase(at("codebase", "type") or "git", at("codebase", "url") or "",
+                          at("codebase", "ref") or "", at("codebase", "sha256") or ""),
+        backup_time=at("backup", "time"),
     )
-
-
-def _host_number(r: Reader, site: Any, path: str) -> int | None:
-    """Required, never derived from the site's position (model.topology): a default by position
-    is exactly what renumbers every later host when a site is removed. Its range depends on
-    network.private_cidr, so model.rules checks it; here only that it is an integer."""
-    if not isinstance(site, dict):
-        return None  # already reported by the site's mapping
-    if "host_number" not in site:
-        r.error(path, "missing (required): the web host's fixed private address, "
-                "network.private_cidr + host_number, unique, from 100; stack files written "
-                "before this key existed used 100, 101... in the order of the sites")
-        return None
-    return r.integer(site["host_number"], path, 0, 2**32 - 1)
-
-
-def _codebase(r: Reader, v: Any, p: str) -> Codebase:
-    if v is MISSING:
-        return Codebase("git", "")  # the missing key is already reported by the site mapping
-    m = r.mapping(v, p, {"type", "url"}, {"ref", "sha256"}) or {}
-    kind = r.choice(m.get("type", MISSING), f"{p}.type", F.CODEBASE_TYPES, "codebase type")
-    url = r.string(m.get("url", MISSING), f"{p}.url", r"(https://|ssh://|git@)[^\s'\"`$;|&<>]+",
-                   "must be an https://, ssh:// or git@ URL without shell metacharacters")
-    ref = r.string(m.get("ref", MISSING), f"{p}.ref", r"[A-Za-z0-9._/^~<>=*|, -]{1,100}",
-                   "is not a valid git ref or composer constraint") if "ref" in m else ""
-    sha = r.string(m.get("sha256", MISSING), f"{p}.sha256", F.SHA256,
-                   "must be 64 lowercase hex digits") if "sha256" in m else ""
-    if kind == "archive" and "sha256" not in m:
-        r.error(f"{p}.sha256", "missing: a release archive must be pinned by its SHA-256")
-    if kind in ("git", "composer") and "ref" not in m:
-        r.error(f"{p}.ref", f"missing: a {kind} codebase needs a ref (branch, tag or constraint)")
-    return Codebase(kind or "git", url or "", ref or "", sha or "")  # type: ignore[arg-type]
-
-
-def _domain(r: Reader, v: Any, path: str) -> str | None:
-    text = r.string(v, path)
-    if text is None:
-        return None
-    problem = F.domain_problem(text)
-    if problem:
-        r.error(path, f"{text!r} {problem}")
-        return None
-    return text

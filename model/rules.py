@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from ipaddress import IPv4Network
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from model.fields import region_location
@@ -14,11 +15,12 @@ from model.topology import WEB_FIRST, web_host_range
 from model.types import ROLES
 
 if TYPE_CHECKING:
-    from model.reader import Reader
+    from model.errors import ErrorList
     from model.types import Stack
 
 
-def check_stack(r: Reader, s: Stack) -> None:
+def check_stack(r: ErrorList, s: Stack) -> None:
+    _environment_file(r, s)
     _unique_sites(r, s)
     _domains_in_zone(r, s)
     _addresses(r, s)
@@ -29,11 +31,20 @@ def check_stack(r: Reader, s: Stack) -> None:
     _exposure(r, s)
 
 
+def _environment_file(r: ErrorList, s: Stack) -> None:
+    """`Pulumi.<env>.yaml` must hold environment <env>: a copied file must not deploy the
+    other environment's names and exposure."""
+    parts = Path(s.file).name.split(".")
+    named = parts[1] if len(parts) == 3 else None
+    if s.environment and named in ("prod", "preprod") and named != s.environment:
+        r.error("environment", f"{s.environment!r} does not match the stack file name ({named})")
+
+
 def _duplicates(values: list) -> set:
     return {v for v, n in Counter(v for v in values if v is not None).items() if n > 1}
 
 
-def _unique_sites(r: Reader, s: Stack) -> None:
+def _unique_sites(r: ErrorList, s: Stack) -> None:
     for attr, what in (("name", "site name"), ("database", "database name"),
                        ("public_ip", "public IP (R-HOST-2: one IP per site)"),
                        ("host_number", "host number (one private address per web host)")):
@@ -54,7 +65,7 @@ def _unique_sites(r: Reader, s: Stack) -> None:
                 seen[name] = path
 
 
-def _domains_in_zone(r: Reader, s: Stack) -> None:
+def _domains_in_zone(r: ErrorList, s: Stack) -> None:
     zone = s.ovh.dns_zone
     if zone is None:
         return
@@ -65,7 +76,7 @@ def _domains_in_zone(r: Reader, s: Stack) -> None:
                 r.error(path, f"{name!r} is outside the DNS zone {zone!r} (ovh.dns_zone)")
 
 
-def _addresses(r: Reader, s: Stack) -> None:
+def _addresses(r: ErrorList, s: Stack) -> None:
     net = s.network
     priv = net.private_cidr
     if priv is not None and not priv.is_private:
@@ -96,7 +107,7 @@ def _addresses(r: Reader, s: Stack) -> None:
                     f"(network.public_ip_blocks: {allowed})")
 
 
-def _host_numbers(r: Reader, s: Stack, priv: IPv4Network | None) -> None:
+def _host_numbers(r: ErrorList, s: Stack, priv: IPv4Network | None) -> None:
     """Each site's host_number must name an address of the private network at .100 or above
     (uniqueness: _unique_sites). Without a valid CIDR only the lower bound can be checked."""
     for i, site in enumerate(s.sites):
@@ -117,7 +128,7 @@ def _host_numbers(r: Reader, s: Stack, priv: IPv4Network | None) -> None:
                     f"network.private_cidr {priv}")
 
 
-def _admin_networks(r: Reader, s: Stack) -> None:
+def _admin_networks(r: ErrorList, s: Stack) -> None:
     for i, n in enumerate(s.admin_networks):
         if n is None:
             continue
@@ -138,7 +149,7 @@ MAX_ADMIN_NETWORKS = 15
 MAX_EXPOSURE_ALLOW = 9
 
 
-def _edge_firewall_limits(r: Reader, s: Stack) -> None:
+def _edge_firewall_limits(r: ErrorList, s: Stack) -> None:
     for key, nets, limit in (("admin.networks", s.admin_networks, MAX_ADMIN_NETWORKS),
                              ("exposure.allow", s.exposure.allow, MAX_EXPOSURE_ALLOW)):
         if len(nets) > limit:
@@ -150,7 +161,7 @@ def _edge_firewall_limits(r: Reader, s: Stack) -> None:
                         "firewall filters IPv4 only)")
 
 
-def _regions(r: Reader, s: Stack) -> None:
+def _regions(r: ErrorList, s: Stack) -> None:
     """R-BKP-3: compare where the regions are (model.fields.REGION_LOCATIONS), not their names:
     GRA7/GRA11 or EU-WEST-PAR-A/-B are different names in one location."""
     a, b = s.ovh.region, s.ovh.backup_b_region
@@ -162,7 +173,7 @@ def _regions(r: Reader, s: Stack) -> None:
                 f"{a}: long-term backups go to another region (R-BKP-3)")
 
 
-def _principals(r: Reader, s: Stack) -> None:
+def _principals(r: ErrorList, s: Stack) -> None:
     if not s.ssh.principals:
         r.error("ssh.principals", "missing: at least one principal must be allowed to log in")
         return
@@ -171,7 +182,7 @@ def _principals(r: Reader, s: Stack) -> None:
             r.error("ssh.principals", f"no principal may log in to role {role!r}")
 
 
-def _exposure(r: Reader, s: Stack) -> None:
+def _exposure(r: ErrorList, s: Stack) -> None:
     e = s.exposure
     if s.environment == "preprod" and e.indexable:
         r.error("exposure.indexable", "preprod must not be publicly indexable (set false)")
