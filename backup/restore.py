@@ -188,10 +188,19 @@ def staged_config(cfg: SiteBackup, repo_tier: str, snapshot_id: str, apply: bool
         for name in files:
             staged = Path(root) / name
             live = Path("/") / staged.relative_to(stage)
-            if not live.is_file() or _sha(live) != _sha(staged):
+            if _differs(staged, live):
                 differ.append(str(live))
     return {"staged_in": str(stage), "differs_from_live": sorted(differ), "applied": [],
             "not_restorable": sorted(p for p in differ if not config_restorable(p))}
+
+
+def _differs(staged: Path, live: Path) -> bool:
+    """A staged file against the live one: links by their target (a unit masked by a link to
+    /dev/null is the same on both hosts), files by content."""
+    if staged.is_symlink() or live.is_symlink():
+        return not (staged.is_symlink() and live.is_symlink()
+                    and os.readlink(staged) == os.readlink(live))
+    return not live.is_file() or _sha(live) != _sha(staged)
 
 
 def apply_config(staged: dict[str, Any]) -> list[str]:

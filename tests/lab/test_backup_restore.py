@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from backup.restore import config_restorable
 from backup.snapshots import parse_restic_time
 from lab.testing import LabSession
 from roles.backup.restore import RestoreTaskError, run_restore
@@ -102,9 +103,17 @@ def test_restore_onto_a_fresh_host(chain: Chain) -> None:
     lab._destroy_host(lab.container(web), lab.ports(plan, plan.host(web)))
     lab.up()
     chain.lab._inventory = None
-    result = restore(chain, source="a")
+    # --apply-config on the re-created host: only what does not belong to the old host.
+    result = restore(chain, source="a", apply_config=True)
     assert result["ok"], result
     assert result["restore"]["verify"]["matches_snapshot"]
+    config = result["restore"]["config"]
+    assert all(config_restorable(p) for p in config["applied"]), config
+    # The new host generated its own secrets and ids: they differ from the backup's and stay.
+    assert {"/etc/passwd", "/etc/group"} <= set(config["not_restorable"]) or not {
+        "/etc/passwd", "/etc/group"} & set(config["differs_from_live"]), config
+    print(f"apply-config on the re-created host: applied {config['applied']}, kept the new "
+          f"host's {config['not_restorable']}")
     assert fingerprint(chain) == before
     assert chain.tier.curl(SITE, "/")[0] == 200
     # A restored host is a converged host: `fab deploy --check` finds nothing to do on it
@@ -177,8 +186,10 @@ def test_drill_dump_killed_mid_stream_leaves_the_live_site_untouched(chain: Chai
         t0 = time.monotonic()
         result = restore(chain, source="a")
         thread.join()
+        sizes = {k: v for k, v in (result["safety"] or {}).items() if k.endswith("_bytes")}
         print(f"drill 1: {out[0].stdout.strip()}; failed restore took "
-              f"{time.monotonic() - t0:.1f} s; errors: {result['errors']}")
+              f"{time.monotonic() - t0:.1f} s; errors: {result['errors']}; on the host: "
+              f"{result['restore'].get('timings')}; safety snapshot: {sizes}")
         assert out[0].returncode == 0, out[0].stderr
         assert not result["ok"] and result["exit_code"] == 1
         assert result["restore"]["outcome"] == "untouched"
@@ -205,17 +216,21 @@ def test_drill_storage_a_down_fails_cleanly_and_touches_nothing(chain: Chain) ->
     assert chain.run_backup(SITE).returncode == 0
     before, (status, content) = fingerprint(chain), page(chain)
     assert status == 200
-    a_ip = next(h["private_ip"] for h in chain.inv()["hosts"]
-                if h["name"] == chain.storage("a"))
-    block = ("nft add table inet drill && nft add chain inet drill out "
-             "'{ type filter hook output priority -10 ; }' && "
-             f"nft add rule inet drill out ip daddr {a_ip} reject with icmp type host-unreachable")
-    assert chain.sh(web, block).returncode == 0
+    # On backup-a's side: `fab restore` converges the web host first, which rewrites the web
+    # host's own ruleset (a block there would be gone before the restore starts).
+    web_ip = next(h["private_ip"] for h in chain.inv()["hosts"] if h["name"] == web)
+    storage_a = chain.storage("a")
+    block = ("nft add table inet drill && nft add chain inet drill in "
+             "'{ type filter hook input priority -10 ; }' && "
+             f"nft add rule inet drill in ip saddr {web_ip} reject with icmp type "
+             "host-unreachable")
+    assert chain.sh(storage_a, block).returncode == 0
     try:
         try:
             result = restore(chain, source="a")
             message = "; ".join(result["errors"])
-            assert not result["ok"] and result["restore"]["outcome"] == "untouched"
+            assert not result["ok"], result
+            assert result["restore"]["outcome"] == "untouched"
             assert "is backup-a reachable? --from local or --from b" in message, message
             assert result["maintenance"] == "on"
         except RestoreTaskError as exc:  # the backup access check of `fab restore` saw it
@@ -226,7 +241,7 @@ def test_drill_storage_a_down_fails_cleanly_and_touches_nothing(chain: Chain) ->
         assert chain.tier.curl(SITE, "/")[0] == 503
         assert fingerprint(chain) == before
     finally:
-        chain.sh(web, "nft delete table inet drill")
+        chain.sh(storage_a, "nft delete table inet drill")
         maintenance_off(chain)
     result = restore(chain, source="b")
     assert result["ok"], result["errors"]

@@ -206,3 +206,24 @@ def test_config_restorable_refuses_secrets_and_ids_of_the_old_host(path: str) ->
 ])
 def test_config_restorable_allows_service_configuration(path: str) -> None:
     assert config_restorable(path) is True
+
+
+def test_differs_compares_links_by_target_and_files_by_content(tmp_path: Path) -> None:
+    from backup.restore import _differs
+
+    staged, live = tmp_path / "staged", tmp_path / "live"
+    staged.mkdir()
+    live.mkdir()
+    (staged / "masked").symlink_to("/dev/null")
+    (live / "masked").symlink_to("/dev/null")
+    (staged / "other").symlink_to("/dev/null")
+    (live / "other").symlink_to("/lib/systemd/system/x.service")
+    (staged / "conf").write_text("a")
+    (live / "conf").write_text("b")
+    (staged / "same").write_text("c")
+    (live / "same").write_text("c")
+    assert not _differs(staged / "masked", live / "masked")
+    assert _differs(staged / "other", live / "other")
+    assert _differs(staged / "conf", live / "conf")
+    assert not _differs(staged / "same", live / "same")
+    assert _differs(staged / "same", live / "missing")
