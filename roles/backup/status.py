@@ -74,8 +74,9 @@ def table(data: Mapping[str, Mapping[str, Any]], now: datetime) -> list[str]:
             if newest and (now - _parse(newest)).total_seconds() > STALE_HOURS * 3600:
                 late = "  LATE"
             if (tiers.get(tier) or {}).get("ok") is False:
-                # The web host's last run could not back up to, or copy to, this tier.
-                late += "  BACKUP FAILED" if tier == "local" else "  COPY FAILED"
+                # The web host's last run failed on this tier (local: backup or rotation, its
+                # errors listed below; A/B: the copy).
+                late += "  FAILED" if tier == "local" else "  COPY FAILED"
             lines.append(f"{site:<14} {tier:<5} {t.get('snapshots', '-'):>5} "
                          f"{_age(newest, now):>8} {_age(t.get('oldest_time'), now):>8} "
                          f"{_size(t.get('bytes')):>10}  {result} {when}{late}")

@@ -201,6 +201,10 @@ def test_a_dump_failing_half_way_fails_the_backup_and_keeps_no_snapshot(site: Si
     assert steps["files"]["ok"] and steps["withdraw partial backup"]["ok"]
     assert status["tiers"]["local"]["ok"] is False
     assert "database dump failed" in status["tiers"]["local"]["error"]
+    from roles.backup.status import table
+
+    rows = table({"demo": {"web": status}}, datetime(2025, 1, 6, 12, 0, tzinfo=PARIS))
+    assert next(r for r in rows if r.split()[1:2] == ["local"]).endswith("  FAILED")
     assert status["last_success"]["finished"]  # the previous night's success is still shown
     check = site.restic_cmd("local", "check")
     assert check.returncode == 0, check.stderr
