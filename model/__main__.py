@@ -1,6 +1,8 @@
 """`python -m model check FILE...`: validate stack configs without touching anything.
 
 Exit 0 with a one-line summary per valid file; exit 1 with one line per problem otherwise.
+`python -m model schema-table` prints the README's configuration reference, made from
+model/config.schema.json.
 """
 from __future__ import annotations
 
@@ -16,7 +18,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="validate Pulumi.<env>.yaml files")
     check.add_argument("files", nargs="+")
+    sub.add_parser("schema-table", help="print the configuration reference (markdown)")
     args = parser.parse_args(argv)
+    if args.command == "schema-table":
+        from model.schema_table import markdown_table
+        print(markdown_table())
+        return 0
     status = 0
     for file in args.files:
         try:

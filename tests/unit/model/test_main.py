@@ -34,3 +34,12 @@ def test_main_check_bad_stack_exit_one_with_one_line_per_problem(tmp_path):
 def test_main_check_missing_file_exit_one():
     done = _check("Pulumi.nowhere.yaml")
     assert done.returncode == 1 and "cannot read" in done.stderr
+
+
+def test_main_schema_table_prints_markdown_table_exit_zero():
+    done = subprocess.run([sys.executable, "-m", "model", "schema-table"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "| key | type | rule |"
+    assert any(line.startswith("| `sites[i].host_number` |") for line in lines)
