@@ -1,6 +1,6 @@
 """Run the database dump for `restic backup --stdin-from-command`, recording its sha256 in it.
 
-    python3 -I -S /usr/local/lib/hosting/backup-runner/backup/dumpsum.py [SUMFILE] -- DUMP ARGS...
+    python3 -I -S /usr/local/lib/hosting/backup-runner/backup/dumpsum.py -- DUMP ARGS...
 
 restic starts this program instead of the dump itself: it starts DUMP, passes its output on
 unchanged (to restic, on stdout) and hashes it on the way. When DUMP exits 0, it appends one
@@ -14,9 +14,8 @@ so the runner needs nothing from the dump before it starts the files backup: bot
 once (backup.run). Older backups recorded the sha256 as a tag of their files snapshot
 (backup.records), which the restore still reads.
 
-SUMFILE (optional; the nightly runner gives none): when the dump succeeds, "<sha256> <bytes>"
-of the body is also written there, atomically, for a caller that wants the sha256 without
-reading the snapshot back (backup.safety, the restore's safety snapshot).
+The SUMFILE argument of earlier versions (a side file with the sha256) is gone: nothing reads
+it any more (the runner and the restore's safety snapshot use the trailer).
 
 Run by path, not as `-m backup.dumpsum`: restic's environment has no PYTHONPATH (backup.restic
 gives it a minimal one). Standard library only, nothing imported from the backup package.
@@ -142,49 +141,20 @@ def pass_through(command: list[str], out_fd: int = 1) -> tuple[int, str, int]:
     return 0, sha256, size
 
 
-def write_sum(path: str, sha256: str, size: int) -> None:
-    tmp = f"{path}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, f"{sha256} {size}\n".encode())
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
-def read_sum(path: str) -> tuple[str, int] | None:
-    """(sha256, bytes) from a SUMFILE, None when it is missing or malformed."""
-    try:
-        with open(path) as f:
-            sha256, size = f.read().split()
-    except (OSError, ValueError):
-        return None
-    if len(sha256) != 64 or not size.isdigit():
-        return None
-    try:
-        int(sha256, 16)
-    except ValueError:
-        return None
-    return sha256, int(size)
-
-
 def main(argv: list[str]) -> int:
-    split = argv.index("--") if "--" in argv else -1
-    if split not in (0, 1) or len(argv) < split + 2:
-        print("usage: dumpsum.py [SUMFILE] -- DUMP ARGS...", file=sys.stderr)
+    if len(argv) < 2 or argv[0] != "--":
+        print("usage: dumpsum.py -- DUMP ARGS...", file=sys.stderr)
         return 2
-    sum_file, command = (argv[0] if split else None), argv[split + 1:]
+    command = argv[1:]
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # a closed stdout ends us like the dump
     try:
-        status, sha256, size = pass_through(command)
+        status, _sha256, _size = pass_through(command)
     except FileNotFoundError as error:
         print(f"dumpsum: {command[0]}: {error.strerror}", file=sys.stderr)
         return 127
     except OSError as error:
         print(f"dumpsum: {command[0]}: {error}", file=sys.stderr)
         return 1
-    if status == 0 and sum_file is not None:
-        write_sum(sum_file, sha256, size)
     return status
 
 

@@ -22,9 +22,7 @@ from backup.dumpsum import (
     copy_hashing_body,
     parse_trailer,
     pass_through,
-    read_sum,
     trailer_line,
-    write_sum,
 )
 from backup.records import (
     LISTING_FILE,
@@ -116,32 +114,12 @@ def test_main_without_a_dump_command_is_a_usage_error() -> None:
     assert proc.returncode == 2 and b"usage" in proc.stderr and proc.stdout == b""
 
 
-def test_main_with_a_sumfile_writes_the_bodys_sum_beside_the_trailer(tmp_path: Path) -> None:
+def test_main_the_old_sumfile_form_is_refused(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-I", "-S", str(DUMPSUM), str(tmp_path / "sum"), "--", "echo", "x"],
         capture_output=True, env={"PATH": os.environ["PATH"]}, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    sha256 = hashlib.sha256(b"x\n").hexdigest()
-    assert proc.stdout == b"x\n" + trailer_line(sha256)
-    assert read_sum(str(tmp_path / "sum")) == (sha256, 2)
-    failed = subprocess.run(
-        [sys.executable, "-I", "-S", str(DUMPSUM), str(tmp_path / "sum2"), "--", "false"],
-        capture_output=True, env={"PATH": os.environ["PATH"]}, timeout=60)
-    assert failed.returncode == 1 and not (tmp_path / "sum2").exists()
-
-
-@pytest.mark.parametrize("text", ["", "nothex " + "0" * 57 + " 12\n", "ab 12\n",
-                                  "0" * 64 + " twelve\n"])
-def test_read_sum_a_malformed_file_is_none(tmp_path: Path, text: str) -> None:
-    (tmp_path / "sum").write_text(text)
-    assert read_sum(str(tmp_path / "sum")) is None
-    assert read_sum(str(tmp_path / "missing")) is None
-
-
-def test_write_sum_then_read_sum_round_trips(tmp_path: Path) -> None:
-    write_sum(str(tmp_path / "sum"), "ab" * 32, 1234)
-    assert read_sum(str(tmp_path / "sum")) == ("ab" * 32, 1234)
-    assert oct((tmp_path / "sum").stat().st_mode & 0o777) == "0o600"
+    assert proc.returncode == 2 and b"usage" in proc.stderr and proc.stdout == b""
+    assert not (tmp_path / "sum").exists()
 
 
 def test_copy_hashing_body_a_stream_without_trailer_is_all_body(tmp_path: Path) -> None:
