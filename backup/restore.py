@@ -458,8 +458,12 @@ def restore(cfg: SiteBackup, tier: str, at: datetime | None, apply_config_: bool
         try:
             result["files"]["renames"] = files_swap.swap_in()
         except swap.SwapError as error:
-            db_swap.swap_back()
-            raise Failed([str(error)]) from None
+            messages = [str(error)]
+            try:
+                db_swap.swap_back()
+            except RestoreError as back_error:  # tried again below; both reported
+                messages.append(f"database swap back: {back_error}")
+            raise Failed(messages) from None
         result["outcome"] = "swapped"
         if check["matches"] is None or redump:
             actual = restore_db.redump_sha256(cfg)
@@ -471,12 +475,21 @@ def restore(cfg: SiteBackup, tier: str, at: datetime | None, apply_config_: bool
             check["matches"] = True
         check["matches_snapshot"] = bool(check["matches"])
         t = lap("swap", t)
-        if apply_config_ and result["config"].get("staged_in"):
-            result["config"]["applied"] = apply_config(result["config"])
-        db_swap.finish()
-        errors += files_swap.finish()
+        # From here the site IS restored: what fails now is reported (non-zero exit, the site
+        # stays in maintenance) but never undoes the restore.
         result["outcome"] = "restored"
-        result["verify"]["row_counts"] = restore_db.row_counts(cfg)
+        for what, step in (
+                ("applying the configuration", lambda: result["config"].update(
+                    applied=apply_config(result["config"]))
+                 if apply_config_ and result["config"].get("staged_in") else None),
+                ("dropping the kept live tables", db_swap.finish),
+                ("removing the kept live files", lambda: errors.extend(files_swap.finish())),
+                ("counting rows", lambda: result["verify"].update(
+                    row_counts=restore_db.row_counts(cfg)))):
+            try:
+                step()
+            except (RestoreError, OSError) as error:
+                errors.append(f"{what}: {error}")
         lap("finish", t)
     except Failed as failure:
         errors += failure.errors
