@@ -16,8 +16,9 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from backup_run_helpers import REPO, Site
@@ -458,3 +459,24 @@ def test_restore_with_the_private_files_unmounted_touches_nothing(db_site: Site)
     assert site.restic_calls() == []
     assert live_db(site) == before_db
     assert not (site.code / "index.php").exists()
+
+
+def test_run_backup_local_rotation_forgets_a_safety_snapshot_once_expired(db_site: Site) -> None:
+    """The nightly runner's own local rotation (backup.run, unchanged) forgets a restore's
+    safety snapshot from its expiry date on, and never copies it to A."""
+    site = db_site
+    assert site.run(DAY1).returncode == 0
+    proc = restore(site, "--from", "local", "--safety-days", "2")
+    assert proc.returncode == 0, proc.stderr
+    safety = result_of(proc)["safety"]
+    taken = datetime.fromisoformat(safety["time"]).astimezone(ZoneInfo("Europe/Paris"))
+    next_night = (taken + timedelta(days=1)).replace(hour=3, minute=15, second=0)
+    assert site.run(next_night.isoformat()).returncode == 0
+    assert {safety["db"], safety["files"]} <= {s["id"] for s in site.snapshots("local")}
+    assert not [s for s in site.snapshots("a") if SAFETY in (s.get("tags") or [])]
+    expiry_night = next_night + timedelta(days=1)  # the date in its safety-expires tag
+    assert expiry_night.date().isoformat() == safety["expires"]
+    assert site.run(expiry_night.isoformat()).returncode == 0
+    left = site.snapshots("local")
+    assert not [s for s in left if SAFETY in (s.get("tags") or [])]
+    assert len(left) >= 2  # the nights' own backups stay
