@@ -480,3 +480,22 @@ def test_run_backup_local_rotation_forgets_a_safety_snapshot_once_expired(db_sit
     left = site.snapshots("local")
     assert not [s for s in left if SAFETY in (s.get("tags") or [])]
     assert len(left) >= 2  # the nights' own backups stay
+
+
+def test_restore_from_a_tier_that_is_down_names_the_other_tiers_and_touches_nothing(
+        db_site: Site) -> None:
+    """Fault drill 2 on the host side: backup-a unreachable when the restore lists it."""
+    site = db_site
+    assert site.run(DAY1).returncode == 0
+    before_db, before_files = live_db(site), live_files(site)
+    site.tier_down("a")
+    proc = restore(site, "--from", "a")
+    assert proc.returncode == 1
+    assert "is backup-a reachable? --from local or --from b restores from another tier" in (
+        proc.stderr)
+    assert "No route to host" in proc.stderr and "nothing touched" in proc.stderr
+    assert result_of(proc)["outcome"] == "untouched"
+    assert live_db(site) == before_db and live_files(site) == before_files
+    assert not [s for s in site.snapshots("local") if SAFETY in (s.get("tags") or [])]
+    proc = restore(site, "--from", "b")  # the weekly of DAY1 is on B
+    assert proc.returncode == 0, proc.stderr
