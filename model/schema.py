@@ -158,11 +158,11 @@ def validate_config(config: dict[str, Any]) -> list[tuple[Location, str, str]]:
     """Every schema problem of the `hosting:` config as (location, path text, message), in the
     schema's order; at most one problem per value (a wrong type hides that value's other checks)."""
     errors = list(_validator().iter_errors(config))
-    typed = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
-    empty = {tuple(e.absolute_path) for e in errors if e.validator == "minLength"}
+    typed = {_where(e) for e in errors if e.validator == "type"}
+    empty = {_where(e) for e in errors if e.validator == "minLength"}
     found: list[tuple[Location, str, str]] = []
     for e in errors:
-        where = tuple(e.absolute_path)
+        where = _where(e)
         if (where in typed and e.validator != "type") or \
                 (where in empty and e.validator not in ("type", "minLength")):
             continue
@@ -172,6 +172,12 @@ def validate_config(config: dict[str, Any]) -> list[tuple[Location, str, str]]:
             if item not in found:
                 found.append(item)
     return found
+
+
+def _where(e: ValidationError) -> Location:
+    """The value's location; a key refused by `propertyNames` (the error's instance) included."""
+    where = tuple(e.absolute_path)
+    return (*where, str(e.instance)) if "propertyNames" in e.relative_schema_path else where
 
 
 def _template(e: ValidationError, keyword: str) -> Any:
@@ -184,7 +190,7 @@ def _template(e: ValidationError, keyword: str) -> Any:
 
 
 def _explain(e: ValidationError) -> Iterator[tuple[Location, str]]:
-    where = tuple(e.absolute_path)
+    where = _where(e)
     value = e.instance
     schema = e.schema if isinstance(e.schema, dict) else {}
     fields = {k: v for k, v in schema.items() if isinstance(k, str)}
@@ -210,8 +216,5 @@ def _explain(e: ValidationError) -> Iterator[tuple[Location, str]]:
         for key in value:
             if key not in schema.get("properties", {}):
                 yield (*where, key), _template(e, e.validator).format(known=known, **fields)
-    elif "propertyNames" in e.relative_schema_path:
-        # the schema is the propertyNames subschema and the instance is the key itself
-        yield (*where, value), _template(e, e.validator).format(**fields)
     else:
         yield where, (_template(e, e.validator) or e.message).format(**fields)

@@ -111,3 +111,11 @@ def test_parse_stack_unknown_file_key_refused(mutated, prod_doc):
     assert [(e.path, e.message) for e in info.value.errors] == [
         ("confg", "unknown key (typo?); known keys: config, encryptedkey, encryptionsalt, "
          "secretsprovider")]
+
+
+def test_parse_stack_non_string_principal_name_refused(mutated):
+    # YAML reads `123:` as an integer key; a pattern alone would let it through.
+    def change(c):
+        c["hosting:ssh"]["principals"][123] = ["web"]
+    assert _errors(mutated, change) == [
+        ("ssh.principals.123", "must be a non-empty string, got an integer")]
