@@ -46,7 +46,11 @@ from typing import Any
 
 DUMP_SHA256 = "dump-sha256="
 IDS_SHA256 = "ids-sha256="
-RECORD_PREFIXES = (DUMP_SHA256, IDS_SHA256)
+# On a database snapshot: its dump ends with a trailer line (backup.dumpsum). Known before the
+# dump starts, so it costs the parallel backup nothing; the restore then knows a stream that
+# ends without a trailer was cut short, and refuses it before touching the live database.
+DUMP_TRAILER = "dump-trailer=1"
+RECORD_PREFIXES = (DUMP_SHA256, IDS_SHA256, DUMP_TRAILER)
 LISTING_FILE = "local-snapshots.json"
 
 

@@ -63,7 +63,14 @@ from backup import config as config_mod
 from backup import restore_db, safety, swap
 from backup.config import ConfigError, SiteBackup
 from backup.lock import LockHeld, exclusive
-from backup.records import DUMP_SHA256, IDS_SHA256, cached_listing, ids_digest, tag_value
+from backup.records import (
+    DUMP_SHA256,
+    DUMP_TRAILER,
+    IDS_SHA256,
+    cached_listing,
+    ids_digest,
+    tag_value,
+)
 from backup.restic import ResticError
 from backup.restore_db import CHUNK, RestoreError
 from backup.run import KIND_DB, KIND_FILES, series
@@ -437,13 +444,14 @@ def restore(cfg: SiteBackup, tier: str, at: datetime | None, apply_config_: bool
         result["config"] = done.get("config") or {
             "staged_in": None, "applied": [], "note": "not staged (--stage-config to compare it)"}
 
-        check = restore_db.check_stream(done["database"], recorded)
+        check = restore_db.check_stream(done["database"], recorded,
+                                        DUMP_TRAILER in (db_snap.get("tags") or ()))
         result["verify"] = check
         if check["matches"] is False:
             verify_failed = True
             raise Failed(["the restored database differs from the snapshot's dump (sha256 "
                           f"{check['streamed_sha256'][:12]} streamed, "
-                          f"{check['recorded_sha256'][:12]} recorded); live untouched"], 6)
+                          f"{check['recorded_sha256'][:60]} recorded); live untouched"], 6)
         files_swap.check()
         db_swap.check()
         if same_ids:

@@ -199,13 +199,23 @@ def _last_words(stderr: bytes) -> str:
     return " | ".join(line[:300] for line in (wanted or lines)[-3:]) or "(no message)"
 
 
-def check_stream(streamed: dict[str, Any], tag_sha256: str | None) -> dict[str, Any]:
+def check_stream(streamed: dict[str, Any], tag_sha256: str | None,
+                 expects_trailer: bool = False) -> dict[str, Any]:
     """Step 2 (pure): is the streamed dump the one recorded at backup time? `matches` is None
-    when nothing was recorded (the re-dump after the swap decides then)."""
+    when nothing was recorded (the re-dump after the swap decides then).
+
+    `expects_trailer`: the database snapshot is marked as ending with a trailer line
+    (backup.records.DUMP_TRAILER); a stream without one was cut short, even if restic exited 0,
+    and is refused here, before the swap."""
     recorded, source = streamed.get("trailer_sha256"), "the dump's trailer line"
+    result: dict[str, Any] = {"streamed_sha256": streamed["sha256"]}
+    if recorded is None and expects_trailer:
+        result["method"] = "sha256 recorded at backup time (the dump's trailer line)"
+        result["recorded_sha256"] = "(missing: the stream ended before its trailer line)"
+        result["matches"] = False
+        return result
     if recorded is None and tag_sha256 is not None:
         recorded, source = tag_sha256, "the files snapshot's dump-sha256 tag"
-    result: dict[str, Any] = {"streamed_sha256": streamed["sha256"]}
     if recorded is None:
         result["method"] = "re-dump after the swap (no sha256 recorded at backup time)"
         result["matches"] = None

@@ -41,7 +41,7 @@ from backup import config as config_mod
 from backup.config import ConfigError, SiteBackup
 from backup.copies import snapshots_to_copy
 from backup.lock import LockHeld, exclusive
-from backup.records import cached_listing, ids_tag, save_listing
+from backup.records import DUMP_TRAILER, cached_listing, ids_tag, save_listing
 from backup.restic import EXIT_INCOMPLETE, ResticError, parse_summary
 from backup.rotation import LOCAL, TIER_A, TIER_B, select
 from backup.snapshots import parse_restic_time
@@ -133,18 +133,22 @@ def dump_under_sum(cfg: SiteBackup) -> list[str]:
     return [sys.executable, "-I", "-S", str(script), "--", *cfg.database.dump_command()]
 
 
+def db_tags(tags: list[str]) -> list[str]:
+    """A database snapshot's tags: the night's, its kind, and the mark of its trailer line."""
+    return [*tags, KIND_DB, DUMP_TRAILER]
+
+
 def _backup_database(cfg: SiteBackup, record: RunRecord, tags: list[str],
                      when: datetime) -> dict[str, Any] | None:
     """The dump's snapshot entry (None when it failed: restic then kept no snapshot)."""
     try:
         with record.step("database") as step:
             argv = cfg.restic.backup_command_argv(
-                cfg.local, dump_under_sum(cfg), cfg.dump_filename, [*tags, KIND_DB],
-                cfg.host, when)
+                cfg.local, dump_under_sum(cfg), cfg.dump_filename, db_tags(tags), cfg.host, when)
             proc = cfg.restic.run(argv, "database dump into the local repository")
             summary = parse_summary(proc.stdout)
             step.update(_sizes(summary))
-            return _summary_entry(summary, when, [*tags, KIND_DB], cfg.host)
+            return _summary_entry(summary, when, db_tags(tags), cfg.host)
     except (ResticError, ValueError, OSError) as error:
         record.fail(f"database dump failed, no snapshot kept: {error}")
         return None

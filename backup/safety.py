@@ -22,7 +22,7 @@ from typing import Any
 from backup.config import SiteBackup
 from backup.records import cached_listing, ids_tag, save_listing
 from backup.restic import ResticError, parse_summary
-from backup.run import KIND_DB, KIND_FILES, dump_under_sum
+from backup.run import KIND_FILES, db_tags, dump_under_sum
 from backup.tags import SAFETY_KEEP_DAYS, safety_tags
 
 
@@ -46,9 +46,9 @@ def take(cfg: SiteBackup, when: datetime, keep_days: int = SAFETY_KEEP_DAYS) -> 
     tags = safety_tags(cfg.policy.local_date(when), keep_days)
     listing = cached_listing(cfg.state_dir, cfg.local.location)
     restic = cfg.restic
-    db_tags, files_tags = [*tags, KIND_DB], [*tags, *ids_tag(), KIND_FILES]
+    safety_db_tags, files_tags = db_tags(tags), [*tags, *ids_tag(), KIND_FILES]
     db_argv = restic.backup_command_argv(cfg.local, dump_under_sum(cfg), cfg.dump_filename,
-                                         db_tags, cfg.host, when)
+                                         safety_db_tags, cfg.host, when)
     files_argv = restic.backup_paths_argv(cfg.local, cfg.paths, cfg.excludes, files_tags,
                                           cfg.host, when)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="safety") as pool:
@@ -71,7 +71,7 @@ def take(cfg: SiteBackup, when: datetime, keep_days: int = SAFETY_KEEP_DAYS) -> 
         raise SafetyError("; ".join(errors) + " (nothing touched)")
     db, files = done["database"], done["files"]
     entries = [
-        {"id": db["snapshot_id"], "time": when.isoformat(), "tags": db_tags,
+        {"id": db["snapshot_id"], "time": when.isoformat(), "tags": safety_db_tags,
          "hostname": cfg.host},
         {"id": files["snapshot_id"], "time": when.isoformat(), "tags": files_tags,
          "hostname": cfg.host},

@@ -25,6 +25,7 @@ from typing import Any
 
 from backup.records import is_record
 from backup.snapshots import parse_restic_time
+from backup.tags import SAFETY
 
 STATUS_FILE = "status.json"
 RUNS_FILE = "runs.jsonl"
@@ -167,7 +168,11 @@ def _merge_tiers(previous: Mapping[str, Any], tiers: Mapping[str, Mapping[str, A
 
 
 def tier_summary(snapshots: list[dict[str, Any]], seen: str | None = None) -> dict[str, Any]:
-    """Counts and the newest snapshot of a tier, from `restic snapshots --json`."""
+    """Counts and the newest snapshot of a tier, from `restic snapshots --json`. Safety
+    snapshots (taken by a restore before it touches anything, backup.safety) are counted apart:
+    they are no backup of the night, so neither the newest nor the oldest."""
+    safety = [s for s in snapshots if SAFETY in (s.get("tags") or ())]
+    snapshots = [s for s in snapshots if SAFETY not in (s.get("tags") or ())]
     newest = max(snapshots, key=lambda s: parse_restic_time(s["time"]), default=None)
     oldest = min(snapshots, key=lambda s: parse_restic_time(s["time"]), default=None)
     tags: dict[str, int] = {}
@@ -178,6 +183,7 @@ def tier_summary(snapshots: list[dict[str, Any]], seen: str | None = None) -> di
     return {
         "seen": seen or utc_now(),
         "snapshots": len(snapshots),
+        "safety_snapshots": len(safety),
         "by_tag": tags,
         "newest": None if newest is None else {"id": newest["id"], "time": newest["time"],
                                                "tags": newest.get("tags") or []},

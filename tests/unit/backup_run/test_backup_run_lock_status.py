@@ -115,3 +115,15 @@ def test_tier_summary_compares_real_instants_not_strings() -> None:
     assert summary["oldest_time"] == "2025-01-05T03:15:00+01:00"
     assert summary["by_tag"] == {"weekly": 1, "db": 1, "files": 1}
     assert tier_summary([])["newest"] is None
+
+
+def test_tier_summary_safety_snapshots_counted_apart_never_newest() -> None:
+    snaps = [
+        {"id": "x", "time": "2025-01-05T03:15:00+01:00", "tags": ["db"]},
+        {"id": "s", "time": "2025-01-06T10:00:00+01:00",
+         "tags": ["safety", "safety-expires=2025-01-13", "db"]},
+    ]
+    summary = tier_summary(snaps)
+    assert summary["newest"]["id"] == "x"  # a restore's safety snapshot is no night's backup
+    assert summary["snapshots"] == 1 and summary["safety_snapshots"] == 1
+    assert "safety" not in summary["by_tag"]

@@ -129,6 +129,13 @@ def test_check_stream_prefers_the_trailer_then_the_tag_then_nothing() -> None:
     assert nothing["matches"] is None and nothing["method"].startswith("re-dump")
 
 
+def test_check_stream_marked_snapshot_without_trailer_refused_as_cut() -> None:
+    cut = {"sha256": "1" * 64, "trailer_sha256": None}
+    checked = check_stream(cut, None, expects_trailer=True)
+    assert checked["matches"] is False and "missing" in checked["recorded_sha256"]
+    assert check_stream(cut, None, expects_trailer=False)["matches"] is None  # older backups
+
+
 def test_swap_plan_puts_the_private_files_side_inside_their_mount() -> None:
     root = "/srv/s"
     groups = swap.plan(root, [f"{root}/releases", f"{root}/current", f"{root}/shared/files",
