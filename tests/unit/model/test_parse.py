@@ -212,7 +212,13 @@ CASES = [
      "unknown codebase type 'svn'; supported: git, composer, archive"),
     ("codebase-url-shell", _set("sites.0.codebase.url", "https://x.org/a.git;reboot"),
      "sites[0].codebase.url", "'https://x.org/a.git;reboot' must be an https://, ssh:// or git@ "
-     "URL without shell metacharacters"),
+     "URL without shell metacharacters, its host starting with a letter or digit"),
+    ("codebase-url-option-host", _set("sites.0.codebase.url", "git@-oProxyCommand=x:a.git"),
+     "sites[0].codebase.url", "'git@-oProxyCommand=x:a.git' must be an https://, ssh:// or git@ "
+     "URL without shell metacharacters, its host starting with a letter or digit"),
+    ("codebase-ref-option", _set("sites.0.codebase.ref", "--upload-pack=touch /tmp/x"),
+     "sites[0].codebase.ref", "'--upload-pack=touch /tmp/x' is not a valid git ref or composer "
+     "constraint (letters, digits, ._/^~<>=*|, - and spaces; not starting with '-' or a space)"),
     ("archive-unpinned", _set("sites.0.codebase", {"type": "archive",
                                                    "url": "https://x.org/site.tar.gz"}),
      "sites[0].codebase.sha256", "missing: a release archive must be pinned by its SHA-256"),
