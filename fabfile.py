@@ -1,12 +1,10 @@
 """Fabric's entry point (`fab -l`): the tasks live in roles/; see docs/deploy.md."""
 from invoke import Collection
 
-from roles.backup import tasks as backup_tasks
-from roles.proxy import tasks as proxy_tasks
-from roles.tasks import ca
-from roles.tasks.deploy import deploy
-from roles.tasks.verify import verify
-from roles.web import tasks as web_tasks
+from tasks import backup_tasks, proxy_tasks, web_tasks
+from tasks import ca_tasks as ca
+from tasks.deploy import deploy
+from tasks.verify import verify
 
 ns = Collection(deploy, verify, Collection.from_module(ca, name="ca"),
                 Collection.from_module(web_tasks, name="web"),

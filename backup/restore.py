@@ -35,7 +35,7 @@ same name) without ever leaving it worse than before (R-INC-1, issue 11).
 
 Any failure: the live site is as it was (nothing swapped, or everything swapped back), the
 exit code is non-zero and every error is named. The proxy's maintenance page is the admin
-side's (roles/backup/restore.py): set before, lifted only after success and a health check.
+side's (tasks/backup_restore.py): set before, lifted only after success and a health check.
 """
 
 

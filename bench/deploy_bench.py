@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from engine.run import RunReport  # noqa: E402
 from lab.config import STATE_ROOT  # noqa: E402
 from lab.testing import lab_session, lab_test_config  # noqa: E402
-from roles.run import RunReport  # noqa: E402
-from roles.tasks.deploy import run_deploy  # noqa: E402
+from tasks.deploy import run_deploy  # noqa: E402
 
 
 def bench_lab_env(prefix: str, state_dir: Path) -> None:

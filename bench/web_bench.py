@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the results as JSON too")
     args = ap.parse_args(argv)
 
-    from roles.web.tasks import connected
+    from tasks.web_tasks import connected
 
     rows = []
     with connected("lab") as (inv, connect):

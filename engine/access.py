@@ -25,8 +25,8 @@ from fabric import Connection
 from paramiko import MissingHostKeyPolicy, PKey, SSHClient
 from paramiko.ssh_exception import SSHException
 
-from roles.core.role import Settings
-from roles.inventory import Host, Inventory
+from engine.inventory import Host, Inventory
+from engine.role import Settings
 from sshtrust.hostkey import HostTrust, load_user_key, make_connection, quiet_config
 from sshtrust.keys import fingerprint_blob, parse_pubkey_line
 

@@ -16,12 +16,12 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
+from engine.facts import PathFact
+from engine.inventory import Host
+from engine.resources import File, Resource
+from engine.role import Desired
 from model.bootstrap import HOST_KEY, KRL
 from roles.base import sshd
-from roles.core.facts import PathFact
-from roles.core.resources import File, Resource
-from roles.core.role import Desired
-from roles.inventory import Host
 from sshtrust import ca
 from sshtrust.keys import fingerprint, parse_pubkey_line
 

@@ -1,7 +1,7 @@
 """Converge one host: facts -> decisions -> (check: report | apply: execute what differs).
 
 Round trips: one to read the facts (a second only if a role's resources changed identity with
-the facts, which the rule in roles.core.resources forbids), none more on a no-op, one to apply
+the facts, which the rule in engine.resources forbids), none more on a no-op, one to apply
 everything that differs (handlers included).
 """
 from __future__ import annotations
@@ -11,11 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from roles.core import remote
-from roles.core.decide import Plan, decide
-from roles.core.facts import SystemFacts, missing_from, request_for
-from roles.core.remote import Runner
-from roles.core.role import Desired
+from engine import remote
+from engine.decide import Plan, decide
+from engine.facts import SystemFacts, missing_from, request_for
+from engine.remote import Runner
+from engine.role import Desired
 
 
 @dataclass

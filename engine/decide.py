@@ -15,9 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from roles.core.agent import MAX_CONTENT
-from roles.core.facts import CommandFact, HostFacts, PathFact, UnitFact, UserFact
-from roles.core.resources import (
+from engine.facts import CommandFact, HostFacts, PathFact, UnitFact, UserFact
+from engine.resources import (
     Absent,
     Directory,
     File,
@@ -29,6 +28,7 @@ from roles.core.resources import (
     Sysctl,
     User,
 )
+from onhost.agent import MAX_CONTENT
 
 APT_TIMEOUT = 900  # seconds: a stuck mirror must fail the host, not hang the deploy
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "NEEDRESTART_MODE": "a"}
@@ -44,7 +44,7 @@ CONTAINER_SYSCTL = ("sysctls skipped in a container (systemd-detect-virt -c): on
 class Action:
     key: str  # the resource it comes from
     summary: str  # one line for humans: "write /etc/ssh/sshd_config (content)"
-    op: Mapping[str, Any]  # what the agent executes (roles/core/agent.py OPS)
+    op: Mapping[str, Any]  # what the agent executes (onhost/agent.py OPS)
     diff: str = ""
     notify: tuple[str, ...] = ()
 
@@ -136,7 +136,7 @@ def decide_file(r: File, fact: PathFact) -> Decision:
         return []
     data = r.data
     # By digest: the agent computes the file's sha256 on the host and sends its content back
-    # only for check-mode diffs (roles.core.facts.request_for).
+    # only for check-mode diffs (engine.facts.request_for).
     same_content = (fact.exists and fact.kind == "file"
                     and fact.sha256 == hashlib.sha256(data).hexdigest())
     if not same_content:

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from roles.core.resources import (
+from engine.resources import (
     Absent,
     Directory,
     File,

@@ -5,8 +5,8 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
-from roles.core.converge import HostResult
-from roles.core.report import progress_line
+from engine.converge import HostResult
+from engine.report import progress_line
 
 MAX_WORKERS = 16
 

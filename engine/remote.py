@@ -13,10 +13,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
-from roles.core.decide import Plan
-from roles.core.facts import FactRequest, HostFacts, parse_facts
+from engine.decide import Plan
+from engine.facts import FactRequest, HostFacts, parse_facts
 
-AGENT = Path(__file__).with_name("agent.py")
+AGENT = Path(__file__).resolve().parents[1] / "onhost" / "agent.py"
 # Line 1 of stdin: the agent, compressed; the rest: the JSON request it reads itself.
 BOOT = ("import sys,base64,zlib;"
         "exec(compile(zlib.decompress(base64.b64decode(sys.stdin.readline())),'agent','exec'))")

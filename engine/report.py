@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from roles.core.converge import HostResult
+from engine.converge import HostResult
 
 
 def progress_line(r: HostResult) -> str:

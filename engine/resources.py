@@ -1,6 +1,6 @@
 """Desired state: what a role wants a host to look like, as plain immutable data.
 
-A role returns a list of these; `roles.core.decide` compares them with the facts read from the
+A role returns a list of these; `engine.decide` compares them with the facts read from the
 host and returns the actions that make the host match. Nothing here touches a host.
 
 Rule for role authors: a resource's identity (its path, unit, key, package names) must not

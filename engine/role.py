@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from roles.core.facts import SystemFacts
-from roles.core.resources import Handler, Resource
-from roles.inventory import Host, Inventory
+from engine.facts import SystemFacts
+from engine.inventory import Host, Inventory
+from engine.resources import Handler, Resource
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from roles.access import Access
-from roles.core.converge import HostResult, converge
-from roles.core.facts import SystemFacts
-from roles.core.parallel import run_all
-from roles.core.remote import AgentChannel, Runner
-from roles.core.role import Desired, HostContext, Role, Settings
-from roles.inventory import Host, Inventory
+from engine.access import Access
+from engine.converge import HostResult, converge
+from engine.facts import SystemFacts
+from engine.inventory import Host, Inventory
+from engine.parallel import run_all
+from engine.remote import AgentChannel, Runner
+from engine.role import Desired, HostContext, Role, Settings
 
 
 @dataclass

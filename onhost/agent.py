@@ -12,7 +12,7 @@ Two modes, one SSH round trip each:
          the handlers whose triggering operations succeeded -> JSON results
 
 It decides nothing: the decisions are made on the admin's machine by pure functions
-(roles.core.decide). Keep this file compatible with python3 >= 3.10 and free of imports from
+(engine.decide). Keep this file compatible with python3 >= 3.10 and free of imports from
 the rest of the repository.
 """
 import base64

@@ -4,9 +4,9 @@ and rotation (R-BKP-2, R-BKP-3). What needs the CA or another host's secret (bac
 certificates, passwords on A/B, repositories) stays in `fab backup.setup`."""
 from __future__ import annotations
 
+from engine.role import Desired, HostContext, Role
 from roles.backup.role import backup
 from roles.base import baseline
-from roles.core.role import Desired, HostContext, Role
 from roles.proxy.role import proxy
 from roles.storage.role import storage
 from roles.web.role import web

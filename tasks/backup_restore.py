@@ -27,15 +27,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from engine.access import Access, credentials
+from engine.inventory import load
+from engine.resources import Directory, File
+from engine.run import converge_hosts
 from roles import registry
-from roles.access import Access, credentials
 from roles.backup.layout import CONFIG_DIR, PYTHON, RUNNER_DIR, BackupLayout
-from roles.backup.setup import SetupError, converge_files, setup_site, sudo
-from roles.core.resources import Directory, File
-from roles.inventory import load
 from roles.proxy.config import proxy_config
-from roles.proxy.tasks import set_maintenance
-from roles.run import converge_hosts
+from tasks.backup_setup import SetupError, converge_files, setup_site, sudo
+from tasks.proxy_tasks import set_maintenance
 
 
 class RestoreTaskError(RuntimeError):

@@ -22,14 +22,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from roles.access import Access, credentials
+from engine.access import Access, credentials
+from engine.ca_admin import paths as ca_paths
+from engine.inventory import Host, Inventory, load
+from engine.resources import File, Resource
+from engine.role import Desired, HostContext, Role, Settings
+from engine.run import RunReport, converge_hosts
 from roles.backup.layout import PYTHON, RUNNER_DIR, BackupLayout
 from roles.backup.role import backup
-from roles.ca import paths as ca_paths
-from roles.core.resources import File, Resource
-from roles.core.role import Desired, HostContext, Role, Settings
-from roles.inventory import Host, Inventory, load
-from roles.run import RunReport, converge_hosts
 from roles.storage.role import storage
 from sshtrust import ca
 from sshtrust.certificate import parse_certificate

@@ -10,10 +10,10 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from roles.access import Access, credentials
+from engine.access import Access, credentials
+from engine.inventory import Inventory, load
 from roles.backup.layout import BackupLayout
-from roles.backup.setup import sudo
-from roles.inventory import Inventory, load
+from tasks.backup_setup import sudo
 
 STALE_HOURS = 26  # a daily backup older than this is late (alert)
 

@@ -1,6 +1,6 @@
 """`fab backup.setup`, `fab backup.status`, `fab backup.run` and `fab restore` (issue 6).
 
-fabfile.py registers them: `Collection.from_module(roles.backup.tasks, name="backup")` and
+fabfile.py registers them: `Collection.from_module(tasks.backup_tasks, name="backup")` and
 the `restore` task at the top level (docs/backups.md).
 """
 from __future__ import annotations
@@ -10,11 +10,11 @@ import json
 from invoke import task
 from invoke.exceptions import Exit
 
-from roles.access import AccessError
-from roles.backup.restore import RestoreTaskError, run_restore
-from roles.backup.setup import SetupError, run_setup
-from roles.backup.status import run_status
-from roles.inventory import InventoryError
+from engine.access import AccessError
+from engine.inventory import InventoryError
+from tasks.backup_restore import RestoreTaskError, run_restore
+from tasks.backup_setup import SetupError, run_setup
+from tasks.backup_status import run_status
 
 ENV_HELP = "lab | prod | preprod (default lab)"
 COMMON = {"env": ENV_HELP, "inventory": "inventory JSON file",

@@ -1,4 +1,4 @@
-"""`fab ca.*`: the SSH certificate authority (R-GDPR-5). Thin wrappers over roles.ca."""
+"""`fab ca.*`: the SSH certificate authority (R-GDPR-5). Thin wrappers over engine.ca_admin."""
 from __future__ import annotations
 
 import time
@@ -7,19 +7,19 @@ from pathlib import Path
 from invoke import task
 from invoke.exceptions import Exit
 
+from engine import ca_admin as ops
+from engine import remote
+from engine.access import Access, AccessError, credentials, resolve_ca_dir
+from engine.converge import HostResult, converge
+from engine.facts import FactRequest
+from engine.inventory import REPO, InventoryError, load
+from engine.parallel import run_all
+from engine.report import details, summary_table
+from engine.role import Desired, Settings
+from engine.run import converge_hosts
 from model import load_stack
 from model.bootstrap import HOST_KEY
-from roles import ca as ops
-from roles.access import Access, AccessError, credentials, resolve_ca_dir
 from roles.base import sshd
-from roles.core import remote
-from roles.core.converge import HostResult, converge
-from roles.core.facts import FactRequest
-from roles.core.parallel import run_all
-from roles.core.report import details, summary_table
-from roles.core.role import Desired, Settings
-from roles.inventory import REPO, InventoryError, load
-from roles.run import converge_hosts
 from sshtrust._run import SshTrustError
 
 ENV_HELP = "lab | prod | preprod (default lab)"

@@ -6,11 +6,11 @@ from collections.abc import Callable
 from invoke import task
 from invoke.exceptions import Exit
 
+from engine.access import Access, AccessError, credentials
+from engine.inventory import InventoryError, load
+from engine.report import details, notes_summary, summary_table
+from engine.run import RunReport, converge_hosts
 from roles import registry
-from roles.access import Access, AccessError, credentials
-from roles.core.report import details, notes_summary, summary_table
-from roles.inventory import InventoryError, load
-from roles.run import RunReport, converge_hosts
 
 
 def run_deploy(env: str = "lab", hosts: str = "", role: str = "", check: bool = False,

@@ -8,10 +8,10 @@ import shlex
 from invoke import task
 from invoke.exceptions import Exit
 
-from roles.access import AccessError
-from roles.inventory import InventoryError
+from engine.access import AccessError
+from engine.inventory import InventoryError
 from roles.proxy.config import proxy_config
-from roles.web.tasks import connected
+from tasks.web_tasks import connected
 
 
 def set_maintenance(conn, flag: str, on: bool) -> None:  # type: ignore[no-untyped-def]

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from invoke import Exit, task
 
-from roles.access import AccessError, Credentials, credentials
-from roles.inventory import InventoryError, load
+from engine.access import AccessError, Credentials, credentials
+from engine.inventory import InventoryError, load
 from sshtrust.openssh import inventory_ssh_config, known_hosts_line
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 SUITE = REPO / "tests" / "verify"
 
 

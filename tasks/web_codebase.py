@@ -18,7 +18,7 @@ here), and every command puts "--" before its positional arguments.
 
 The archive is normalised (sorted entries, root-owned, fixed timestamps, no .git), so the
 same code always gives the same sha256: that digest is the release's identity, and
-deploying identical code twice changes nothing (roles/web/onhost/hw_plan.py).
+deploying identical code twice changes nothing (onhost/web/hw_plan.py).
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Code releases of a site (`fab web.release`, `fab web.rollback`, `fab web.status`), driven
-from the admin's machine: build the archive here (roles.web.codebase), upload it to the
+from the admin's machine: build the archive here (tasks.web_codebase), upload it to the
 site's web host over the verified SSH connection, and let the host's helper stage, check,
-switch and health-check it (roles/web/onhost/hw_release.py). One SSH round trip for the
+switch and health-check it (onhost/web/hw_release.py). One SSH round trip for the
 deployment itself; a failure anywhere leaves the live release serving.
 """
 from __future__ import annotations
@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from roles.inventory import Inventory
-from roles.web import codebase
+from engine.inventory import Inventory
 from roles.web.layout import PHP_VERSION
 from roles.web.role import HELPER
 from roles.web.site import WebSite, web_site
+from tasks import web_codebase as codebase
 
 
 class ReleaseError(RuntimeError):

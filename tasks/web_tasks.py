@@ -10,9 +10,9 @@ from typing import Any
 from invoke import task
 from invoke.exceptions import Exit
 
-from roles.access import Access, AccessError, credentials
-from roles.inventory import Inventory, InventoryError, load
-from roles.web import release as rel
+from engine.access import Access, AccessError, credentials
+from engine.inventory import Inventory, InventoryError, load
+from tasks import web_release as rel
 
 ENV_HELP = "lab | prod | preprod (default lab)"
 SITE_HELP = "site name (default: every site, one after the other)"

@@ -113,7 +113,7 @@ def storage_config(inventory: Mapping[str, Any], site: str, tier: str) -> dict[s
 
 def ssh_config(inventory: Mapping[str, Any], site: str) -> str:
     """The web host's SSH client configuration for its pushes to A and B (R-BKP-7)."""
-    from roles.core.render import render
+    from engine.render import render
 
     lay = BackupLayout(site)
     storage = inventory["storage"]

@@ -3,7 +3,7 @@
 What `fab deploy` can do from the inventory alone is here (a pure function of the host's
 context, for the deploy engine). What needs the CA or another host's secret (signing the
 host's backup key, copying the repository password to the storage servers, creating the
-repositories) is `fab backup.setup` (roles.backup.setup), as `fab ca.sign-hosts` is for host
+repositories) is `fab backup.setup` (tasks.backup_setup), as `fab ca.sign-hosts` is for host
 certificates.
 """
 from __future__ import annotations
@@ -11,6 +11,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from engine.render import render
+from engine.resources import Directory, File, Handler, Packages, Probe, Resource, Service
+from engine.role import Desired, HostContext
 from roles.backup import config
 from roles.backup.layout import (
     CACHE_DIR,
@@ -22,9 +25,6 @@ from roles.backup.layout import (
     STATE_ROOT,
     BackupLayout,
 )
-from roles.core.render import render
-from roles.core.resources import Directory, File, Handler, Packages, Probe, Resource, Service
-from roles.core.role import Desired, HostContext
 
 PACKAGE_SRC = Path(__file__).resolve().parents[2] / "backup"
 DAEMON_RELOAD = Handler("backup-daemon-reload", ("systemctl", "daemon-reload"))

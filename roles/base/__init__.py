@@ -2,8 +2,8 @@
 nftables (R-GDPR-6), unattended security upgrades (R-INC-2), time, logs, sysctls."""
 from __future__ import annotations
 
+from engine.role import Desired, HostContext
 from roles.base import firewall, sshd, system
-from roles.core.role import Desired, HostContext
 
 
 def baseline(ctx: HostContext) -> Desired:

@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import ip_network
 
-from roles.core.render import render
-from roles.core.resources import File, Handler, Probe, Resource, Service
-from roles.core.role import HostContext
-from roles.inventory import Host, Inventory
+from engine.inventory import Host, Inventory
+from engine.render import render
+from engine.resources import File, Handler, Probe, Resource, Service
+from engine.role import HostContext
 
 NFT_CONF = "/etc/nftables.conf"
 APPLIED = "/var/lib/hosting/nftables.applied"

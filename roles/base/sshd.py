@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from engine.render import render
+from engine.resources import Absent, Directory, File, Handler, Resource, Service
+from engine.role import HostContext
 from model.bootstrap import HOST_KEY, KRL, PRINCIPALS_DIR, SSHD_DROPIN, USER_CA
-from roles.core.render import render
-from roles.core.resources import Absent, Directory, File, Handler, Resource, Service
-from roles.core.role import HostContext
 
 SSHD_CONFIG = "/etc/ssh/sshd_config"
 HOST_CERT = f"{HOST_KEY}-cert.pub"

@@ -7,9 +7,9 @@ both are detected with `systemd-detect-virt -c` and reported as notes, never sil
 """
 from __future__ import annotations
 
-from roles.core.render import render
-from roles.core.resources import File, Handler, Packages, Resource, Service, Sysctl
-from roles.core.role import HostContext
+from engine.render import render
+from engine.resources import File, Handler, Packages, Resource, Service, Sysctl
+from engine.role import HostContext
 
 PACKAGES = ("openssh-server", "nftables", "sudo", "python3", "unattended-upgrades",
             "needrestart", "systemd-timesyncd")

@@ -6,9 +6,9 @@ test database, fixed by the helper's `db-baseline` step behind a probe).
 """
 from __future__ import annotations
 
-from roles.core.render import render
-from roles.core.resources import Directory, File, Handler, Packages, Probe, Resource, Service
-from roles.core.role import HostContext
+from engine.render import render
+from engine.resources import Directory, File, Handler, Packages, Probe, Resource, Service
+from engine.role import HostContext
 
 PACKAGES = ("mariadb-server", "mariadb-client")
 CNF = "/etc/mysql/mariadb.conf.d/90-hosting.cnf"

@@ -17,7 +17,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from roles.core.resources import Directory, File, Resource
+from engine.resources import Directory, File, Resource
 from roles.proxy.names import uncovered
 
 SOURCE_ENV = "HOSTING_TLS_DIR"  # a directory with fullchain.pem and privkey.pem

@@ -1,7 +1,7 @@
 """The proxy's configuration files, rendered from templates/proxy. Pure."""
 from __future__ import annotations
 
-from roles.core.render import render
+from engine.render import render
 from roles.proxy.config import ACME_ROOT, MAINTENANCE_ROOT, ProxyConfig
 
 # `http2 on;` exists from nginx 1.25.1 (Debian 13 has 1.26); older ones (the admin machine's

@@ -1,13 +1,13 @@
 """The proxy role: nginx terminating TLS for every site on the site's own public IP and
 passing requests to the site's web host over the private network (R-HOST-1, R-HOST-2).
-A pure function of the host's context, for the deploy engine (roles.core)."""
+A pure function of the host's context, for the deploy engine (engine/)."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from roles.core.resources import Absent, Directory, File, Handler, Packages, Resource, Service
-from roles.core.role import Desired, HostContext
+from engine.resources import Absent, Directory, File, Handler, Packages, Resource, Service
+from engine.role import Desired, HostContext
 from roles.proxy import certificate, lab_cert, render
 from roles.proxy.config import (
     ACME_ROOT,

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import json
 
+from engine.render import render
+from engine.resources import Directory, File, Handler, Packages, Resource, Service, User
+from engine.role import Desired, HostContext
 from model.bootstrap import PRINCIPALS_DIR
 from roles.backup import config
 from roles.backup.layout import (
@@ -27,9 +30,6 @@ from roles.backup.layout import (
     BackupLayout,
 )
 from roles.backup.role import DAEMON_RELOAD, runner_files, timezone
-from roles.core.render import render
-from roles.core.resources import Directory, File, Handler, Packages, Resource, Service, User
-from roles.core.role import Desired, HostContext
 
 
 def site_resources(ctx: HostContext, site: str, tier: str) -> list[Resource]:

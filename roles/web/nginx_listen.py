@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from roles.core.resources import File, Handler, Probe, Resource
+from engine.resources import File, Handler, Probe, Resource
 
 EXPECTED = "/var/lib/hosting/nginx-listen"
 RESTART = Handler("restart-nginx", ("systemctl", "restart", "nginx.service"))

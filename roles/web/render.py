@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from roles.core.render import render
+from engine.render import render
 from roles.web.layout import MYSQL_SOCKET, PHP_VERSION
 from roles.web.limits import pool_size, timer_schedule
 from roles.web.site import WebSite

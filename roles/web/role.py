@@ -1,5 +1,5 @@
 """The web role: what a web host must look like for the sites it serves (one per host in the
-model, R-HOST-2). A pure function of the host's context, for the deploy engine (roles.core).
+model, R-HOST-2). A pure function of the host's context, for the deploy engine (engine/).
 
 Beyond files, packages and services, four things are done by the helper shipped to
 /usr/local/lib/hosting/web, each behind a read-only probe that prints "ok" when there is
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from roles.core.resources import (
+from engine.resources import (
     Absent,
     Directory,
     File,
@@ -22,7 +22,7 @@ from roles.core.resources import (
     Service,
     User,
 )
-from roles.core.role import Desired, HostContext
+from engine.role import Desired, HostContext
 from roles.mariadb import role as mariadb
 from roles.web import nginx_listen, render
 from roles.web.layout import HOMES, PHP_VERSION
@@ -32,7 +32,7 @@ PACKAGES = ("nginx", f"php{PHP_VERSION}-fpm", f"php{PHP_VERSION}-cli",
             f"php{PHP_VERSION}-mysql", f"php{PHP_VERSION}-opcache", f"php{PHP_VERSION}-gd",
             f"php{PHP_VERSION}-xml", f"php{PHP_VERSION}-mbstring", f"php{PHP_VERSION}-curl",
             f"php{PHP_VERSION}-intl", "gocryptfs", "fuse3", "curl")
-HELPER_SRC = Path(__file__).with_name("onhost")
+HELPER_SRC = Path(__file__).resolve().parents[2] / "onhost" / "web"
 HELPER_DIR = "/usr/local/lib/hosting/web"
 HELPER = ("/usr/bin/python3", HELPER_DIR)
 PROBE_OK = "/var/lib/hosting/web/probe-ok"  # what every probe prints when all is well

@@ -22,7 +22,7 @@ def chain(lab: LabSession) -> Chain:
 
 
 def test_setup_is_idempotent_and_a_first_backup_reaches_every_tier(chain: Chain) -> None:
-    from roles.backup.setup import run_setup
+    from tasks.backup_setup import run_setup
 
     from .test_web_support import lab_env
 
@@ -127,7 +127,7 @@ def test_a_dump_failing_half_way_fails_the_run_and_keeps_no_snapshot(chain: Chai
 
 def _status_rows(chain: Chain) -> dict[str, str]:
     """`fab backup.status` as an admin runs it: this site's row per tier."""
-    from roles.backup.status import run_status
+    from tasks.backup_status import run_status
 
     from .test_web_support import lab_env
 

@@ -19,10 +19,10 @@ import pytest
 from backup.restore import config_restorable
 from backup.snapshots import parse_restic_time
 from lab.testing import LabSession
-from roles.backup.restore import RestoreTaskError, run_restore
 from roles.proxy.config import proxy_config
-from roles.proxy.tasks import set_maintenance
-from roles.tasks.deploy import run_deploy
+from tasks.backup_restore import RestoreTaskError, run_restore
+from tasks.deploy import run_deploy
+from tasks.proxy_tasks import set_maintenance
 
 from .test_backup_support import Chain, backup_chain
 from .test_web_support import REPO, connected, lab_env

@@ -104,7 +104,7 @@ def backup_chain(lab: LabSession) -> Chain:
     if id(lab) in _CHAINS and not lab.is_down:
         return _CHAINS[id(lab)]
     tier = web_tier(lab)
-    from roles.backup.setup import run_setup
+    from tasks.backup_setup import run_setup
 
     from .test_web_support import deploy
 

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from engine.access import Access, credentials
+from engine.inventory import Inventory
+from engine.resources import File
+from engine.role import Desired, Settings
+from engine.run import converge_hosts
 from lab.testing import LabSession, Probe, lab_env
-from roles.access import Access, credentials
-from roles.core.resources import File
-from roles.core.role import Desired, Settings
-from roles.inventory import Inventory
-from roles.run import converge_hosts
-from roles.tasks.deploy import run_deploy
+from tasks.deploy import run_deploy
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]

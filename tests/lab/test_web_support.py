@@ -58,7 +58,7 @@ _TIERS: dict[int, WebTier] = {}
 def deploy(lab: LabSession, hosts: list[str]) -> Any:
     """`fab deploy --env lab --hosts ...` against the session's lab (roles from
     roles/registry.py); the engine's report."""
-    from roles.tasks import deploy as deploy_task
+    from tasks import deploy as deploy_task
 
     with lab_env(lab):
         return deploy_task.run_deploy("lab", hosts=",".join(hosts), emit=lambda _m: None)
@@ -71,21 +71,21 @@ def probe_offset(lab: LabSession, n: int = 0) -> int:
 
 @contextmanager
 def connected(lab: LabSession) -> Iterator[tuple[Any, Any]]:
-    from roles.web.tasks import connected as fab_connected
+    from tasks.web_tasks import connected as fab_connected
 
     with lab_env(lab), fab_connected("lab") as (inv, connect):
         yield inv, connect
 
 
 def release(lab: LabSession, site: str, path: Path = FIXTURE) -> Any:
-    from roles.web import release as rel
+    from tasks import web_release as rel
 
     with connected(lab) as (inv, connect):
         return rel.release(inv, connect, site, path, emit=lambda _m: None)
 
 
 def rollback(lab: LabSession, site: str) -> Any:
-    from roles.web import release as rel
+    from tasks import web_release as rel
 
     with connected(lab) as (inv, connect):
         return rel.rollback(inv, connect, site)

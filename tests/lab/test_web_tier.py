@@ -17,7 +17,7 @@ from lab.testing import LabSession, Probe
 
 from .test_web_support import REPO, WebTier, deploy, probe_offset, web_tier
 
-sys.path.insert(0, str(REPO / "roles" / "web" / "onhost"))  # the host helper's own imports
+sys.path.insert(0, str(REPO / "onhost" / "web"))  # the host helper's own imports
 from hw_db import BASELINE_QUERIES  # noqa: E402
 
 pytestmark = pytest.mark.lab
@@ -400,7 +400,7 @@ def test_preprod_exposure_noindex_and_allowlist(tier, tmp_path):
     doc["exposure_allow"] = list(doc["admin_networks"])
     path = tmp_path / "preprod-inventory.json"
     path.write_text(json.dumps(doc))
-    from roles.tasks.deploy import run_deploy
+    from tasks.deploy import run_deploy
 
     try:
         with lab_env(tier.lab):

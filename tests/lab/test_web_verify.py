@@ -82,7 +82,7 @@ def test_drift_on_a_web_host_fails_the_named_controls_until_redeployed(tier: Web
     summaries = [a.summary for r in report.results if r.plan for a in r.plan.actions]
     assert any("nginx.conf" in s for s in summaries), summaries
     with lab_env(lab):
-        from roles.tasks.deploy import run_deploy
+        from tasks.deploy import run_deploy
 
         check = run_deploy("lab", hosts=host, check=True, emit=lambda _m: None)
     assert check.ok and [r.changed for r in check.results] == [0]

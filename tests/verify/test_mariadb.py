@@ -5,7 +5,7 @@ R-INC-3: who can read what).
 SQL runs as root over the Unix socket (`sudo mariadb --protocol=socket`: root logs in by
 unix_socket, no password exists to pass); a site's own login reads its option file
 (`--defaults-extra-file`), so no password is ever on a command line. The mysql-db-* queries are
-the deploy's own (roles/web/onhost/hw_db.py BASELINE_QUERIES): the check that repairs a host
+the deploy's own (onhost/web/hw_db.py BASELINE_QUERIES): the check that repairs a host
 and the audit that grades it cannot drift apart.
 Not ported: mysql-db-01/02 (version: Debian 13's MariaDB 11.8, R-MNT-3), mysql-conf-06 (the
 error log goes to journald on Debian).
@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "roles" / "web" / "onhost"))  # the host helper's own imports
+sys.path.insert(0, str(REPO / "onhost" / "web"))  # the host helper's own imports
 from hw_db import BASELINE_QUERIES, SITE_PRIVILEGES, parse_grants  # noqa: E402
 
 pytestmark = pytest.mark.roles("web")

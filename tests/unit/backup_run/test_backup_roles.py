@@ -76,7 +76,7 @@ def test_the_forced_command_is_append_only_on_the_sites_own_repository() -> None
 
 
 def test_principals_file_and_units_render(inventory: dict) -> None:
-    from roles.core.render import render
+    from engine.render import render
 
     lay = BackupLayout("participation")
     text = render("storage/principals.j2", layout=lay)
@@ -90,8 +90,8 @@ def test_principals_file_and_units_render(inventory: dict) -> None:
 
 
 def test_cert_renewal_rules(inventory: dict) -> None:
-    from roles.backup.setup import needs_new_cert
-    from roles.inventory import Inventory
+    from engine.inventory import Inventory
+    from tasks.backup_setup import needs_new_cert
 
     inv = Inventory.from_doc(inventory)
     web = inv.host("web-villeparisis")
@@ -122,7 +122,7 @@ def test_restore_chooses_the_newest_complete_backup_before_the_date() -> None:
 
 
 def test_status_table_shows_ages_sizes_and_flags_late_backups() -> None:
-    from roles.backup.status import table
+    from tasks.backup_status import table
 
     now = datetime(2026, 1, 10, 12, 0, tzinfo=PARIS)
     fresh = {"snapshots": 14, "bytes": 3 << 20, "oldest_time": "2026-01-04T03:15:00+01:00",
@@ -140,7 +140,7 @@ def test_status_table_shows_ages_sizes_and_flags_late_backups() -> None:
 
 
 def test_fab_tasks_are_importable_with_their_options() -> None:
-    from roles.backup import tasks
+    from tasks import backup_tasks as tasks
 
     assert tasks.restore.name == "restore"
     assert {"site", "at", "from_", "to"} <= set(tasks.restore.help) | {"from_"}

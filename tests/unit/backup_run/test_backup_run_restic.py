@@ -201,7 +201,7 @@ def test_a_dump_failing_half_way_fails_the_backup_and_keeps_no_snapshot(site: Si
     assert steps["files"]["ok"] and steps["withdraw partial backup"]["ok"]
     assert status["tiers"]["local"]["ok"] is False
     assert "database dump failed" in status["tiers"]["local"]["error"]
-    from roles.backup.status import table
+    from tasks.backup_status import table
 
     rows = table({"demo": {"web": status}}, datetime(2025, 1, 6, 12, 0, tzinfo=PARIS))
     assert next(r for r in rows if r.split()[1:2] == ["local"]).endswith("  FAILED")
@@ -259,7 +259,7 @@ def test_run_backup_after_a_withdrawn_partial_backup_the_kept_listing_stays_exac
 
 
 def test_backup_a_unreachable_keeps_local_and_the_next_run_catches_up(site: Site) -> None:
-    from roles.backup.status import table
+    from tasks.backup_status import table
 
     assert site.run(DAY1).returncode == 0
     site.tier_down("a")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from backup_run_helpers import REPO  # noqa: F401 - puts the repository on sys.path
 
-from roles.backup.restore import RestoreTaskError, host_argv, maintenance_note
+from tasks.backup_restore import RestoreTaskError, host_argv, maintenance_note
 
 
 def test_host_argv_passes_the_snapshot_selector_to_the_host() -> None:

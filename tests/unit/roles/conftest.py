@@ -17,12 +17,12 @@ ROOT = Path(__file__).resolve().parents[3]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from engine.facts import SystemFacts  # noqa: E402
+from engine.inventory import Inventory  # noqa: E402
+from engine.role import HostContext, Settings  # noqa: E402
 from model import load_stack  # noqa: E402
 from model.inventory import HostAddresses, build_inventory  # noqa: E402
 from model.topology import plan_hosts, private_addresses  # noqa: E402
-from roles.core.facts import SystemFacts  # noqa: E402
-from roles.core.role import HostContext, Settings  # noqa: E402
-from roles.inventory import Inventory  # noqa: E402
 
 FP = "SHA256:" + "A" * 43
 PUBLIC = {"proxy": "198.51.100.20", "ops": "198.51.100.21"}

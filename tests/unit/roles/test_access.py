@@ -1,10 +1,10 @@
-"""roles.access.Credentials.settings: every converge that includes the baseline pushes the
+"""engine.access.Credentials.settings: every converge that includes the baseline pushes the
 user KRL this machine holds (a restored host once kept its empty first-boot KRL: CI, stop 7)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from roles.access import Credentials
+from engine.access import Credentials
 
 
 def creds(tmp_path: Path) -> Credentials:

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from roles.core import agent, remote
-from roles.core.converge import converge
-from roles.core.decide import Plan, decide
-from roles.core.facts import FactRequest, request_for
-from roles.core.resources import File, Handler
-from roles.core.role import Desired
+from engine import remote
+from engine.converge import converge
+from engine.decide import Plan, decide
+from engine.facts import FactRequest, request_for
+from engine.resources import File, Handler
+from engine.role import Desired
+from onhost import agent
 
 ME = pwd.getpwuid(os.getuid()).pw_name
 MY_GROUP = grp.getgrgid(os.getgid()).gr_name

@@ -9,12 +9,12 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from roles import ca
-from roles.access import PinnedHostKey
+from engine import ca_admin as ca
+from engine.access import PinnedHostKey
+from engine.facts import MISSING, PathFact
+from engine.inventory import Inventory
+from engine.resources import File
 from roles.base import sshd
-from roles.core.facts import MISSING, PathFact
-from roles.core.resources import File
-from roles.inventory import Inventory
 from sshtrust import ca as sshca
 from sshtrust.certificate import load_certificate
 from sshtrust.keys import fingerprint

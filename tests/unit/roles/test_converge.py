@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from roles.core.converge import converge
-from roles.core.facts import SystemFacts
-from roles.core.resources import File, Handler
-from roles.core.role import Desired
+from engine.converge import converge
+from engine.facts import SystemFacts
+from engine.resources import File, Handler
+from engine.role import Desired
 
 WANTED = Desired((File("/etc/a.conf", "new\n", notify=("reload",)),),
                  (Handler("reload", ("systemctl", "reload", "a.service")),))

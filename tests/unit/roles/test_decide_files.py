@@ -4,10 +4,10 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from roles.core.agent import MAX_CONTENT
-from roles.core.decide import decide_absent, decide_directory, decide_file, file_diff
-from roles.core.facts import MISSING, PathFact
-from roles.core.resources import Absent, Directory, File
+from engine.decide import decide_absent, decide_directory, decide_file, file_diff
+from engine.facts import MISSING, PathFact
+from engine.resources import Absent, Directory, File
+from onhost.agent import MAX_CONTENT
 
 
 def on_host(data: bytes, mode: int = 0o644, owner: str = "root", group: str = "root",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from roles.core.decide import (
+from engine.decide import (
     Action,
     Note,
     decide_packages,
@@ -12,8 +12,8 @@ from roles.core.decide import (
     decide_sysctl,
     decide_user,
 )
-from roles.core.facts import MISSING, CommandFact, PathFact, UnitFact, UserFact
-from roles.core.resources import Packages, Probe, Service, Sysctl, User
+from engine.facts import MISSING, CommandFact, PathFact, UnitFact, UserFact
+from engine.resources import Packages, Probe, Service, Sysctl, User
 
 
 def argv(action: Action | Note) -> list[str]:

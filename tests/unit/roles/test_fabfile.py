@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from roles.inventory import Inventory
+from engine.inventory import Inventory
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 import pytest
 
+from engine.inventory import Inventory
+from engine.resources import File, Probe, Service
+from engine.role import HostContext
 from roles.base import firewall
 from roles.base.firewall import Rule, rules_for
-from roles.core.resources import File, Probe, Service
-from roles.core.role import HostContext
-from roles.inventory import Inventory
 
 ALL = ("proxy", "ops", "web-villeparisis", "web-participation", "backup-a", "backup-b")
 

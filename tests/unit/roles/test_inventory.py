@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from roles.inventory import Inventory, InventoryError, load
+from engine.inventory import Inventory, InventoryError, load
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 import threading
 import time
 
-from roles.core.converge import HostResult
-from roles.core.parallel import run_all
+from engine.converge import HostResult
+from engine.parallel import run_all
 
 
 def test_run_all_hosts_run_concurrently_and_come_back_in_order() -> None:

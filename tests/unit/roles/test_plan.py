@@ -5,9 +5,9 @@ import hashlib
 
 import pytest
 
-from roles.core.decide import decide
-from roles.core.facts import HostFacts, PathFact, UnitFact
-from roles.core.resources import File, Handler, Packages, Service
+from engine.decide import decide
+from engine.facts import HostFacts, PathFact, UnitFact
+from engine.resources import File, Handler, Packages, Service
 
 RELOAD = Handler("reload-sshd", ("systemctl", "reload", "ssh.service"))
 NFT = Handler("reload-nftables", ("nft", "-f", "/etc/nftables.conf"))

@@ -1,9 +1,9 @@
 """What the operator reads: progress lines, check-mode details, notes, the summary table."""
 from __future__ import annotations
 
-from roles.core.converge import HostResult, Outcome
-from roles.core.decide import Action, HandlerRun, Note, Plan
-from roles.core.report import details, notes_summary, progress_line, summary_table
+from engine.converge import HostResult, Outcome
+from engine.decide import Action, HandlerRun, Note, Plan
+from engine.report import details, notes_summary, progress_line, summary_table
 
 PLAN = Plan(actions=(Action("file:/etc/a", "write /etc/a (content)", {"kind": "write"},
                             "--- /etc/a (on host)\n+++ /etc/a (wanted)\n-x\n+y\n",

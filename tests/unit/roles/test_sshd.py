@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from engine.decide import Action, decide_one
+from engine.facts import HostFacts
+from engine.inventory import Inventory
+from engine.resources import Absent, File
+from engine.role import HostContext
 from roles.base import sshd
-from roles.core.decide import Action, decide_one
-from roles.core.facts import HostFacts
-from roles.core.resources import Absent, File
-from roles.core.role import HostContext
-from roles.inventory import Inventory
 from sshtrust import ca
 
 OPENSSH_10_KEX = ("sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.com",

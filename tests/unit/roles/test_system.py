@@ -6,11 +6,11 @@ from collections.abc import Callable
 
 import pytest
 
+from engine.decide import Note, decide
+from engine.facts import HostFacts, SystemFacts
+from engine.resources import File, Packages, Service, Sysctl
+from engine.role import HostContext
 from roles.base import baseline, system
-from roles.core.decide import Note, decide
-from roles.core.facts import HostFacts, SystemFacts
-from roles.core.resources import File, Packages, Service, Sysctl
-from roles.core.role import HostContext
 from roles.registry import desired
 
 ALL = ("proxy", "ops", "web-villeparisis", "web-participation", "backup-a", "backup-b")

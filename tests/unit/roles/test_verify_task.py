@@ -1,4 +1,4 @@
-"""roles.tasks.verify (`fab verify`): the files testinfra's OpenSSH needs, from an inventory,
+"""tasks.verify (`fab verify`): the files testinfra's OpenSSH needs, from an inventory,
 read back with OpenSSH's own parser (`ssh -G`: no connection is made)."""
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from roles.access import Credentials
-from roles.inventory import Inventory
-from roles.tasks.verify import SUITE, pytest_argv, write_access_files
+from engine.access import Credentials
+from engine.inventory import Inventory
+from tasks.verify import SUITE, pytest_argv, write_access_files
 
 
 def effective(config: Path, host: str) -> dict[str, str]:

@@ -18,7 +18,7 @@ from model.inventory import HostAddresses, build_inventory, validate_inventory
 from model.topology import private_addresses
 
 ROOT = Path(__file__).resolve().parents[3]
-ONHOST = ROOT / "roles" / "web" / "onhost"
+ONHOST = ROOT / "onhost" / "web"
 FP = "SHA256:" + "A" * 43
 PROXY_PUBLIC = "203.0.113.5"
 

@@ -10,8 +10,8 @@ import tarfile
 
 import pytest
 
-from roles.web import codebase
-from roles.web.codebase import CodebaseError, build, build_directory
+from tasks import web_codebase as codebase
+from tasks.web_codebase import CodebaseError, build, build_directory
 
 from .conftest import ROOT
 

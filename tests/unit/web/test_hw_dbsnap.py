@@ -1,4 +1,4 @@
-"""The release snapshot's decisions (roles/web/onhost/hw_dbsnap.py) on plain data: the atomic
+"""The release snapshot's decisions (onhost/web/hw_dbsnap.py) on plain data: the atomic
 swap statement, which snapshots are kept, how a restored database is checked (issue 11,
 section 2; R-INC-1)."""
 from __future__ import annotations

@@ -14,7 +14,7 @@ import hw_release
 import pytest
 from hw_util import HelperError
 
-from roles.web.codebase import build_directory
+from tasks.web_codebase import build_directory
 
 from .conftest import ROOT
 

@@ -1,4 +1,4 @@
-"""The admin side of `fab web.release` (roles/web/release.py) when the host's release fails:
+"""The admin side of `fab web.release` (tasks/web_release.py) when the host's release fails:
 the host's record is read back, and a failed way back also puts the proxy's maintenance page
 on (issue 11, section 2; R-INC-1). Fake connections: plain objects, no SSH."""
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from roles.inventory import Inventory
-from roles.web import release as rel
+from engine.inventory import Inventory
+from tasks import web_release as rel
 
 
 @dataclass

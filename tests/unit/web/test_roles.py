@@ -1,4 +1,4 @@
-"""The web and proxy roles through the deploy engine's own decisions (roles.core.decide):
+"""The web and proxy roles through the deploy engine's own decisions (engine.decide):
 what a fresh host gets, and that a host already in the desired state gets nothing."""
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import shutil
 
 import pytest
 
-from roles.core.decide import decide
-from roles.core.facts import CommandFact, HostFacts, PathFact, SystemFacts, UnitFact, UserFact
-from roles.core.resources import Absent, Directory, File, Packages, Probe, Service, Sysctl, User
-from roles.core.role import HostContext
-from roles.inventory import Inventory
+from engine.decide import decide
+from engine.facts import CommandFact, HostFacts, PathFact, SystemFacts, UnitFact, UserFact
+from engine.inventory import Inventory
+from engine.resources import Absent, Directory, File, Packages, Probe, Service, Sysctl, User
+from engine.role import HostContext
 from roles.proxy.role import proxy
 from roles.web.role import web
 

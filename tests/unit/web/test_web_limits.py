@@ -4,11 +4,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from roles.core import agent
-from roles.core.facts import SystemFacts, parse_facts
-from roles.core.resources import File
-from roles.core.role import HostContext
-from roles.inventory import Inventory
+from engine.facts import SystemFacts, parse_facts
+from engine.inventory import Inventory
+from engine.resources import File
+from engine.role import HostContext
+from onhost import agent
 from roles.web.layout import SiteLayout
 from roles.web.limits import (
     MAX_CHILDREN,
