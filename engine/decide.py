@@ -3,7 +3,7 @@
 Each `decide_*` takes one resource and the facts about it and returns a list of Actions (empty:
 nothing to do) or Notes (a step knowingly skipped, e.g. a non-net sysctl in a container).
 `decide()` does a whole host: merges package installs into one apt-get run, and attaches each
-handler to the actions that notify it. Tested with plain data, no SSH (tests/unit/roles).
+handler to the actions that notify it. Tested with plain data, no SSH (tests/unit/engine).
 """
 from __future__ import annotations
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,13 +17,8 @@ from model.inventory import HostAddresses, build_inventory, validate_inventory
 from model.topology import private_addresses
 
 ROOT = Path(__file__).resolve().parents[3]
-ONHOST = ROOT / "onhost" / "web"
 FP = "SHA256:" + "A" * 43
 PROXY_PUBLIC = "203.0.113.5"
-
-# The on-host helper imports its siblings as top-level modules (it runs as a directory).
-if str(ONHOST) not in sys.path:
-    sys.path.insert(0, str(ONHOST))
 
 
 def make_inventory(env: str) -> dict[str, Any]:

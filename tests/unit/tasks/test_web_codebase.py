@@ -7,13 +7,14 @@ import hashlib
 import shutil
 import subprocess
 import tarfile
+from pathlib import Path
 
 import pytest
 
 from tasks import web_codebase as codebase
 from tasks.web_codebase import CodebaseError, build, build_directory
 
-from .conftest import ROOT
+ROOT = Path(__file__).resolve().parents[3]
 
 FIXTURE = ROOT / "tests" / "fixtures" / "site"
 

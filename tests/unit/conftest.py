@@ -1,6 +1,7 @@
-"""Fixtures for the deploy engine's and baseline role's unit tests: real inventories built by
-the model's own code from the stack files, host contexts, and the real validators (`sshd -t`,
-`nft -c` in a throwaway network namespace)."""
+"""Fixtures shared by the engine's, the tasks' and the roles' unit tests (tests/unit/engine,
+tasks, roles): real typed inventories built by the model's own code from the stack files, host
+contexts, and the real validators (`sshd -t`, `nft -c` in a throwaway network namespace).
+tests/unit/web/conftest.py overrides `prod`/`preprod` with the inventory document (a dict)."""
 from __future__ import annotations
 
 import os
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 

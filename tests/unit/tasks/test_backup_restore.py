@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import pytest
-from backup_run_helpers import REPO  # noqa: F401 - puts the repository on sys.path
 
 from tasks.backup_restore import RestoreTaskError, host_argv, maintenance_note
 
