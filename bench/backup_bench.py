@@ -11,10 +11,12 @@ A synthetic site (files of mixed sizes, half compressible, half random) and a SQ
                        goal's baseline), and, as a second baseline shown beside it, the same
                        two commands started at once (what our runner does)
   2. second backup     after 1 % of the files changed (and 1 % of the dump's rows)
-  3. restore           ours: `python -m backup.restore --from local` (files in place with
-                       --delete --verify, dump streamed into the client, its sha256 checked;
+  3. restore           ours: `python -m backup.restore --from local` (a safety snapshot of
+                       the live state first, then files restored beside and swapped in, the
+                       dump streamed into a side database, its sha256 checked, then swapped;
                        then again with --redump, the optional re-dump check, outside the
-                       goal); plain: `restic snapshots` (to find the dump),
+                       goal: plain restic saves nothing first, so this ratio prices the
+                       safety, it has no goal); plain: `restic snapshots` (to find the dump),
                        `restic restore --verify` + `restic dump | client`
 and the ratios (goal: ours <= 1.15x plain, one command after the other). With --repeat N
 every case runs N times (the first backup into new repositories each time), each side in
