@@ -55,24 +55,23 @@ def ident(name: str) -> str:
     return f"`{name}`"
 
 
+def _rename_sql(moves: list[tuple[str, str, list[str]]]) -> str:
+    """One RENAME TABLE statement (atomic) for every (from_db, to_db, tables) move."""
+    parts = [f"{ident(src)}.{ident(t)} TO {ident(dst)}.{ident(t)}"
+             for src, dst, tables in moves for t in tables]
+    return "RENAME TABLE " + ",\n  ".join(parts) + ";\n" if parts else ""
+
+
 def rename_sql(live: str, side: str, old: str, live_tables: list[str],
                side_tables: list[str]) -> str:
-    """One RENAME TABLE: every live table to `old`, every side table to `live` (atomic)."""
-    parts = [f"{ident(live)}.{ident(t)} TO {ident(old)}.{ident(t)}" for t in live_tables]
-    parts += [f"{ident(side)}.{ident(t)} TO {ident(live)}.{ident(t)}" for t in side_tables]
-    if not parts:
-        return ""
-    return "RENAME TABLE " + ",\n  ".join(parts) + ";\n"
+    """The swap: every live table to `old`, every side table to `live`."""
+    return _rename_sql([(live, old, live_tables), (side, live, side_tables)])
 
 
 def swap_back_sql(live: str, side: str, old: str, live_tables: list[str],
                   side_tables: list[str]) -> str:
     """The swap undone: the restored tables back to `side`, the kept ones back to `live`."""
-    parts = [f"{ident(live)}.{ident(t)} TO {ident(side)}.{ident(t)}" for t in side_tables]
-    parts += [f"{ident(old)}.{ident(t)} TO {ident(live)}.{ident(t)}" for t in live_tables]
-    if not parts:
-        return ""
-    return "RENAME TABLE " + ",\n  ".join(parts) + ";\n"
+    return _rename_sql([(live, side, side_tables), (old, live, live_tables)])
 
 
 def _mariadb(cfg: SiteBackup, sql: str, database: str | None = None) -> str:

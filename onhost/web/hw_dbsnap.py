@@ -30,7 +30,7 @@ import re
 import subprocess
 import time
 
-from hw_util import HelperError, run
+from hw_util import HelperError, run, sha256_file
 
 ROOT = "/var/lib/hosting/release-db"
 KEEP = 3  # snapshots of the last three releases that changed the database
@@ -128,14 +128,6 @@ def state(database):
     return {"fingerprint": fingerprint(cols), "versions": versions}
 
 
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _write_root_only(path, data):
     fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -189,7 +181,7 @@ class Snapshots:
             os.unlink(final)
             raise HelperError(f"{self.database} changed its schema while it was dumped")
         meta = {"release": rid, "database": self.database, "path": final,
-                "sha256": _sha256(final), "bytes": os.path.getsize(final),
+                "sha256": sha256_file(final), "bytes": os.path.getsize(final),
                 "fingerprint": after["fingerprint"], "versions": after["versions"],
                 "seconds": round(time.monotonic() - t0, 3)}
         _write_root_only(os.path.join(self.dir, rid + ".json"), json.dumps(meta, indent=1))
@@ -201,7 +193,7 @@ class Snapshots:
         t0 = time.monotonic()
         db = self.database
         side, failed = side_names(db)
-        digest = _sha256(meta["path"])
+        digest = sha256_file(meta["path"])
         if digest != meta["sha256"]:
             raise HelperError(f"snapshot {meta['path']} has sha256 {digest}, recorded "
                               f"{meta['sha256']}: not loaded")

@@ -22,7 +22,6 @@ then passes its health check; if the way back fails too, the site stays in maint
 every error is reported (issue 11, section 2; R-INC-1, R-MNT-2).
 """
 import datetime
-import hashlib
 import json
 import os
 import shutil
@@ -31,7 +30,7 @@ import time
 
 import hw_dbsnap
 import hw_plan
-from hw_util import HelperError, ids, run
+from hw_util import HelperError, ids, run, sha256_file
 
 MANIFEST = ".hosting-release.json"
 
@@ -106,7 +105,7 @@ class Site:
     # -- steps -----------------------------------------------------------------------------
     def receive(self, upload, sha256):
         """Move an uploaded archive into incoming/ after checking its digest."""
-        digest = _sha256(upload)
+        digest = sha256_file(upload)
         if digest != sha256:
             raise HelperError(f"archive {upload} has sha256 {digest}, expected {sha256}")
         os.makedirs(self.incoming, mode=0o700, exist_ok=True)
@@ -464,14 +463,6 @@ def rollback(site):
               "seconds": round(time.monotonic() - t0, 3)}
     site.record(report)
     return report
-
-
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _now():

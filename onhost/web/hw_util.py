@@ -4,6 +4,7 @@ Secrets are created here, on the host, and never leave it: nothing is ever passe
 command line (visible in `ps` and /proc), only through files or stdin.
 """
 import grp
+import hashlib
 import os
 import pwd
 import secrets
@@ -32,6 +33,15 @@ def run(argv, *, input=None, timeout=120, check=True, env=None):
         detail = (proc.stderr or proc.stdout).strip()[-1500:]
         raise HelperError(f"{' '.join(argv[:3])} exited {proc.returncode}: {detail}")
     return proc
+
+
+def sha256_file(path):
+    """sha256 of a file, read 1 MiB at a time (release archives and database dumps)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def token():
