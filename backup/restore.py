@@ -13,14 +13,15 @@ same name) without ever leaving it worse than before (R-INC-1, issue 11).
 3. stop the writers (the site's PHP-FPM and cron units) and CHECK they stopped (`systemctl
    stop` result and `is-active`); one that does not stop: the others are started again and
    the restore ends, nothing touched;
-4. the SAFETY SNAPSHOT of the current state, database and files, into the local repository
-   (backup.safety: tagged `safety`, forgotten by the local rotation after --safety-days, 7 by
-   default, never counted as a daily/weekly/monthly, never copied off-site). Its id and the
-   command that goes back to it are printed and recorded;
-5. at once, every error collected: the dump into a side database `<db>_restore`, hashed on
-   the way (backup.restore_db); the files into side directories on the same filesystems as
-   their live places, private files inside the mounted gocryptfs (backup.swap); the snapshot's
-   users and groups beside (for owners by name) or its configuration (--stage-config);
+4. at once, every error collected: the SAFETY SNAPSHOT of the current state, database and
+   files, into the local repository (backup.safety: tagged `safety`, forgotten by the local
+   rotation after --safety-days, 7 by default, never counted as a daily/weekly/monthly, never
+   copied off-site; its id and the command that goes back to it are printed and recorded);
+   and, touching nothing live meanwhile (left out of that snapshot):
+5. the dump into a side database `<db>_restore`, hashed on the way (backup.restore_db); the
+   files into side directories on the same filesystems as their live places, private files
+   inside the mounted gocryptfs (backup.swap); the snapshot's users and groups beside (for
+   owners by name) or its configuration (--stage-config);
 6. verify BEFORE swapping: the streamed dump's sha256 against the one recorded at backup time;
    every restored path present (`restic restore --verify` checked the contents); owners mapped
    by name on a host with other ids;
@@ -320,7 +321,7 @@ def start_writers(units: Sequence[str]) -> list[str]:
     return errors
 
 
-def run_all(jobs: dict[str, Callable[[], Any]], workers: int = 4
+def run_all(jobs: dict[str, Callable[[], Any]], workers: int = 8
             ) -> tuple[dict[str, Any], list[str]]:
     """Run the jobs at once; (results of those that succeeded, EVERY error "name: error")."""
     results: dict[str, Any] = {}
@@ -417,15 +418,15 @@ def restore(cfg: SiteBackup, tier: str, at: datetime | None, apply_config_: bool
     stage_dir: Path | None = None
     verify_failed = False
     try:
-        try:
-            result["safety"] = safety.take(cfg, datetime.now(UTC), safety_days)
-        except safety.SafetyError as error:
-            raise Failed([str(error)]) from None
-        t = lap("safety snapshot", t)
-
+        # The safety snapshot of the live state runs WHILE the backup is restored beside it:
+        # the side database and directories touch nothing live (and are left out of the
+        # snapshot), and nothing is swapped until both have succeeded. The writers are
+        # stopped, so the live state it saves is the one the swap would replace.
         for group in groups:
             swap.make_side(group, token)
-        jobs = {"database": timed("database", restore_db.load_side, cfg, tier, db_snap["id"])}
+        jobs = {"safety snapshot": timed("safety snapshot", safety.take, cfg, datetime.now(UTC),
+                                         safety_days, [f"{swap.SIDE_PREFIX}*"]),
+                "database": timed("database", restore_db.load_side, cfg, tier, db_snap["id"])}
         for i, group in enumerate(groups):
             jobs[f"files {group.base}"] = timed(f"files {i}", restore_side, cfg, tier,
                                                 files_snap["id"], group, token)
@@ -436,6 +437,7 @@ def restore(cfg: SiteBackup, tier: str, at: datetime | None, apply_config_: bool
             jobs["users and groups"] = timed("users and groups", stage_ids, cfg, tier,
                                              files_snap["id"], stage_dir)
         done, job_errors = run_all(jobs)
+        result["safety"] = done.get("safety snapshot")
         if job_errors:
             raise Failed(job_errors)
         t = lap("restore beside", t)

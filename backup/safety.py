@@ -15,6 +15,7 @@ Standard library only (runs on the hosts).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -38,10 +39,14 @@ def _backup(cfg: SiteBackup, argv: list[str], what: str) -> dict[str, Any]:
     return parse_summary(cfg.restic.run(argv, what).stdout)
 
 
-def take(cfg: SiteBackup, when: datetime, keep_days: int = SAFETY_KEEP_DAYS) -> dict[str, Any]:
+def take(cfg: SiteBackup, when: datetime, keep_days: int = SAFETY_KEEP_DAYS,
+         also_exclude: Sequence[str] = ()) -> dict[str, Any]:
     """Database and files into the local repository at once; both or neither (the half that
     succeeded is forgotten again when the other fails). Returns ids, sizes and the command
-    that goes back to it. Raises SafetyError naming every failure."""
+    that goes back to it. Raises SafetyError naming every failure.
+
+    `also_exclude`: patterns left out of the files half besides the runner's own (the
+    restore's side directories, filled meanwhile: they are no part of the live state)."""
     when = when.replace(microsecond=0)  # restic keeps whole seconds of --time
     tags = safety_tags(cfg.policy.local_date(when), keep_days)
     listing = cached_listing(cfg.state_dir, cfg.local.location)
@@ -49,8 +54,8 @@ def take(cfg: SiteBackup, when: datetime, keep_days: int = SAFETY_KEEP_DAYS) -> 
     safety_db_tags, files_tags = db_tags(tags), [*tags, *ids_tag(), KIND_FILES]
     db_argv = restic.backup_command_argv(cfg.local, dump_under_sum(cfg), cfg.dump_filename,
                                          safety_db_tags, cfg.host, when)
-    files_argv = restic.backup_paths_argv(cfg.local, cfg.paths, cfg.excludes, files_tags,
-                                          cfg.host, when)
+    files_argv = restic.backup_paths_argv(cfg.local, cfg.paths, [*cfg.excludes, *also_exclude],
+                                          files_tags, cfg.host, when)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="safety") as pool:
         jobs = {"database": pool.submit(_backup, cfg, db_argv, "safety snapshot of the database"),
                 "files": pool.submit(_backup, cfg, files_argv, "safety snapshot of the files")}

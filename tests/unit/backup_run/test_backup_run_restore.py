@@ -499,3 +499,38 @@ def test_restore_from_a_tier_that_is_down_names_the_other_tiers_and_touches_noth
     assert not [s for s in site.snapshots("local") if SAFETY in (s.get("tags") or [])]
     proc = restore(site, "--from", "b")  # the weekly of DAY1 is on B
     assert proc.returncode == 0, proc.stderr
+
+
+def test_restore_safety_snapshot_taken_meanwhile_holds_the_live_state_not_the_side(
+        db_site: Site) -> None:
+    """The safety snapshot runs while the backup is restored beside: it must save the live
+    files and database, never the side directories being filled."""
+    site = db_site
+    assert site.run(DAY1, "--local-only").returncode == 0
+    (site.code / "index.php").write_text("<?php echo 'live';\n")
+    proc = restore(site, "--from", "local")
+    assert proc.returncode == 0, proc.stderr
+    safety = result_of(proc)["safety"]
+    listed = site.restic_cmd("local", "--no-lock", "ls", "--json", safety["files"])
+    assert listed.returncode == 0, listed.stderr
+    paths = [json.loads(line).get("path", "") for line in listed.stdout.splitlines() if line]
+    assert any(p.endswith("/index.php") for p in paths)
+    assert not [p for p in paths if "/.restore-" in p]
+    dumped = site.restic_cmd("local", "--no-lock", "dump", safety["db"], "/demo.sql")
+    assert dumped.returncode == 0 and "-- dump-sha256 " in dumped.stdout
+
+
+def test_restore_whose_safety_snapshot_fails_swaps_nothing_and_says_so(
+        db_site: Site) -> None:
+    site = db_site
+    assert site.run(DAY1, "--local-only").returncode == 0
+    (site.code / "index.php").write_text("<?php echo 'live';\n")
+    before_db, before_files = live_db(site), live_files(site)
+    site.dump_fails()  # the live database cannot be dumped: no safety snapshot
+    proc = restore(site, "--from", "local")
+    assert proc.returncode == 1
+    assert result_of(proc)["outcome"] == "untouched"
+    assert "safety snapshot" in proc.stderr
+    assert "RENAME TABLE" not in sql_log(site)
+    assert live_db(site) == before_db and live_files(site) == before_files
+    assert not list((site.root / "srv").glob(".restore-*"))
