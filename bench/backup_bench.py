@@ -378,12 +378,14 @@ def main() -> int:
     worst = 0.0
     for name, (ours, base) in [*results.items(), *extra.items()]:
         ratio = ours / base
-        if name in results:
+        if name in results and "backup" in name:  # the goal is the nightly runner's
             worst = max(worst, ratio)
         each = (f"  (each: {', '.join(f'{r:.2f}' for r in spread[name])})"
                 if len(spread.get(name, ())) > 1 else "")
         print(f"{name:<38} {ours:>7.1f}s {base:>7.1f}s {ratio:>5.2f}x{each}")
-    print(f"\nworst ratio {worst:.2f}x (goal <= 1.15x; optional checks aside)")
+    print(f"\nworst backup ratio {worst:.2f}x (goal <= 1.15x, one plain command after the "
+          "other). The restore has no goal against plain restic: ours first saves the live "
+          "state (the safety snapshot), plain restic saves nothing")
     print("\nrestic invocations (subcommand seconds), each with its key derivation:")
     for name, (ours_made, plain_made) in invocations.items():
         print(f"  {name}: ours {len(ours_made)} [{', '.join(ours_made)}]; "
