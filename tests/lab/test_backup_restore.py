@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from backup.restore import config_restorable
+from backup.restore_config import config_restorable
 from backup.snapshots import parse_restic_time
 from lab.testing import LabSession
 from roles.proxy.config import proxy_config

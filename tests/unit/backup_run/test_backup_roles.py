@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from backup.config import parse
-from backup.restore import RestoreError, choose, parse_at
+from backup.restore_choose import choose, parse_at
+from backup.restore_db import RestoreError
 from roles.backup import config
 from roles.backup.layout import BackupLayout
 

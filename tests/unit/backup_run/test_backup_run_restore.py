@@ -24,7 +24,7 @@ import pytest
 from backup_run_helpers import REPO, Site
 
 from backup import config as config_mod
-from backup import restore as restore_mod
+from backup import restore_site
 from backup import swap as swap_mod
 from backup.records import DUMP_SHA256, IDS_SHA256, tag_value
 from backup.restore import EXIT_VERIFY, RESTORES_FILE
@@ -290,7 +290,7 @@ def test_restore_whose_file_swap_fails_swaps_the_database_back_too(
 
     monkeypatch.setattr(swap_mod.os, "rename", rename)
     cfg = config_mod.load(site.config_path)
-    result = restore_mod.restore(cfg, "local", None, False)
+    result = restore_site.restore(cfg, "local", None, False)
     assert result["outcome"] == "swapped back"
     assert any("Device or resource busy" in e for e in result["errors"])
     assert any("every rename undone" in e for e in result["errors"])

@@ -12,7 +12,8 @@ import pytest
 from backup_run_helpers import REPO  # noqa: F401 - puts the repository on sys.path
 
 from backup import swap
-from backup.restore import choose, config_restorable, run_all
+from backup.restore_choose import choose
+from backup.restore_config import config_restorable
 from backup.restore_db import (
     RestoreError,
     check_stream,
@@ -21,6 +22,7 @@ from backup.restore_db import (
     side_names,
     swap_back_sql,
 )
+from backup.restore_site import run_all
 from backup.snapshots import parse_restic_time
 
 HOST = "web-demo"
@@ -216,7 +218,7 @@ def test_config_restorable_allows_service_configuration(path: str) -> None:
 
 
 def test_differs_compares_links_by_target_and_files_by_content(tmp_path: Path) -> None:
-    from backup.restore import _differs
+    from backup.restore_config import _differs
 
     staged, live = tmp_path / "staged", tmp_path / "live"
     staged.mkdir()
