@@ -15,6 +15,7 @@ from model import ConfigErrors, Stack, load_stack
 from model.errors import ErrorList
 from model.rules import check_stack
 from model.topology import HostPlan, plan_hosts, private_addresses
+from model.types import Monitoring
 
 # Public side: the machine first, then the public hosts, then one address per site (as an OVH
 # Additional IP block would give), so adding a site never renumbers a host.
@@ -74,6 +75,16 @@ def make_plan(cfg: LabConfig, user_ca_public: str, host_ca_public: str) -> LabPl
                    {k: str(v) for k, v in site_ips.items()})
 
 
+def lab_monitoring(m: Monitoring) -> Monitoring:
+    """Drills take seconds, not minutes (issue 13): short scrape and `for:` durations, quick
+    notifications, the fixture's own page as the body marker (the lab serves no Drupal), and
+    no email (lab hosts have no route out: the webhook to the incident log is the receiver)."""
+    return dataclasses.replace(
+        m, scrape_interval_seconds=5, site_down_after_seconds=10, site_slow_after_seconds=30,
+        host_down_after_seconds=10, alert_after_seconds=10, group_wait_seconds=1,
+        group_interval_seconds=5, body_marker='"site": ?"{site}"', email=None)
+
+
 def lab_stack(stack: Stack, cfg: LabConfig, machine_public: IPv4Interface,
               site_ips: dict[str, IPv4Address], user_ca_public: str,
               host_ca_public: str) -> Stack:
@@ -90,7 +101,8 @@ def lab_stack(stack: Stack, cfg: LabConfig, machine_public: IPv4Interface,
         exposure = dataclasses.replace(exposure, allow=admin)
     sites = tuple(dataclasses.replace(s, public_ip=site_ips[s.name]) for s in stack.sites)
     lab = dataclasses.replace(stack, network=network, admin_networks=admin, ssh=ssh,
-                              exposure=exposure, sites=sites)
+                              exposure=exposure, sites=sites,
+                              monitoring=lab_monitoring(stack.monitoring))
     r = ErrorList(f"{stack.file} (lab addresses)")
     check_stack(r, lab)
     if r.errors:

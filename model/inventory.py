@@ -70,9 +70,20 @@ def build_inventory(stack: Stack, *, source: str, hosts: Sequence[HostAddresses]
         "sites": [_site(s, site_public_ips[s.name]) for s in stack.sites],
         "backup": dataclasses.asdict(stack.backup),
         "tls": dataclasses.asdict(stack.tls),
+        "monitoring": _monitoring(stack),
         "secrets": {f"db_password_{s.name}": {"ref": f"host-file:{s.host}:/etc/hosting/"
                                               f"{s.name}/db.cnf"} for s in stack.sites},
     }
+
+
+def _monitoring(stack: Stack) -> dict[str, Any]:
+    """Thresholds and timings for roles/monitoring (the stack file's key names)."""
+    doc = dataclasses.asdict(stack.monitoring)
+    email = doc.pop("email")
+    if email:
+        email["from"] = email.pop("sender")
+        doc["email"] = email
+    return doc
 
 
 def _site(site: Any, public_ip: str) -> dict[str, Any]:

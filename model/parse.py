@@ -16,13 +16,15 @@ import yaml
 
 from model.errors import ConfigError, ConfigErrors, ErrorList
 from model.rules import check_stack
-from model.schema import Location, kind, validate_config
+from model.schema import Location, kind, load_schema, validate_config
 from model.types import (
     BackupPolicy,
     Codebase,
     Drupal,
+    Email,
     Exposure,
     Flavors,
+    Monitoring,
     Network,
     Ovh,
     Php,
@@ -152,7 +154,26 @@ def _build(v: _Values, file: str) -> Stack:
                           if "exposure" in v.config else True,
                           allow=v.each(ip_network, "exposure", "allow")),
         sites=tuple(_site(v, i) for i in range(v.count("sites"))),
+        monitoring=_monitoring(v),
     )
+
+
+def _monitoring(v: _Values) -> Monitoring:
+    """The `monitoring:` section, each missing (or refused) key at its schema default."""
+    props = load_schema()["properties"]["monitoring"]["properties"]
+    values = {}
+    for key, spec in props.items():
+        if key != "email":
+            given = v("monitoring", key)
+            values[key] = spec["default"] if given is None else given
+    email = None
+    if isinstance(v("monitoring", "email"), dict):
+        email = Email(to=v.each(str, "monitoring", "email", "to"),
+                      sender=v("monitoring", "email", "from") or "",
+                      smarthost=v("monitoring", "email", "smarthost") or "",
+                      username=v("monitoring", "email", "username") or "",
+                      require_tls=v("monitoring", "email", "require_tls") is not False)
+    return Monitoring(**values, email=email)
 
 
 def _site(v: _Values, i: int) -> Site:

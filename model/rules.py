@@ -5,6 +5,7 @@ so a config with both kinds of problems still gets every one reported in a singl
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 from ipaddress import IPv4Network
 from pathlib import Path
@@ -29,6 +30,7 @@ def check_stack(r: ErrorList, s: Stack) -> None:
     _regions(r, s)
     _principals(r, s)
     _exposure(r, s)
+    _monitoring(r, s)
 
 
 def _environment_file(r: ErrorList, s: Stack) -> None:
@@ -191,3 +193,19 @@ def _exposure(r: ErrorList, s: Stack) -> None:
     for i, n in enumerate(e.allow):
         if n is not None and n.prefixlen == 0:
             r.error(f"exposure.allow[{i}]", f"{n} allows everybody; list the admin networks")
+
+
+def _monitoring(r: ErrorList, s: Stack) -> None:
+    """The body marker becomes a blackbox regular expression (Go RE2): refuse what Python's re
+    cannot even compile, and the look-arounds and backreferences RE2 does not have."""
+    marker = s.monitoring.body_marker
+    if not isinstance(marker, str):
+        return
+    try:
+        re.compile(marker.replace("{site}", "site"))
+    except re.error as exc:
+        r.error("monitoring.body_marker", f"{marker!r} is not a regular expression: {exc}")
+        return
+    if re.search(r"\(\?<?[=!]|\\[1-9]", marker):
+        r.error("monitoring.body_marker", f"{marker!r}: look-arounds and backreferences are not "
+                "supported by the blackbox exporter (Go RE2)")

@@ -81,6 +81,44 @@ class Exposure:
 
 
 @dataclass(frozen=True)
+class Email:
+    """The alert email receiver; its SMTP password is a file on ops, never in the model."""
+
+    to: tuple[str, ...]
+    sender: str  # `from` in the stack file
+    smarthost: str  # host:port
+    username: str = ""
+    require_tls: bool = True
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    """Prometheus, Alertmanager and the blackbox exporter on ops (R-HOST-4): the defaults are
+    model/config.schema.json's `default`s, filled in by model.parse."""
+
+    scrape_interval_seconds: int = 30
+    retention_days: int = 30
+    retention_size_gb: int = 20
+    probe_path: str = "/"
+    body_marker: str = "Drupal"
+    site_down_after_seconds: int = 120
+    site_slow_ms: int = 3000
+    site_slow_after_seconds: int = 600
+    cert_expiry_days: int = 21
+    backup_stale_local_hours: int = 26
+    backup_stale_a_hours: int = 26
+    backup_stale_b_hours: int = 192
+    disk_full_percent: int = 90
+    host_down_after_seconds: int = 120
+    alert_after_seconds: int = 300
+    security_updates_pending_days: int = 3
+    group_wait_seconds: int = 30
+    group_interval_seconds: int = 300
+    repeat_interval_hours: int = 4
+    email: Email | None = None
+
+
+@dataclass(frozen=True)
 class Php:
     version: str
     memory_limit_mb: int
@@ -140,6 +178,7 @@ class Stack:
     tls: Tls
     exposure: Exposure
     sites: tuple[Site, ...]
+    monitoring: Monitoring = Monitoring()
 
     def site(self, name: str) -> Site:
         for s in self.sites:

@@ -190,8 +190,8 @@ CASES = [
      "unknown key (typo?); known keys: max_execution_seconds, memory_limit_mb, upload_max_mb, "
      "version"),
     ("typo-top-key", _unknown_top, "hosting:sitess",
-     "unknown key (typo?); known: admin, backup, environment, exposure, flavors, network, ovh, "
-     "sites, ssh, storage, tls"),
+     "unknown key (typo?); known: admin, backup, environment, exposure, flavors, monitoring, "
+     "network, ovh, sites, ssh, storage, tls"),
     ("no-namespace", _no_namespace, "region",
      "config keys need a namespace, e.g. 'hosting:region'"),
     ("missing-section", _missing_section, "ssh", "missing (required key 'hosting:ssh')"),
