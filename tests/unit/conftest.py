@@ -1,7 +1,7 @@
 """Fixtures shared by the engine's, the tasks' and the roles' unit tests (tests/unit/engine,
 tasks, roles): real typed inventories built by the model's own code from the stack files, host
 contexts, and the real validators (`sshd -t`, `nft -c` in a throwaway network namespace).
-tests/unit/web/conftest.py overrides `prod`/`preprod` with the inventory document (a dict)."""
+tests/unit/roles/conftest.py adds the inventory documents (`prod_doc`, `preprod_doc`: dicts)."""
 from __future__ import annotations
 
 import os

@@ -5,8 +5,8 @@ import pytest
 from roles.web.site import Limits, sites_on_host, web_site
 
 
-def test_web_site_prod_villeparisis_reads_inventory(prod):
-    s = web_site(prod, "villeparisis")
+def test_web_site_prod_villeparisis_reads_inventory(prod_doc):
+    s = web_site(prod_doc, "villeparisis")
     assert s.names == ("villeparisis.fr", "www.villeparisis.fr")
     assert s.host == "web-villeparisis"
     assert s.private_ip == "10.20.0.100"
@@ -17,18 +17,18 @@ def test_web_site_prod_villeparisis_reads_inventory(prod):
     assert s.admin_networks == ("203.0.113.8/29",)
 
 
-def test_web_site_credentials_path_comes_from_secret_reference(prod):
-    assert web_site(prod, "participation").db_credentials == "/etc/hosting/participation/db.cnf"
+def test_web_site_credentials_path_comes_from_secret_reference(prod_doc):
+    assert web_site(prod_doc, "participation").db_credentials == "/etc/hosting/participation/db.cnf"
 
 
-def test_web_site_unknown_site_raises(prod):
+def test_web_site_unknown_site_raises(prod_doc):
     with pytest.raises(KeyError, match="nosuch"):
-        web_site(prod, "nosuch")
+        web_site(prod_doc, "nosuch")
 
 
-def test_sites_on_host_one_site_per_web_host(prod):
-    assert [s.name for s in sites_on_host(prod, "web-participation")] == ["participation"]
-    assert sites_on_host(prod, "proxy") == ()
+def test_sites_on_host_one_site_per_web_host(prod_doc):
+    assert [s.name for s in sites_on_host(prod_doc, "web-participation")] == ["participation"]
+    assert sites_on_host(prod_doc, "proxy") == ()
 
 
 @pytest.mark.parametrize("execution", [1, 30, 60, 600])

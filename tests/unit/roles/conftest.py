@@ -1,6 +1,8 @@
-"""Fixtures for the web tier's unit tests: inventories built by the model's own code from the
-real stack files, and a way to run `nginx -t` on rendered configs (in a private network
-namespace, where nginx may bind the sites' addresses)."""
+"""Fixtures for the roles' unit tests (tests/unit/roles and its web/, proxy/ folders): the
+inventory documents (`prod_doc`, `preprod_doc`: dicts, built and validated by the model's own
+code from the real stack files; the typed `prod`/`preprod` come from tests/unit/conftest.py), a
+way to run `nginx -t` on rendered configs (in a private network namespace, where nginx may bind
+the sites' addresses), and a throwaway certificate for it."""
 from __future__ import annotations
 
 import os
@@ -36,12 +38,12 @@ def make_inventory(env: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def prod() -> dict[str, Any]:
+def prod_doc() -> dict[str, Any]:
     return make_inventory("prod")
 
 
 @pytest.fixture(scope="session")
-def preprod() -> dict[str, Any]:
+def preprod_doc() -> dict[str, Any]:
     return make_inventory("preprod")
 
 
@@ -73,9 +75,29 @@ def nginx_test() -> Callable[[str, Path], subprocess.CompletedProcess[str]]:
 
 @pytest.fixture(scope="session")
 def test_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A throwaway certificate + key for nginx -t (it loads them)."""
-    from roles.proxy import lab_cert
+    """A throwaway self-signed certificate + key for nginx -t (it loads them) and the proxy
+    role's TLS source: the prod sites' names, ECDSA P-256, 90 days like ACME."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
 
     d = tmp_path_factory.mktemp("tls")
-    lab_cert.issue(d, "unit", ("*.villeparisis.fr", "villeparisis.fr"))
-    return d / "unit.fullchain.pem", d / "unit.key"
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "unit")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=90))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.DNSName("*.villeparisis.fr"), x509.DNSName("villeparisis.fr")]),
+                critical=False)
+            .sign(key, hashes.SHA256()))
+    chain, key_path = d / "unit.fullchain.pem", d / "unit.key"
+    chain.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return chain, key_path

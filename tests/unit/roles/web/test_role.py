@@ -1,0 +1,82 @@
+"""The web role through the deploy engine's own decisions (engine.decide): what a fresh host
+gets, and that a host already in the desired state gets nothing."""
+from __future__ import annotations
+
+from engine.decide import decide
+from engine.facts import CommandFact, HostFacts, PathFact
+from engine.resources import File
+from roles.web.role import web
+from tests.unit.roles.converged import converged, role_ctx
+
+
+def test_web_fresh_host_installs_everything_once(prod_doc):
+    d = web(role_ctx(prod_doc, "web-villeparisis"))
+    plan = decide(d.resources, d.handlers, HostFacts())
+    installs = [a for a in plan.actions if a.key == "packages"]
+    assert len(installs) == 1
+    for pkg in ("nginx", "php8.4-fpm", "mariadb-server", "gocryptfs"):
+        assert pkg in installs[0].summary
+    ran = [h.name for h in plan.handlers]
+    assert ran[:3] == ["web-daemon-reload", "restart-mariadb", "mariadb-baseline"]
+    assert ran.index("web-secrets-villeparisis") < ran.index("web-database-villeparisis")
+    assert ran[-4:] == ["web-tidy", "reload-php-fpm", "reload-nginx", "restart-nginx"]
+
+
+def test_web_converged_host_gets_no_action(prod_doc):
+    d = web(role_ctx(prod_doc, "web-villeparisis"))
+    plan = decide(d.resources, d.handlers, converged(d))
+    assert plan.is_noop, [a.summary for a in plan.actions]
+
+
+def test_web_nginx_and_pool_validated_on_host(prod_doc):
+    d = web(role_ctx(prod_doc, "web-villeparisis"))
+    files = {r.path: r for r in d.resources if isinstance(r, File)}
+    assert files["/etc/nginx/nginx.conf"].validate == "/usr/sbin/nginx -t -q -c {}"
+    assert files["/etc/php/8.4/fpm/pool.d/villeparisis.conf"].validate.startswith(
+        "/usr/sbin/php-fpm8.4 -t")
+    assert files["/etc/mysql/mariadb.conf.d/90-hosting.cnf"].mode == 0o640
+
+
+def test_web_secrets_never_in_resources(prod_doc):
+    d = web(role_ctx(prod_doc, "web-villeparisis"))
+    paths = {r.path for r in d.resources if isinstance(r, File)}
+    assert not {"/etc/hosting/villeparisis/db.cnf", "/etc/hosting/villeparisis/hash_salt",
+                "/etc/hosting/villeparisis/private.pass"} & paths
+
+
+def test_web_changed_pool_reloads_php_only(prod_doc):
+    d = web(role_ctx(prod_doc, "web-villeparisis"))
+    facts = converged(d)
+    pool = "/etc/php/8.4/fpm/pool.d/villeparisis.conf"
+    facts.paths[pool] = PathFact(True, "file", 0o644, "root", "root", "x", b"old")
+    plan = decide(d.resources, d.handlers, facts)
+    assert [a.key for a in plan.actions] == [f"file:{pool}"]
+    assert [h.name for h in plan.handlers] == ["web-tidy", "reload-php-fpm"]
+
+
+def test_web_probe_failure_runs_its_fix(prod_doc):
+    d = web(role_ctx(prod_doc, "web-participation"))
+    facts = converged(d)
+    facts.commands["web-database-participation"] = CommandFact(0, "database missing\n")
+    plan = decide(d.resources, d.handlers, facts)
+    assert [h.name for h in plan.handlers] == ["web-database-participation"]
+
+
+def test_web_role_on_proxy_host_is_empty(prod_doc):
+    assert web(role_ctx(prod_doc, "proxy")).resources == ()
+
+
+def test_web_nginx_listening_elsewhere_than_configured_restarts_it(prod_doc):
+    d = web(role_ctx(prod_doc, "web-villeparisis"))
+    facts = converged(d)
+    facts.commands["nginx-listen"] = CommandFact(0, "0.0.0.0:80\n[::]:80\n")
+    plan = decide(d.resources, d.handlers, facts)
+    assert [h.name for h in plan.handlers] == ["restart-nginx"]
+    assert [a.key for a in plan.actions] == ["probe:nginx-listen"]
+
+
+def test_nginx_listen_expected_sockets_are_the_configs(prod_doc):
+    d = web(role_ctx(prod_doc, "web-villeparisis"))
+    expected = next(r for r in d.resources if isinstance(r, File)
+                    and r.path == "/var/lib/hosting/nginx-listen")
+    assert expected.content == "10.20.0.100:80\n"
