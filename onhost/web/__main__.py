@@ -13,6 +13,7 @@ import hw_db  # noqa: E402
 import hw_private  # noqa: E402
 import hw_release  # noqa: E402
 import hw_secrets  # noqa: E402
+import hw_site  # noqa: E402
 from hw_util import HelperError  # noqa: E402
 
 
@@ -86,9 +87,9 @@ def main(argv=None):
         if a.command == "private":
             args = (a.site, a.cipher, a.plain, a.passfile, a.unit)
             return _state(hw_private.check(*args)) if a.check else _did(hw_private.ensure(*args))
-        site = hw_release.Site(a.root, a.owner, a.group, a.site, a.settings_local,
-                               a.default_settings, a.health_url, a.health_host, a.php,
-                               a.database, a.snapshot_dir)
+        site = hw_site.Site(a.root, a.owner, a.group, a.site, a.settings_local,
+                            a.default_settings, a.health_url, a.health_host, a.php,
+                            a.database, a.snapshot_dir)
         if a.command == "status":
             report = site.status()
         elif a.command == "release":

@@ -3,6 +3,7 @@
 Secrets are created here, on the host, and never leave it: nothing is ever passed on a
 command line (visible in `ps` and /proc), only through files or stdin.
 """
+import datetime
 import grp
 import hashlib
 import os
@@ -42,6 +43,11 @@ def sha256_file(path):
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def utc_now():
+    """The time of a release's manifest, log line and record (UTC, timezone-aware)."""
+    return datetime.datetime.now(datetime.UTC)
 
 
 def token():

@@ -1,143 +1,49 @@
-"""The on-host release steps, run here on a temporary tree as the current user (the host runs
-them as root for the site's users)."""
+"""The deployment on a web host (hw_release): switch, health check, database snapshot around
+the post-switch step and the way back, run here on a temporary tree as the current user (the
+host runs them as root for the site's users)."""
 from __future__ import annotations
 
-import grp
 import json
 import os
-import pwd
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 import hw_release
+import hw_stage
 import pytest
 from hw_util import HelperError
 
-from tasks.web_codebase import build_directory
-
-from .conftest import ROOT
-
-FIXTURE = ROOT / "tests" / "fixtures" / "site"
-
-
-class LocalSite(hw_release.Site):
-    """The host's commands replaced by plain data: `db` stands for the site's database
-    (schema version + rows), Drush's steps act on it as the fixture's stub does."""
-    checks: list[str]
-    health = (True, "200")
-
-    def check(self, release):  # php and runuser belong to the host
-        self.checks.append(release)
-
-    def healthy(self):
-        self.calls.append("health")
-        return self.health() if callable(self.health) else self.health
-
-    def maintenance(self, release, on):
-        self.calls.append(f"maintenance-{'on' if on else 'off'}")
-        if self.fail.get("maintenance-off") and not on:
-            raise HelperError("maintenance-off broke")
-        self.db["maintenance"] = on
-
-    def snapshot(self, rid):
-        self.calls.append("snapshot")
-        if self.fail.get("snapshot"):
-            raise HelperError("mariadb-dump exited 2")
-        return {"path": f"/snap/{rid}.sql", "sha256": "s" * 64, "bytes": 10,
-                "db": json.loads(json.dumps(self.db))}
-
-    def post_switch(self, release):
-        self.calls.append("post-deploy")
-        self.db["version"] = int((Path(release) / "SCHEMA_VERSION").read_text())
-        self.db["rows"].append("update ran")
-        if (Path(release) / "FAIL_UPDATE_AFTER_DB_CHANGE").exists():
-            raise HelperError("drush deploy exited 1: update failed after changing the DB")
-        return "drush deploy"
-
-    def restore_db(self, meta):
-        self.calls.append("db-restore")
-        if self.fail.get("db-restore"):
-            raise HelperError("loading into participation_rollback failed")
-        self.db = json.loads(json.dumps(meta["db"]))
-        return {"snapshot": meta["path"], "versions": self.db["version"]}
-
-    def after_db_release(self, rid):
-        return []
+from .release_helpers import LocalSite, build, make_site, upload
 
 
 @pytest.fixture
-def site(tmp_path):
-    user = pwd.getpwuid(os.getuid()).pw_name
-    group = grp.getgrgid(os.getgid()).gr_name
-    root = tmp_path / "srv"
-    (root / "shared" / "files").mkdir(parents=True)
-    (root / "releases").mkdir()
-    settings = tmp_path / "settings.local.php"
-    settings.write_text("<?php\n")
-    default = tmp_path / "settings.default.php"
-    default.write_text("<?php // include settings.local.php\n")
-    s = LocalSite(str(root), user, group, user, str(settings), str(default),
-                  database="participation")
-    s.checks, s.calls, s.fail = [], [], {}
-    s.db = {"version": 1, "rows": ["written before"], "maintenance": False}
-    return s
-
-
-def _build(tmp_path: Path, release: str = "fixture-1", settings: str | None = None,
-           schema: int = 1, fail_update: bool = False):
-    tree = tmp_path / f"tree-{release}"
-    shutil.copytree(FIXTURE, tree)
-    (tree / "RELEASE").write_text(release + "\n")
-    (tree / "SCHEMA_VERSION").write_text(f"{schema}\n")
-    if fail_update:
-        (tree / "FAIL_UPDATE_AFTER_DB_CHANGE").write_text("")
-    if settings is not None:
-        (tree / "web/sites/default/settings.php").write_text(settings)
-    out = tmp_path / "out"
-    out.mkdir(exist_ok=True)
-    return build_directory(tree, out)
-
-
-def _upload(tmp_path: Path, built) -> str:
-    up = tmp_path / f"upload-{built.sha256[:8]}.tar.gz"
-    shutil.copy(built.archive, up)
-    return str(up)
+def site(tmp_path: Path) -> LocalSite:
+    return make_site(tmp_path)
 
 
 def test_deploy_first_release_goes_live(site, tmp_path):
-    b = _build(tmp_path)
-    report = hw_release.deploy(site, _upload(tmp_path, b), b.sha256, b.source)
+    b = build(tmp_path)
+    report = hw_release.deploy(site, upload(tmp_path, b), b.sha256, b.source)
     assert report["action"] == "stage" and report["previous"] is None
     live = Path(site.current)
     assert (live / "RELEASE").read_text() == "fixture-1\n"
     assert os.readlink(live / "web/sites/default/settings.local.php") == site.settings_local
     assert os.readlink(live / "web/sites/default/files") == site.public_files
-    assert json.loads((live / hw_release.MANIFEST).read_text())["sha256"] == b.sha256
-
-
-def test_deploy_code_is_not_writable_by_group_or_others(site, tmp_path):
-    b = _build(tmp_path)
-    hw_release.deploy(site, _upload(tmp_path, b), b.sha256, b.source)
-    for top, dirs, files in os.walk(os.path.realpath(site.current)):
-        for name in dirs + files:
-            p = os.path.join(top, name)
-            if not os.path.islink(p):
-                assert os.stat(p).st_mode & 0o027 == 0, p
+    assert json.loads((live / hw_stage.MANIFEST).read_text())["sha256"] == b.sha256
 
 
 def test_deploy_same_code_twice_changes_nothing(site, tmp_path):
-    b = _build(tmp_path)
-    hw_release.deploy(site, _upload(tmp_path, b), b.sha256, b.source)
-    again = hw_release.deploy(site, _upload(tmp_path, b), b.sha256, b.source)
+    b = build(tmp_path)
+    hw_release.deploy(site, upload(tmp_path, b), b.sha256, b.source)
+    again = hw_release.deploy(site, upload(tmp_path, b), b.sha256, b.source)
     assert again["action"] == "none" and len(site.existing()) == 1
 
 
 def test_deploy_then_rollback_serves_previous(site, tmp_path):
-    b1, b2 = _build(tmp_path, "v1"), _build(tmp_path, "v2")
-    r1 = hw_release.deploy(site, _upload(tmp_path, b1), b1.sha256, b1.source,
+    b1, b2 = build(tmp_path, "v1"), build(tmp_path, "v2")
+    r1 = hw_release.deploy(site, upload(tmp_path, b1), b1.sha256, b1.source,
                            now=datetime(2026, 1, 1, tzinfo=UTC))
-    hw_release.deploy(site, _upload(tmp_path, b2), b2.sha256, b2.source,
+    hw_release.deploy(site, upload(tmp_path, b2), b2.sha256, b2.source,
                       now=datetime(2026, 1, 2, tzinfo=UTC))
     assert (Path(site.current) / "RELEASE").read_text() == "v2\n"
     back = hw_release.rollback(site)
@@ -147,56 +53,16 @@ def test_deploy_then_rollback_serves_previous(site, tmp_path):
         "deploy", "deploy", "rollback"]
 
 
-def test_deploy_bad_digest_leaves_live_site_untouched(site, tmp_path):
-    b1, b2 = _build(tmp_path, "v1"), _build(tmp_path, "v2")
-    hw_release.deploy(site, _upload(tmp_path, b1), b1.sha256, b1.source)
-    with pytest.raises(HelperError, match="expected"):
-        hw_release.deploy(site, _upload(tmp_path, b2), "0" * 64, b2.source)
-    assert (Path(site.current) / "RELEASE").read_text() == "v1\n"
-
-
-def test_deploy_settings_without_local_include_refused_live_untouched(site, tmp_path):
-    b1 = _build(tmp_path, "v1")
-    hw_release.deploy(site, _upload(tmp_path, b1), b1.sha256, b1.source)
-    bad = _build(tmp_path, "v2", settings="<?php $databases = [];\n")
-    with pytest.raises(HelperError, match="does not include settings.local.php"):
-        hw_release.deploy(site, _upload(tmp_path, bad), bad.sha256, bad.source)
-    assert (Path(site.current) / "RELEASE").read_text() == "v1\n"
-    assert not [n for n in os.listdir(site.releases) if n.startswith(".stage-")]
-
-
 def test_deploy_failed_health_check_switches_back(site, tmp_path):
-    b1, b2 = _build(tmp_path, "v1"), _build(tmp_path, "v2")
-    hw_release.deploy(site, _upload(tmp_path, b1), b1.sha256, b1.source,
+    b1, b2 = build(tmp_path, "v1"), build(tmp_path, "v2")
+    hw_release.deploy(site, upload(tmp_path, b1), b1.sha256, b1.source,
                       now=datetime(2026, 1, 1, tzinfo=UTC))
     answers = iter([(False, "500"), (True, "200")])  # the new release fails, the old one not
     site.health = lambda: next(answers)
     with pytest.raises(HelperError, match="rolled back to"):
-        hw_release.deploy(site, _upload(tmp_path, b2), b2.sha256, b2.source,
+        hw_release.deploy(site, upload(tmp_path, b2), b2.sha256, b2.source,
                           now=datetime(2026, 1, 2, tzinfo=UTC))
     assert (Path(site.current) / "RELEASE").read_text() == "v1\n"
-
-
-def test_deploy_codebase_without_settings_gets_default(site, tmp_path):
-    tree = tmp_path / "nosettings"
-    shutil.copytree(FIXTURE, tree)
-    (tree / "web/sites/default/settings.php").unlink()
-    (tmp_path / "out").mkdir()
-    b = build_directory(tree, tmp_path / "out")
-    hw_release.deploy(site, _upload(tmp_path, b), b.sha256, b.source)
-    settings = Path(site.current) / "web/sites/default/settings.php"
-    assert settings.read_text() == Path(site.default_settings).read_text()
-
-
-def test_prune_keeps_three_and_their_archives(site, tmp_path):
-    shas = []
-    for day in range(1, 6):
-        b = _build(tmp_path, f"v{day}")
-        shas.append(b.sha256)
-        hw_release.deploy(site, _upload(tmp_path, b), b.sha256, b.source,
-                          now=datetime(2026, 1, day, tzinfo=UTC))
-    assert sorted(site.existing().values()) == sorted(shas[2:])
-    assert sorted(os.listdir(site.incoming)) == sorted(f"{s}.tar.gz" for s in shas[2:])
 
 
 # -- release safety: database snapshot and the way back (issue 11, section 2; R-INC-1) ------
@@ -206,14 +72,14 @@ def _records(site) -> list[dict]:
 
 def _n_then_failing(site, tmp_path, **fail):
     """Release N (schema 2), then N+1 (schema 3) whose update fails after changing the DB."""
-    n = _build(tmp_path, "v2", schema=2)
-    first = hw_release.deploy(site, _upload(tmp_path, n), n.sha256, n.source,
+    n = build(tmp_path, "v2", schema=2)
+    first = hw_release.deploy(site, upload(tmp_path, n), n.sha256, n.source,
                               now=datetime(2026, 1, 1, tzinfo=UTC))
     site.db["rows"].append("written between releases")
     site.fail.update(fail)
-    bad = _build(tmp_path, "v3", schema=3, fail_update=True)
+    bad = build(tmp_path, "v3", schema=3, fail_update=True)
     with pytest.raises(hw_release.ReleaseFailed) as err:
-        hw_release.deploy(site, _upload(tmp_path, bad), bad.sha256, bad.source,
+        hw_release.deploy(site, upload(tmp_path, bad), bad.sha256, bad.source,
                           now=datetime(2026, 1, 2, tzinfo=UTC))
     return first, err.value
 
@@ -261,13 +127,13 @@ def test_deploy_db_restore_failing_stays_in_maintenance_every_error_reported(sit
 
 
 def test_deploy_previous_release_unhealthy_after_rollback_maintenance_back_on(site, tmp_path):
-    n = _build(tmp_path, "v2", schema=2)
-    hw_release.deploy(site, _upload(tmp_path, n), n.sha256, n.source,
+    n = build(tmp_path, "v2", schema=2)
+    hw_release.deploy(site, upload(tmp_path, n), n.sha256, n.source,
                       now=datetime(2026, 1, 1, tzinfo=UTC))
     site.health = (False, "502")
-    bad = _build(tmp_path, "v3", schema=3)
+    bad = build(tmp_path, "v3", schema=3)
     with pytest.raises(hw_release.ReleaseFailed, match="stays in maintenance") as err:
-        hw_release.deploy(site, _upload(tmp_path, bad), bad.sha256, bad.source,
+        hw_release.deploy(site, upload(tmp_path, bad), bad.sha256, bad.source,
                           now=datetime(2026, 1, 2, tzinfo=UTC))
     rec = err.value.record
     assert rec["failed_step"] == "health" and rec["result"] == "rollback failed"
@@ -277,13 +143,13 @@ def test_deploy_previous_release_unhealthy_after_rollback_maintenance_back_on(si
 
 
 def test_deploy_snapshot_failing_switches_code_back_db_untouched(site, tmp_path):
-    n = _build(tmp_path, "v2", schema=2)
-    first = hw_release.deploy(site, _upload(tmp_path, n), n.sha256, n.source,
+    n = build(tmp_path, "v2", schema=2)
+    first = hw_release.deploy(site, upload(tmp_path, n), n.sha256, n.source,
                               now=datetime(2026, 1, 1, tzinfo=UTC))
     site.fail["snapshot"] = True
-    bad = _build(tmp_path, "v3", schema=3)
+    bad = build(tmp_path, "v3", schema=3)
     with pytest.raises(hw_release.ReleaseFailed) as err:
-        hw_release.deploy(site, _upload(tmp_path, bad), bad.sha256, bad.source,
+        hw_release.deploy(site, upload(tmp_path, bad), bad.sha256, bad.source,
                           now=datetime(2026, 1, 2, tzinfo=UTC))
     rec = err.value.record
     assert rec["failed_step"] == "db-snapshot" and rec["rolled_back"] == {"code": True,
@@ -294,21 +160,21 @@ def test_deploy_snapshot_failing_switches_code_back_db_untouched(site, tmp_path)
 
 
 def test_deploy_db_step_without_database_refused_live_untouched(site, tmp_path):
-    n = _build(tmp_path, "v2", schema=2)
-    first = hw_release.deploy(site, _upload(tmp_path, n), n.sha256, n.source,
+    n = build(tmp_path, "v2", schema=2)
+    first = hw_release.deploy(site, upload(tmp_path, n), n.sha256, n.source,
                               now=datetime(2026, 1, 1, tzinfo=UTC))
     site.database = ""
-    nxt = _build(tmp_path, "v3", schema=3)
+    nxt = build(tmp_path, "v3", schema=3)
     with pytest.raises(hw_release.ReleaseFailed, match="no --database") as err:
-        hw_release.deploy(site, _upload(tmp_path, nxt), nxt.sha256, nxt.source,
+        hw_release.deploy(site, upload(tmp_path, nxt), nxt.sha256, nxt.source,
                           now=datetime(2026, 1, 2, tzinfo=UTC))
     assert err.value.record["result"] == "failed"
     assert site.current_id() == first["release"] and site.db["version"] == 2
 
 
 def test_deploy_success_recorded_as_live_with_snapshot(site, tmp_path):
-    n = _build(tmp_path, "v2", schema=2)
-    report = hw_release.deploy(site, _upload(tmp_path, n), n.sha256, n.source)
+    n = build(tmp_path, "v2", schema=2)
+    report = hw_release.deploy(site, upload(tmp_path, n), n.sha256, n.source)
     rec = _records(site)[-1]
     assert rec["result"] == "live" and rec["release"] == report["release"]
     assert rec["db_snapshot"]["path"].endswith(report["release"] + ".sql")
@@ -318,11 +184,11 @@ def test_deploy_success_recorded_as_live_with_snapshot(site, tmp_path):
 
 
 def test_deploy_refused_stage_recorded_as_failed_live_untouched(site, tmp_path):
-    b1 = _build(tmp_path, "v1")
-    first = hw_release.deploy(site, _upload(tmp_path, b1), b1.sha256, b1.source)
-    bad = _build(tmp_path, "v2", settings="<?php $databases = [];\n")
+    b1 = build(tmp_path, "v1")
+    first = hw_release.deploy(site, upload(tmp_path, b1), b1.sha256, b1.source)
+    bad = build(tmp_path, "v2", settings="<?php $databases = [];\n")
     with pytest.raises(hw_release.ReleaseFailed, match="live site is untouched"):
-        hw_release.deploy(site, _upload(tmp_path, bad), bad.sha256, bad.source)
+        hw_release.deploy(site, upload(tmp_path, bad), bad.sha256, bad.source)
     rec = _records(site)[-1]
     assert rec["result"] == "failed" and rec["failed_step"] == "stage"
     assert rec["rolled_back"] == {"code": False, "db": False} and rec["maintenance"] is False
@@ -330,17 +196,17 @@ def test_deploy_refused_stage_recorded_as_failed_live_untouched(site, tmp_path):
 
 
 def test_deploy_unexpected_error_after_db_change_still_goes_back(site, tmp_path):
-    n = _build(tmp_path, "v2", schema=2)
-    first = hw_release.deploy(site, _upload(tmp_path, n), n.sha256, n.source,
+    n = build(tmp_path, "v2", schema=2)
+    first = hw_release.deploy(site, upload(tmp_path, n), n.sha256, n.source,
                               now=datetime(2026, 1, 1, tzinfo=UTC))
 
     def disk_full(release):
         site.db["version"] = 3
         raise OSError(28, "No space left on device")
     site.post_switch = disk_full
-    bad = _build(tmp_path, "v3", schema=3)
+    bad = build(tmp_path, "v3", schema=3)
     with pytest.raises(hw_release.ReleaseFailed, match="No space left") as err:
-        hw_release.deploy(site, _upload(tmp_path, bad), bad.sha256, bad.source,
+        hw_release.deploy(site, upload(tmp_path, bad), bad.sha256, bad.source,
                           now=datetime(2026, 1, 2, tzinfo=UTC))
     assert err.value.record["rolled_back"] == {"code": True, "db": True}
     assert site.db["version"] == 2 and site.current_id() == first["release"]
