@@ -7,11 +7,14 @@ every other host through it (ProxyJump: one SSH connection to the bastion, one d
 channel per host), as an admin would. The only exception is `fab ca.sign-hosts`, which runs
 before hosts have a certificate: it pins the host key fingerprint from the inventory instead.
 
-Credentials (user key + its certificate, the CA directory):
-  lab            the lab's state directory (its user key, certificate and CAs)
-  prod, preprod  --identity KEY (default $HOSTING_SSH_IDENTITY, else ~/.ssh/id_ed25519) with
-                 KEY-cert.pub; --ca-dir DIR (default $HOSTING_CA_DIR/ENV, else
-                 ~/.local/share/hosting/ca/ENV)
+Credentials (user key + its certificate, the CA directory), first found wins:
+  user key       --identity KEY; the inventory's `ssh.identity`; $HOSTING_SSH_IDENTITY;
+                 ~/.ssh/id_ed25519. Its certificate is KEY-cert.pub.
+  CA directory   --ca-dir DIR; the inventory's `ssh.ca_dir`; $HOSTING_CA_DIR/ENV;
+                 ~/.local/share/hosting/ca/ENV.
+The lab's inventory names its state directory's user key and CAs (and `python -m lab
+inventory` renews the 8-hour certificate before printing); Pulumi's names neither. Nothing
+here knows how the inventory was made (no import of lab/: issue 12).
 """
 from __future__ import annotations
 
@@ -64,30 +67,29 @@ def default_ca_dir(env: str) -> Path:
     return Path(base) / env if base else Path.home() / ".local/share/hosting/ca" / env
 
 
-def _lab() -> Any:
-    from lab.config import load_config  # the lab's own API: its state directory
-    from lab.lab import Lab
-
-    return Lab(load_config())
-
-
-def resolve_ca_dir(env: str, ca_dir: str = "") -> Path:
+def resolve_ca_dir(env: str, ca_dir: str = "", inv: Inventory | None = None) -> Path:
     if ca_dir:
         return Path(ca_dir).expanduser()
-    return _lab().trust.dir if env == "lab" else default_ca_dir(env)
+    if inv is not None and inv.ssh_ca_dir is not None:
+        return inv.ssh_ca_dir
+    if env == "lab":  # the lab's CAs live in its state directory: only its inventory knows
+        raise AccessError("the lab's CA directory comes from its inventory (`python -m lab "
+                          "inventory`, ssh.ca_dir): load it first, or give --ca-dir")
+    return default_ca_dir(env)
 
 
-def credentials(env: str, identity: str = "", ca_dir: str = "") -> Credentials:
-    if env == "lab" and not identity:
-        lab = _lab()
-        lab.renew_user_cert()  # the lab's certificate lives 8 hours: renew it rather than fail
-        key, cert = lab.trust.user_key, lab.trust.user_cert
-        cas = resolve_ca_dir(env, ca_dir)
+def credentials(env: str, identity: str = "", ca_dir: str = "", *,
+                inv: Inventory | None) -> Credentials:
+    """The user key, its certificate and the CA directory for `env` (module docstring)."""
+    if identity:
+        key = Path(identity).expanduser()
+    elif inv is not None and inv.ssh_identity is not None:
+        key = inv.ssh_identity
     else:
-        key = Path(identity or os.environ.get("HOSTING_SSH_IDENTITY")
+        key = Path(os.environ.get("HOSTING_SSH_IDENTITY")
                    or Path.home() / ".ssh/id_ed25519").expanduser()
-        cert = key.with_name(key.name + "-cert.pub")
-        cas = resolve_ca_dir(env, ca_dir)
+    cert = key.with_name(key.name + "-cert.pub")
+    cas = resolve_ca_dir(env, ca_dir, inv)
     if not cert.is_file():
         raise AccessError(f"no user certificate {cert}: get one with `fab ca.sign-user "
                           f"--env {env} --key {key}.pub --principal sysadmin`")

@@ -87,6 +87,33 @@ class Inventory:
     def principals_for(self, role: str) -> tuple[str, ...]:
         return tuple(p for p, roles in self.principals.items() if role in roles)
 
+    # -- where this machine finds its material (optional: the lab sets them, OVH does not) --
+    def _admin_path(self, section: str, field: str) -> Path | None:
+        value = (self.doc.get(section) or {}).get(field)
+        return Path(value) if value else None
+
+    @property
+    def ssh_ca_dir(self) -> Path | None:
+        """`ssh.ca_dir`: the CA directory (user_ca, host_ca, their KRLs) on this machine."""
+        return self._admin_path("ssh", "ca_dir")
+
+    @property
+    def ssh_identity(self) -> Path | None:
+        """`ssh.identity`: the user's private key; its certificate is `<key>-cert.pub`."""
+        return self._admin_path("ssh", "identity")
+
+    @property
+    def tls_source_dir(self) -> Path | None:
+        """`tls.source.directory`: fullchain.pem + privkey.pem for the proxy, on this machine."""
+        source = (self.doc.get("tls") or {}).get("source") or {}
+        return Path(source["directory"]) if source.get("directory") else None
+
+    @property
+    def tls_client_ca(self) -> Path | None:
+        """`tls.source.client_ca`: the CA certificate clients must trust (a private CA only)."""
+        source = (self.doc.get("tls") or {}).get("source") or {}
+        return Path(source["client_ca"]) if source.get("client_ca") else None
+
     @property
     def admin_networks(self) -> tuple[str, ...]:
         return tuple(self.doc.get("admin_networks", ()))

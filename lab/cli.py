@@ -103,6 +103,14 @@ def cmd_inventory(lab: Lab, _args: argparse.Namespace) -> int:
         print(f"lab {lab.cfg.prefix} is not up (no {lab.inventory_path}); run "
               "`python -m lab up`", file=sys.stderr)
         return 1
+    # What the inventory names must be usable when it is read (`fab` reads it first): the
+    # 8-hour user certificate and the proxy's TLS certificate, renewed here, never by a deploy.
+    try:
+        lab.refresh_credentials()
+    except Exception as exc:  # noqa: BLE001 - say what failed rather than hand out stale ones
+        print(f"lab {lab.cfg.prefix}: cannot renew the user or TLS certificate: {exc}",
+              file=sys.stderr)
+        return 1
     sys.stdout.write(lab.inventory_path.read_text())
     return 0
 

@@ -1,5 +1,10 @@
 """What the lab hands to roles and tests: the inventory document (built by the model's own code,
-the same schema Pulumi exports), an ssh_config and a known_hosts trusting the lab's host CA."""
+the same schema Pulumi exports), an ssh_config and a known_hosts trusting the lab's host CA.
+
+What an OVH admin keeps on their own machine (the CA directory, their key and certificate, the
+proxy's certificate once ACME got it), the lab keeps in its state directory and names in the
+inventory's optional fields (`ssh.ca_dir`, `ssh.identity`, `tls.source`), so the engine and the
+roles find it there without knowing the lab (issue 12)."""
 from __future__ import annotations
 
 import json
@@ -7,17 +12,28 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from lab import tls
 from lab.plan import LabPlan
 from model.inventory import HostAddresses, build_inventory, validate_inventory
 from sshtrust.openssh import inventory_ssh_config, known_hosts_line
 
 
-def inventory_document(plan: LabPlan, fingerprints: Mapping[str, str]) -> dict[str, Any]:
+def inventory_document(plan: LabPlan, fingerprints: Mapping[str, str], *,
+                       ca_dir: Path | None = None, identity: Path | None = None,
+                       tls_dir: Path | None = None) -> dict[str, Any]:
+    """The inventory; with `tls_dir`, the proxy's certificate is issued (or kept) there first,
+    for the sites of this very document."""
     hosts = [HostAddresses(h.name, str(h.private_ip),
                            str(h.public_ip) if h.public_ip else None,
                            tuple(str(a) for a in h.site_ips)) for h in plan.hosts]
     doc = build_inventory(plan.stack, source="lab", hosts=hosts, site_public_ips=plan.site_ips,
                           host_key_fingerprints=fingerprints)
+    if ca_dir is not None:
+        doc["ssh"]["ca_dir"] = str(ca_dir)
+    if identity is not None:
+        doc["ssh"]["identity"] = str(identity)
+    if tls_dir is not None:
+        doc["tls"]["source"] = tls.ensure_for_inventory(tls_dir, doc)
     validate_inventory(doc)
     return doc
 

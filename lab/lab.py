@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from lab import cgroups, network, procs
+from lab import cgroups, network, procs, tls
 from lab.aptproxy import AptProxy
 from lab.config import LabConfig
 from lab.containers import Container, mounted
@@ -74,6 +74,11 @@ class Lab:
     @property
     def known_hosts_path(self) -> Path:
         return self.cfg.state_dir / "known_hosts"
+
+    @property
+    def tls_dir(self) -> Path:
+        """The lab's TLS CA and the proxy's certificate (lab.tls), named in the inventory."""
+        return self.cfg.state_dir / "tls"
 
     def plan(self) -> LabPlan:
         return make_plan(self.cfg, self.trust.ca_public("user_ca"), self.trust.ca_public("host_ca"))
@@ -279,7 +284,8 @@ class Lab:
         if self.trust.ensure_user_cert(principals, timedelta(hours=stack.ssh.user_cert_ttl_hours)):
             report.changes.append(f"signed user certificate {self.trust.user_cert} "
                                   f"({', '.join(principals)}, {stack.ssh.user_cert_ttl_hours}h)")
-        doc = inventory_document(plan, fingerprints)
+        doc = inventory_document(plan, fingerprints, ca_dir=self.trust.dir,
+                                 identity=self.trust.user_key, tls_dir=self.tls_dir)
         written = [
             write_if_changed(self.known_hosts_path, known_hosts(self.trust.host_ca_pub)),
             write_if_changed(self.ssh_config_path, ssh_config(
@@ -295,6 +301,13 @@ class Lab:
         principals = ["sysadmin"] if "sysadmin" in dict(stack.ssh.principals) else [
             stack.ssh.principals[0][0]]
         self.trust.ensure_user_cert(principals, timedelta(hours=stack.ssh.user_cert_ttl_hours))
+
+    def refresh_credentials(self) -> None:
+        """Before the inventory is handed out (`python -m lab inventory`): the user certificate
+        (8 hours) renewed when near expiry, the proxy's TLS certificate re-issued when near
+        expiry or no longer covering the inventory's sites. A deploy then only reads them."""
+        self.renew_user_cert()
+        tls.ensure_for_inventory(self.tls_dir, json.loads(self.inventory_path.read_text()))
 
     # -- down ----------------------------------------------------------------------------------
     def host_dirs(self) -> list[str]:

@@ -76,7 +76,7 @@ def run_restore(env: str, site: str, at: str = "", source: str = "a", to: str = 
     if source not in ("local", "a", "b"):
         raise RestoreTaskError(f"--from {source!r}: local, a or b")
     inv = load(env, inventory or None)
-    creds = credentials(env, identity, ca_dir)
+    creds = credentials(env, identity, ca_dir, inv=inv)
     sites = {s["name"]: s for s in inv.doc["sites"]}
     if site not in sites:
         raise RestoreTaskError(f"no site {site!r}; sites: {', '.join(sites)}")

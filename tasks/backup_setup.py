@@ -161,7 +161,7 @@ def setup_site(inv: Inventory, make_access: Callable[[], Access], ca_dir: Path, 
 def run_setup(env: str = "lab", sites: str = "", inventory: str = "", identity: str = "",
               ca_dir: str = "", emit: Callable[[str], None] = print) -> list[SiteSetup]:
     inv = load(env, inventory or None)
-    creds = credentials(env, identity, ca_dir)
+    creds = credentials(env, identity, ca_dir, inv=inv)
     names = [s["name"] for s in inv.doc["sites"]]
     chosen = [n.strip() for n in sites.split(",") if n.strip()] or names
     unknown = [n for n in chosen if n not in names]

@@ -96,7 +96,7 @@ def run_status(env: str = "lab", inventory: str = "", identity: str = "",
                emit: Callable[[str], None] = print, now: datetime | None = None
                ) -> dict[str, dict[str, Any]]:
     inv = load(env, inventory or None)
-    access = Access(inv, credentials(env, identity))
+    access = Access(inv, credentials(env, identity, inv=inv))
     try:
         data = collect(inv, access)
     finally:

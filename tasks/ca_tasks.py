@@ -23,20 +23,28 @@ from roles.base import sshd
 from sshtrust._run import SshTrustError
 
 ENV_HELP = "lab | prod | preprod (default lab)"
-CA_HELP = "CA directory (default: the lab's, or $HOSTING_CA_DIR/ENV, ~/.local/share/hosting/ca/ENV)"
+CA_HELP = ("CA directory (default: the inventory's ssh.ca_dir, as the lab's, or "
+           "$HOSTING_CA_DIR/ENV, ~/.local/share/hosting/ca/ENV)")
 
 
 def _fail(exc: Exception) -> Exit:
     return Exit(f"ca: {exc}", code=2)
 
 
+def _ca_dir(env: str, ca_dir: str, inventory: str = "") -> Path:
+    """--ca-dir, else the inventory's ssh.ca_dir (read for the lab, or from --inventory), else
+    $HOSTING_CA_DIR/ENV or ~/.local/share/hosting/ca/ENV."""
+    inv = load(env, inventory or None) if not ca_dir and (env == "lab" or inventory) else None
+    return resolve_ca_dir(env, ca_dir, inv)
+
+
 @task(help={"env": ENV_HELP, "ca-dir": CA_HELP})
 def create(c, env="lab", ca_dir=""):
     """Create the user CA and host CA (0600 keys) and their empty KRLs; idempotent."""
-    d = resolve_ca_dir(env, ca_dir)
     try:
+        d = _ca_dir(env, ca_dir)
         pubs = ops.create(d, env)
-    except SshTrustError as exc:
+    except (SshTrustError, InventoryError, AccessError) as exc:
         raise _fail(exc) from exc
     print(f"CA directory {d} (keep it on this machine; back it up offline)")
     print(f"Pulumi.{env}.yaml, hosting:ssh:")
@@ -61,9 +69,9 @@ def sign_user(c, principal="sysadmin", key="~/.ssh/id_ed25519.pub", ttl="8h", ke
     """Sign a user certificate (principals, TTL, unique serial, key id)."""
     try:
         names = [p.strip() for p in principal.split(",") if p.strip()]
-        cert = ops.sign_user(resolve_ca_dir(env, ca_dir), Path(key).expanduser(), names,
+        cert = ops.sign_user(_ca_dir(env, ca_dir, inventory), Path(key).expanduser(), names,
                              ops.parse_ttl(ttl), known_principals(env, inventory), key_id, ci)
-    except (ops.CaTaskError, SshTrustError, InventoryError) as exc:
+    except (ops.CaTaskError, SshTrustError, InventoryError, AccessError) as exc:
         raise _fail(exc) from exc
     print(f"signed {cert}")
 
@@ -77,7 +85,7 @@ def sign_hosts(c, env="lab", hosts="", ca_dir="", inventory="", identity="",
     """Bootstrap: sign each host key, pinned by its inventory fingerprint (never TOFU)."""
     try:
         inv = load(env, inventory or None)
-        creds = credentials(env, identity, ca_dir)
+        creds = credentials(env, identity, ca_dir, inv=inv)
     except (InventoryError, AccessError) as exc:
         raise _fail(exc) from exc
     access = Access(inv, creds, pinned=True)
@@ -117,7 +125,7 @@ def sign_hosts(c, env="lab", hosts="", ca_dir="", inventory="", identity="",
 
 def _push(env: str, hosts: str, ca_dir: str, inventory: str, identity: str) -> None:
     inv = load(env, inventory or None)
-    creds = credentials(env, identity, ca_dir)
+    creds = credentials(env, identity, ca_dir, inv=inv)
     if not creds.user_krl.is_file():
         raise AccessError(f"no user KRL {creds.user_krl}: run `fab ca.create` first")
     krl = creds.user_krl.read_bytes()
@@ -153,10 +161,10 @@ def revoke(c, serial="", key_id="", cert="", host=False, push=True, env="lab", c
     """Revoke certificates into the KRL (serial, key id or file), then push it to the hosts."""
     try:
         serials = [int(s) for s in serial.split(",") if s.strip()]
-        krl = ops.revoke(resolve_ca_dir(env, ca_dir), serials=serials,
+        krl = ops.revoke(_ca_dir(env, ca_dir, inventory), serials=serials,
                          key_ids=[key_id] if key_id else [],
                          certificates=[Path(cert).expanduser()] if cert else [], host=host)
-    except (ValueError, SshTrustError) as exc:
+    except (ValueError, SshTrustError, InventoryError, AccessError) as exc:
         raise _fail(exc) from exc
     print(f"updated {krl}")
     if host:

@@ -18,7 +18,7 @@ def run_deploy(env: str = "lab", hosts: str = "", role: str = "", check: bool = 
                verbose: bool = False, workers: int = 0,
                emit: Callable[[str], None] = print) -> RunReport:
     inv = load(env, inventory or None)
-    creds = credentials(env, identity, ca_dir)
+    creds = credentials(env, identity, ca_dir, inv=inv)
     chosen = inv.select(hosts, role)
     mode = "check (nothing is changed)" if check else "apply"
     emit(f"deploy {env}: {len(chosen)} host(s), {mode}")

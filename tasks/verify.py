@@ -59,7 +59,7 @@ def verify(c, env="lab", select="", inventory="", identity="", ca_dir="", out=""
     """Run tests/verify (sshd, firewall, ssh-audit, nginx, PHP-FPM, MariaDB) on the hosts."""
     try:
         inv = load(env, inventory or None)
-        creds = credentials(env, identity, ca_dir)
+        creds = credentials(env, identity, ca_dir, inv=inv)
     except (InventoryError, AccessError) as exc:
         raise Exit(f"verify: {exc}", code=2) from exc
     files = write_access_files(dict(inv.doc), creds, Path(out) if out else default_out(env))

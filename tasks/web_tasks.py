@@ -22,7 +22,7 @@ SITE_HELP = "site name (default: every site, one after the other)"
 def connected(env: str, inventory: str = "", identity: str = ""
               ) -> Iterator[tuple[Inventory, Callable[[str], Any]]]:
     inv = load(env, inventory or None)
-    access = Access(inv, credentials(env, identity))
+    access = Access(inv, credentials(env, identity, inv=inv))
     try:
         yield inv, lambda host: access.connection(inv.host(host))
     finally:
@@ -81,14 +81,13 @@ def status(c, env="lab", site="", inventory="", identity=""):
 
 @task(help={"env": ENV_HELP, "inventory": "inventory JSON file"})
 def urls(c, env="lab", inventory=""):
-    """Print a `curl --resolve` line per site name (lab: trusting the lab's TLS CA)."""
-    from roles.proxy.lab_cert import lab_tls_dir
-
+    """Print a `curl --resolve` line per site name (trusting the inventory's private TLS CA,
+    the lab's, when it names one: tls.source.client_ca)."""
     try:
         inv = load(env, inventory or None)
     except InventoryError as exc:
         raise Exit(f"web.urls: {exc}", code=2) from exc
-    ca = f" --cacert {lab_tls_dir() / 'ca.pem'}" if inv.source == "lab" else ""
+    ca = f" --cacert {inv.tls_client_ca}" if inv.tls_client_ca is not None else ""
     for s in inv.doc["sites"]:
         for name in (s["domain"], *s["aliases"]):
             print(f"curl{ca} --resolve {name}:443:{s['public_ip']} https://{name}/")

@@ -1,8 +1,10 @@
 """Installing the sites' certificate on the proxy, whatever obtained it (R-SCOPE-2).
 
-Obtaining is somebody else's job: the lab's CA (roles.proxy.lab_cert), ACME DNS-01 on ops
-(a later issue), or a bought certificate uploaded by hand (DESIGN.md's fallback). Each hands
-over a PEM chain and key; this module checks the pair on the admin's machine (key matches,
+Obtaining is somebody else's job: the lab's CA (lab/tls.py, issued when the lab writes its
+inventory), ACME DNS-01 on ops (a later issue), or a bought certificate uploaded by hand
+(DESIGN.md's fallback). Each leaves a PEM chain and key in a directory on the admin's machine
+(fullchain.pem, privkey.pem: certbot's names), named by $HOSTING_TLS_DIR or by the inventory's
+`tls.source.directory`; this module reads them (never writes), checks the pair (key matches,
 covers every site name, valid for long enough) and turns it into File resources at the paths
 the model names (`tls.certificate`, `tls.key`). Without a source the proxy role leaves the
 files alone and nginx's validation says if they are missing.
@@ -20,7 +22,9 @@ from cryptography.hazmat.primitives import serialization
 from engine.resources import Directory, File, Resource
 from roles.proxy.names import uncovered
 
-SOURCE_ENV = "HOSTING_TLS_DIR"  # a directory with fullchain.pem and privkey.pem
+SOURCE_ENV = "HOSTING_TLS_DIR"  # a directory with CHAIN_FILE and KEY_FILE
+CHAIN_FILE = "fullchain.pem"  # the leaf first, then any intermediates
+KEY_FILE = "privkey.pem"
 MIN_VALIDITY = timedelta(days=7)
 
 
@@ -68,8 +72,11 @@ def check(m: Material, names: tuple[str, ...], now: datetime | None = None) -> x
 
 
 def from_directory(path: Path) -> Material:
-    return Material((path / "fullchain.pem").read_bytes(), (path / "privkey.pem").read_bytes(),
-                    str(path))
+    try:
+        return Material((path / CHAIN_FILE).read_bytes(), (path / KEY_FILE).read_bytes(),
+                        str(path))
+    except OSError as exc:
+        raise CertificateError(f"{path}: cannot read the certificate source: {exc}") from exc
 
 
 def resources(m: Material, cert_path: str, key_path: str, names: tuple[str, ...],

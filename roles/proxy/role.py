@@ -8,7 +8,7 @@ from pathlib import Path
 
 from engine.resources import Absent, Directory, File, Handler, Packages, Resource, Service
 from engine.role import Desired, HostContext
-from roles.proxy import certificate, lab_cert, render
+from roles.proxy import certificate, render
 from roles.proxy.config import (
     ACME_ROOT,
     MAINTENANCE_DIR,
@@ -16,7 +16,6 @@ from roles.proxy.config import (
     ProxyConfig,
     proxy_config,
 )
-from roles.proxy.names import certificate_names
 from roles.web import nginx_listen
 
 RELOAD_NGINX = Handler("reload-nginx", ("systemctl", "reload-or-restart", "nginx.service"))
@@ -32,14 +31,14 @@ def site_names(cfg: ProxyConfig) -> tuple[str, ...]:
 
 
 def tls_material(ctx: HostContext, cfg: ProxyConfig) -> certificate.Material | None:
-    """Where this deploy's certificate comes from: an explicit directory ($HOSTING_TLS_DIR),
-    else the lab's CA for a lab inventory, else nowhere (installed by ACME or by hand)."""
+    """Where this deploy's certificate comes from, read (never written: the role is pure):
+    an explicit directory ($HOSTING_TLS_DIR), else the inventory's `tls.source.directory`
+    (the lab's CA puts its certificate there), else nowhere (installed by ACME or by hand)."""
     source = os.environ.get(certificate.SOURCE_ENV)
     if source:
         return certificate.from_directory(Path(source))
-    if ctx.inventory.source == "lab":
-        names = certificate_names(site_names(cfg))
-        return lab_cert.issue(lab_cert.lab_tls_dir(), ctx.inventory.environment, names)
+    if ctx.inventory.tls_source_dir is not None:
+        return certificate.from_directory(ctx.inventory.tls_source_dir)
     return None
 
 

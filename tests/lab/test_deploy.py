@@ -160,7 +160,7 @@ def test_deploy_config_failing_validation_leaves_the_old_file_and_fails_the_host
     lines: list[str] = []
     with lab_env(lab):
         inv = Inventory.from_doc(lab.inventory)
-        report = converge_hosts(inv, Access(inv, credentials("lab")), [inv.host(host)],
+        report = converge_hosts(inv, Access(inv, credentials("lab", inv=inv)), [inv.host(host)],
                                 lambda _ctx: Desired((broken,)), Settings(),
                                 emit=lines.append)
     [result] = report.results

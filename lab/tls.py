@@ -1,22 +1,30 @@
 """The lab's TLS certificate authority: what the lab hands the proxy instead of ACME.
 
-A lab-only CA (ECDSA P-256) in the lab's state directory signs a certificate for the sites'
-names (the wildcard of their parent domain), 90 days like ACME's, re-issued when the names
-change or less than 30 days are left. Its CA certificate is what lab clients (curl, sslyze)
-trust. Nothing here is used outside the lab.
+A lab-only CA (ECDSA P-256) in `<state>/tls/` signs a certificate for the sites' names (the
+wildcard of their parent domain, roles.proxy.names), 90 days like ACME's, re-issued when the
+names change or less than 30 days are left. The lab issues it when it writes its inventory
+(`python -m lab up`, `python -m lab inventory`) and names the directory in the inventory
+(`tls.source.directory`: fullchain.pem + privkey.pem, what roles.proxy.certificate reads) and
+the CA certificate lab clients (curl, sslyze) trust (`tls.source.client_ca`). The proxy role
+only reads them: nothing is written on the admin's disk during a deploy (issue 12).
 """
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from roles.proxy.certificate import Material, dns_names
+from roles.proxy.certificate import CHAIN_FILE, KEY_FILE, dns_names
+from roles.proxy.names import certificate_names
 
 LEAF_DAYS = 90
 RENEW_BEFORE = timedelta(days=30)
@@ -70,10 +78,28 @@ def _current(leaf_path: Path, names: tuple[str, ...]) -> bool:
             and cert.not_valid_after_utc - datetime.now(UTC) > RENEW_BEFORE)
 
 
-def issue(directory: Path, label: str, names: tuple[str, ...]) -> Material:
-    """The certificate for `names` (issued now if missing, stale or for other names)."""
+@contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """One issuer at a time: two `python -m lab inventory` at once must not leave one's key
+    beside the other's certificate."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def issue(directory: Path, label: str, names: tuple[str, ...]) -> Path:
+    """The directory `<directory>/<label>` holding fullchain.pem and privkey.pem for `names`
+    (issued now if missing, stale or for other names; left alone otherwise)."""
+    with _locked(directory):
+        return _issue(directory, label, names)
+
+
+def _issue(directory: Path, label: str, names: tuple[str, ...]) -> Path:
     ca_cert_path, ca_key_path = ensure_ca(directory)
-    chain_path, key_path = directory / f"{label}.fullchain.pem", directory / f"{label}.key"
+    out = directory / label
+    out.mkdir(mode=0o700, exist_ok=True)
+    chain_path, key_path = out / CHAIN_FILE, out / KEY_FILE
     if not (_current(chain_path, names) and key_path.exists()):
         ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
         ca_cert = x509.load_pem_x509_certificate(ca_cert_path.read_bytes())
@@ -101,11 +127,16 @@ def issue(directory: Path, label: str, names: tuple[str, ...]) -> Material:
         _write(key_path, _key_pem(key), 0o600)
         # The leaf only: a root in the chain is dead weight (clients trust it or not).
         _write(chain_path, leaf.public_bytes(serialization.Encoding.PEM), 0o644)
-    return Material(chain_path.read_bytes(), key_path.read_bytes(), f"lab CA ({directory})")
+    return out
 
 
-def lab_tls_dir() -> Path:
-    """The running lab's TLS directory (LAB_* variables choose the lab, as for `fab`)."""
-    from lab.config import load_config
+def site_names(doc: Mapping[str, Any]) -> tuple[str, ...]:
+    """Every name a site answers to, from an inventory document."""
+    return tuple(n for s in doc["sites"] for n in (s["domain"], *s["aliases"]))
 
-    return load_config().state_dir / "tls"
+
+def ensure_for_inventory(directory: Path, doc: Mapping[str, Any]) -> dict[str, str]:
+    """Issue (or keep) the proxy's certificate for the inventory's sites; the inventory's
+    `tls.source` pointing at it."""
+    out = issue(directory, str(doc["environment"]), certificate_names(site_names(doc)))
+    return {"directory": str(out), "client_ca": str(directory / "ca.pem")}
