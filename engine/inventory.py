@@ -10,13 +10,13 @@ the lab.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import localcmd
 from model.inventory import validate_inventory
 
 ENVIRONMENTS = ("lab", "prod", "preprod")
@@ -168,13 +168,9 @@ def load(env: str, inventory_file: str | Path | None = None) -> Inventory:
     else:
         raise InventoryError(f"unknown environment {env!r}; one of {', '.join(ENVIRONMENTS)}")
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=REPO,
-                              check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise InventoryError(f"cannot run {' '.join(argv)}: {exc}") from exc
-    if proc.returncode != 0:
-        raise InventoryError(f"{' '.join(argv)} failed ({proc.returncode}): "
-                             f"{proc.stderr.strip()[-1000:]}")
+        proc = localcmd.run(argv, timeout=300, cwd=REPO)
+    except localcmd.CommandError as exc:
+        raise InventoryError(f"cannot read the inventory: {exc}") from None
     try:
         doc = json.loads(proc.stdout)
     except ValueError as exc:

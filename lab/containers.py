@@ -16,7 +16,7 @@ import time
 from pathlib import Path, PurePosixPath
 
 from lab import cgroups, procs
-from lab.run import run
+from localcmd import run
 
 NSPAWN_PROPAGATE = Path("/run/systemd/nspawn/propagate")
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

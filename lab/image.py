@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from lab.run import run
+from localcmd import run
 
 # Lean on purpose: what systemd, sshd, Fabric and testinfra need. Roles install the rest
 # through the lab's apt proxy, exactly as they would on a fresh OVH instance.

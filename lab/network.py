@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 
-from lab.run import ok, run
+from localcmd import ok, run
 
 NETNS_DIR = Path("/run/netns")
 

@@ -12,7 +12,7 @@ import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from lab.run import run
+from localcmd import run
 from sshtrust.ca import create_ca, make_key_id, sign_host_key, sign_user_key
 from sshtrust.certificate import load_certificate
 from sshtrust.keys import fingerprint

@@ -1,10 +1,13 @@
-"""Run ``ssh-keygen`` safely: argv only (no shell), no stdin, C locale, stderr in every error."""
+"""Run ``ssh-keygen`` safely (through localcmd: argv only, no stdin, C locale) and turn its
+failures into this package's errors, stderr in every message."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 from collections.abc import Sequence
+
+import localcmd
 
 SSH_KEYGEN = os.environ.get("SSHTRUST_SSH_KEYGEN", "ssh-keygen")
 
@@ -28,24 +31,16 @@ class ToolError(SshTrustError):
 def run_keygen(
     what: str, args: Sequence[str], *, ok_codes: Sequence[int] = (0,)
 ) -> subprocess.CompletedProcess[str]:
-    """Run ssh-keygen with ``args``.
+    """Run ssh-keygen with ``args`` (localcmd.run: argv only, C locale).
 
     stdin is /dev/null so a key that unexpectedly wants a passphrase fails instead of hanging,
     and no secret ever travels on the command line (R-GDPR-5: CA keys stay in their 0600 files).
     """
     argv = [SSH_KEYGEN, *args]
     try:
-        proc = subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "LC_ALL": "C"},
-            timeout=120,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ToolError(what, argv, -1, str(exc)) from exc
+        proc = localcmd.run(argv, timeout=120, check=False)
+    except localcmd.CommandError as exc:  # did not start or timed out
+        raise ToolError(what, argv, -1, exc.stderr) from exc
     if proc.returncode not in ok_codes:
         raise ToolError(what, argv, proc.returncode, proc.stderr)
     return proc

@@ -8,12 +8,12 @@ certificate checked for each name, the host KRL when this machine holds one), th
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 from invoke import Exit, task
 
+import localcmd
 from engine.access import AccessError, Credentials, credentials
 from engine.inventory import InventoryError, load
 from sshtrust.openssh import inventory_ssh_config, known_hosts_line
@@ -63,7 +63,11 @@ def verify(c, env="lab", select="", inventory="", identity="", ca_dir="", out=""
     except (InventoryError, AccessError) as exc:
         raise Exit(f"verify: {exc}", code=2) from exc
     files = write_access_files(dict(inv.doc), creds, Path(out) if out else default_out(env))
-    proc = subprocess.run(pytest_argv(*files, select), cwd=REPO, check=False)
+    try:  # pytest prints to this terminal; no timeout: the user watches it
+        proc = localcmd.run(pytest_argv(*files, select), cwd=REPO, check=False, capture=False,
+                            timeout=None)
+    except localcmd.CommandError as exc:
+        raise Exit(f"verify: {exc}", code=2) from exc
     if proc.returncode != 0:
         raise Exit(f"verify: some checks failed (pytest exit {proc.returncode})",
                    code=proc.returncode)

@@ -27,7 +27,6 @@ import hashlib
 import io
 import os
 import shutil
-import subprocess
 import tarfile
 import tempfile
 import urllib.request
@@ -35,6 +34,8 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+import localcmd
 
 FIXED_MTIME = 946684800  # 2000-01-01: content, not checkout time, decides the digest
 EXCLUDED = {".git", ".hg", ".svn", ".DS_Store"}
@@ -51,18 +52,15 @@ class Built:
     source: str  # for the release manifest and the report: where this code came from
 
 
-def _run(argv: list[str], cwd: Path | None = None, timeout: int = 900) -> str:
+def _run(argv: list[str], cwd: Path | None = None, timeout: int = 900, text: bool = True
+         ) -> str | bytes:
+    """stdout of a build command (localcmd.run, no prompts); CodebaseError with its stderr."""
     try:
-        proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0",
-                                   "COMPOSER_NO_INTERACTION": "1"}, check=False)
-    except FileNotFoundError as exc:
-        raise CodebaseError(f"{argv[0]} is not installed on this machine") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise CodebaseError(f"{' '.join(argv[:3])} timed out") from exc
-    if proc.returncode != 0:
-        raise CodebaseError(f"{' '.join(argv[:4])} failed: {proc.stderr.strip()[-1500:]}")
-    return proc.stdout
+        return localcmd.run(argv, cwd=cwd, timeout=timeout, text=text,
+                            env={"GIT_TERMINAL_PROMPT": "0",
+                                 "COMPOSER_NO_INTERACTION": "1"}).stdout
+    except localcmd.CommandError as exc:
+        raise CodebaseError(str(exc)) from None
 
 
 def sha256_file(path: Path) -> str:
@@ -141,8 +139,7 @@ def from_git(url: str, ref: str, work: Path) -> tuple[Path, str]:
     _run(["git", "init", "-q", "--", str(repo)])
     _run(git_fetch_argv(repo, url, ref))
     commit = _run(["git", "-C", str(repo), "rev-parse", "FETCH_HEAD"]).strip()
-    data = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", "--", commit],
-                          capture_output=True, check=True).stdout
+    data = _run(["git", "-C", str(repo), "archive", "--format=tar", "--", commit], text=False)
     tree.mkdir()
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         tar.extractall(tree, filter="data")

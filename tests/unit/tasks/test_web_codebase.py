@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import localcmd
 from tasks import web_codebase as codebase
 from tasks.web_codebase import CodebaseError, build, build_directory
 
@@ -82,7 +83,7 @@ def no_commands(monkeypatch):
     def record(argv, *args, **kwargs):
         ran.append(list(argv))
         raise AssertionError(f"ran {argv}")
-    monkeypatch.setattr(codebase.subprocess, "run", record)
+    monkeypatch.setattr(localcmd.subprocess, "run", record)
     return ran
 
 
