@@ -74,3 +74,39 @@ def test_private_addresses_unique_and_inside_cidr():
     addrs = private_addresses(stack)
     assert len(set(addrs.values())) == len(plan_hosts(stack))
     assert all(a in stack.network.private_cidr for a in addrs.values())
+
+
+# -- optional admin-side paths (issue 12): the lab names them, Pulumi does not -------------------
+def _with_admin_paths() -> dict:
+    doc = _inventory()
+    doc["ssh"].update(ca_dir="/var/lib/lab/ca", identity="/var/lib/lab/user/id_ed25519")
+    doc["tls"]["source"] = {"directory": "/var/lib/lab/tls/prod",
+                            "client_ca": "/var/lib/lab/tls/ca.pem"}
+    return doc
+
+
+@pytest.mark.parametrize("env", ["prod", "preprod"])
+def test_build_inventory_admin_paths_not_set(env):
+    doc = _inventory(env)
+    assert not {"ca_dir", "identity"} & set(doc["ssh"])
+    assert set(doc["tls"]) == {"certificate", "key"}
+
+
+def test_validate_inventory_admin_paths_accepted():
+    validate_inventory(_with_admin_paths())
+
+
+@pytest.mark.parametrize(("where", "change", "message"), [
+    ("ssh", lambda d: d["ssh"].update(ca_dir="ca"), "'ca' does not match '\\^/'"),
+    ("ssh", lambda d: d["ssh"].update(identity=7), "7 is not of type 'string'"),
+    ("tls", lambda d: d["tls"].update(source={"client_ca": "/x/ca.pem"}),
+     "'directory' is a required property"),
+    ("tls", lambda d: d["tls"]["source"].update(dir="/x"), "'dir' was unexpected"),
+    ("tls", lambda d: d["tls"].update(sorce={"directory": "/x"}), "'sorce' was unexpected"),
+])
+def test_validate_inventory_bad_admin_path_refused_naming_it(where, change, message):
+    doc = _with_admin_paths()
+    change(doc)
+    with pytest.raises(jsonschema.ValidationError, match=message) as exc:
+        validate_inventory(doc)
+    assert exc.value.absolute_path[0] == where
