@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -20,15 +21,22 @@ class LockHeld(RuntimeError):
 
 
 @contextmanager
-def exclusive(path: str | Path, what: str = "backup") -> Iterator[None]:
-    """Hold an exclusive, non-blocking lock on `path` for the block; raise LockHeld if taken."""
+def exclusive(path: str | Path, what: str = "backup", wait: float = 0) -> Iterator[None]:
+    """Hold an exclusive lock on `path` for the block; raise LockHeld if it is still taken
+    after `wait` seconds (0: at once)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    continue
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
             raise LockHeld(f"another {what} run holds {path} ({holder}); not starting") from None
         os.ftruncate(fd, 0)

@@ -155,7 +155,11 @@ class Restic:
         ]
 
     def cat_config_argv(self, repo: Repo) -> list[str]:
-        return [*self._base(repo), "--no-lock", "cat", "config"]
+        return self.cat_argv(repo, "config")
+
+    def cat_argv(self, repo: Repo, *what: str) -> list[str]:
+        """`restic cat config`, `restic cat lock ID`...: reads only, takes no lock."""
+        return [*self._base(repo), "--no-lock", "cat", *what]
 
     def _backup_base(self, repo: Repo, tags: Iterable[str], host: str,
                      when: datetime) -> list[str]:

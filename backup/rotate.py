@@ -21,71 +21,31 @@ import argparse
 import shutil
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from backup.config import ConfigError, policy_from, read_json_object
+from backup import ledger as ledger_mod
+from backup import trusted
+from backup.config import ConfigError
 from backup.lock import LockHeld, exclusive
+from backup.metrics import METRICS_FILE, storage_metrics, write_textfile
 from backup.policy import Policy
-from backup.restic import Repo, Restic, ResticError
-from backup.rotation import TIER_A, TIER_B, select
-from backup.run import series
+from backup.restic import ResticError
+from backup.rotation import select
 from backup.snapshots import parse_restic_time
-from backup.status import RunRecord, append_run, directory_size, tier_summary, update_status
+from backup.status import (
+    RunRecord,
+    append_run,
+    directory_size,
+    read_status,
+    tier_summary,
+    update_status,
+)
+from backup.storage_site import DEFAULT_DIR, StorageSite, load_site, parse  # noqa: F401
 
-DEFAULT_DIR = Path("/etc/hosting/backup-storage")
 EXIT_OK, EXIT_USAGE, EXIT_ROTATION_FAILED, EXIT_CHECK_FAILED, EXIT_LOCKED = 0, 2, 4, 5, 75
-
-
-@dataclass(frozen=True)
-class StorageSite:
-    site: str
-    tier: str
-    host: str  # the web host whose series this repository holds (restic --host)
-    policy: Policy
-    restic: Restic
-    repo: Repo
-    state_dir: str
-    lock_file: str
-    check_subsets: int = 28
-
-
-def parse(data: dict[str, Any], source: str = "config") -> StorageSite:
-    try:
-        tier = data["tier"]
-        if tier not in (TIER_A, TIER_B):
-            raise ConfigError(f"{source}.tier: {tier!r} is not 'a' or 'b'")
-        restic = data.get("restic", {})
-        subsets = int(data.get("check_subsets", 28))
-        if not 1 <= subsets <= 1000:
-            raise ConfigError(f"{source}.check_subsets: {subsets} is not within 1..1000")
-        return StorageSite(
-            site=data["site"],
-            tier=tier,
-            host=data.get("host", f"web-{data['site']}"),
-            policy=policy_from(data["policy"]),
-            restic=Restic(binary=restic.get("binary", "restic"),
-                          cache_dir=restic.get("cache_dir"),
-                          retry_lock=restic.get("retry_lock", "30m")),
-            repo=Repo(tier=tier, location=data["repository"],
-                      password_file=data["password_file"]),
-            state_dir=data["state_dir"],
-            lock_file=data["lock_file"],
-            check_subsets=subsets,
-        )
-    except KeyError as missing:
-        raise ConfigError(f"{source}: missing field {missing}") from None
-    except (TypeError, ValueError) as error:
-        if isinstance(error, ConfigError):
-            raise
-        raise ConfigError(f"{source}: {error}") from None
-
-
-def load(path: str | Path) -> StorageSite:
-    path = Path(path)
-    return parse(read_json_object(path), str(path))
+load = load_site  # the name the tests and older callers use
 
 
 def check_subset(day: date, subsets: int) -> str:
@@ -96,32 +56,59 @@ def check_subset(day: date, subsets: int) -> str:
 
 def rotate_repository(cfg: StorageSite, now: datetime, record: RunRecord) -> dict[str, Any]:
     restic = cfg.restic
+    with record.step("locks") as step:
+        # Junk in locks/ (the append-only server accepts new lock files) would fail every
+        # forget and check: removed here, never a lock restic can read (backup.trusted).
+        junk = trusted.junk_locks(cfg.repo, restic)
+        if junk:
+            step["removed"] = trusted.remove_locks(cfg.repo, junk)
+            record.warnings.append(f"removed {len(junk)} lock file(s) restic cannot read: "
+                                   f"{', '.join(n[:12] for n in junk)}")
     with record.step("unlock"):
         # A copy cut half-way leaves a stale lock; `unlock` removes only stale ones.
         restic.run(restic.unlock_argv(cfg.repo), f"remove stale locks of {cfg.tier}")
     with record.step("list"):
         snapshots = restic.snapshots(cfg.repo)
-    own = series(snapshots, cfg.host)
-    # Snapshots of other hosts or without our kind tags: never ours to rotate, but listed, so
-    # an operator sees them (R-GDPR-3 applies to them too: the audit reports their ages).
-    strangers = [s for s in snapshots if s not in own]
-    if strangers:
-        record.warnings.append(f"{len(strangers)} snapshot(s) not taken by the backup runner "
-                               f"for {cfg.host}: left alone")
-    selection = select(cfg.tier, own, now, cfg.policy)
+    with record.step("ledger") as step:
+        ledger, events, not_snapshots = update_ledger(cfg, snapshots, now)
+        step["new"] = sum(1 for e in events if e["event"] == "seen")
+    assert cfg.expect is not None
+    view = trusted.rotation_view(snapshots, ledger, cfg.host, cfg.policy, now)
+    for snapshot_id, why in trusted.reasons_of(ledger, view.suspect).items():
+        record.warnings.append(f"suspect snapshot {snapshot_id[:8]}: {'; '.join(why)}")
+    if view.others_kept:
+        record.warnings.append(f"{len(view.others_kept)} snapshot(s) not taken by the backup "
+                               f"runner for {cfg.host} or suspect: kept as evidence until "
+                               f"{cfg.policy.max_age_days} days after they arrived")
+    if not_snapshots:
+        record.warnings.append(f"not snapshots in snapshots/: {', '.join(not_snapshots)}")
+    selection = select(cfg.tier, view.genuine, now, cfg.policy)
+    forget_ids = [*selection.forget_ids, *view.others_expired]
     with record.step("forget and prune") as step:
         step["kept"] = len(selection.keep)
-        step["forgotten"] = [str(d) for d in selection.forget]
-        if selection.forget_ids:
-            restic.run(restic.forget_argv(cfg.repo, selection.forget_ids),
-                       f"forget {len(selection.forget_ids)} snapshot(s) in {cfg.tier}")
-    gone = set(selection.forget_ids)
-    left = [s for s in own if s["id"] not in gone]
+        step["forgotten"] = [str(d) for d in selection.forget] + [
+            f"{i[:8]}: arrived more than {cfg.policy.max_age_days} days ago (R-GDPR-3)"
+            for i in view.others_expired]
+        if forget_ids:
+            restic.run(restic.forget_argv(cfg.repo, forget_ids),
+                       f"forget {len(forget_ids)} snapshot(s) in {cfg.tier}")
+    gone = set(forget_ids)
+    left = [s for s in view.genuine if s["id"] not in gone]
     summary = tier_summary(left)
+    summary.update(trusted.summarise(view, ledger))
     summary["bytes"] = directory_size(cfg.repo.location)
     summary["free_bytes"] = shutil.disk_usage(cfg.repo.location).free
     summary["oldest_age_days"] = _oldest_age(left, now, cfg.policy)
     return summary
+
+
+def update_ledger(cfg: StorageSite, snapshots: list[dict[str, Any]],
+                  now: datetime) -> tuple[ledger_mod.Ledger, list[dict[str, Any]], list[str]]:
+    """The ledger brought up to date under its own lock (the path unit may be recording)."""
+    assert cfg.expect is not None
+    path = Path(cfg.state_dir) / ledger_mod.LEDGER_FILE
+    with exclusive(str(path) + ".lock", f"ledger of {cfg.site}", wait=60):
+        return ledger_mod.update(path, cfg.repo.location, snapshots, cfg.expect, now)
 
 
 def _oldest_age(snapshots: list[dict[str, Any]], now: datetime, policy: Policy) -> int | None:
@@ -171,11 +158,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 except ResticError as error:
                     record.fail(f"rotation of {cfg.tier} failed: {error}")
                     code = EXIT_ROTATION_FAILED
+                except Exception as error:  # noqa: BLE001 - recorded, never a silent stall
+                    record.fail(f"rotation of {cfg.tier} failed unexpectedly: "
+                                f"{type(error).__name__}: {error}")
+                    code = EXIT_ROTATION_FAILED
             if args.check:
                 try:
                     check_repository(cfg, now, record)
                 except ResticError as error:
                     record.fail(f"restic check of {cfg.tier} FAILED: {error}")
+                    code = code or EXIT_CHECK_FAILED
+                except Exception as error:  # noqa: BLE001
+                    record.fail(f"restic check of {cfg.tier} failed unexpectedly: "
+                                f"{type(error).__name__}: {error}")
                     code = code or EXIT_CHECK_FAILED
     except LockHeld as error:
         print(f"rotate {cfg.site}: REFUSED: {error}", file=sys.stderr)
@@ -183,7 +178,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = record.as_dict()
     data["exit_code"] = code
     append_run(cfg.state_dir, data)
+    previous = (read_status(cfg.state_dir).get("tiers") or {}).get(cfg.tier) or {}
     update_status(cfg.state_dir, data, tiers)
+    try:
+        # Into this user's own state directory; the unit's privileged ExecStopPost
+        # (`python3 -m backup.metrics publish`) hands it to node exporter (issue 13).
+        write_textfile(Path(cfg.state_dir) / METRICS_FILE, storage_metrics(
+            cfg.site, cfg.tier, data, tiers.get(cfg.tier), previous).render())
+    except (OSError, ValueError) as error:
+        print(f"rotate {cfg.site}: metrics not written: {error}", file=sys.stderr)
     if record.ok:
         left = tiers.get(cfg.tier, {}).get("snapshots", "?")
         print(f"rotate {cfg.site} on {cfg.tier}: ok in {data['seconds']:.1f} s; {left} snapshots")

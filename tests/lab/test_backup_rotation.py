@@ -53,6 +53,23 @@ def fresh_repositories(chain: Chain) -> None:
     chain.fast_keys(SITE)
 
 
+def replay_config(chain: Chain, tier: str) -> str:
+    """The storage configuration with a backup window as long as a replayed week: the nights
+    of a week reach A and B at once, on the week's last night, and the ledger sees them arrive
+    at that rotation's --now (backup.ledger); with the real 26 h window they would be suspect
+    (backdated) and kept as evidence instead of rotated. Same owner and mode as the real one."""
+    lay = BackupLayout(SITE)
+    replay = lay.storage_config.replace(".json", "-replay.json")
+    hours = 24 * (ROTATE_EVERY + 1) + 26
+    script = ("import json,os,shutil,sys;src,dst,h=sys.argv[1:4];d=json.load(open(src));"
+              "d.setdefault('expect',{})['window_hours']=int(h);"
+              "open(dst,'w').write(json.dumps(d));shutil.copymode(src,dst);"
+              "st=os.stat(src);os.chown(dst,st.st_uid,st.st_gid)")
+    chain.lab.root_exec(chain.storage(tier), [PYTHON, "-c", script, lay.storage_config, replay,
+                                              str(hours)])
+    return replay
+
+
 def night(day: date, at: str) -> datetime:
     """The aware instant of `day` at local `at`, as the simulator computes it."""
     from backup.simulate import backup_time
@@ -66,6 +83,7 @@ def test_400_days_leave_exactly_what_the_simulator_says(lab: LabSession) -> None
     site = next(s for s in chain.inv()["sites"] if s["name"] == SITE)
     zone = ZoneInfo(chain.inv()["backup"]["timezone"])
     fresh_repositories(chain)
+    replay = {tier: replay_config(chain, tier) for tier in ("a", "b")}
     web = chain.web(SITE)
     lay = BackupLayout(SITE)
     # A failing night: the dump of a database that does not exist (a real mariadb-dump error).
@@ -93,7 +111,7 @@ def test_400_days_leave_exactly_what_the_simulator_says(lab: LabSession) -> None
                 codes[date.fromisoformat(d)] = int(rc)
         now = night(chunk[-1], site["backup_time"]).isoformat()
         for tier in ("a", "b"):
-            rot = chain.rotate(SITE, tier, "--now", now)
+            rot = chain.rotate(SITE, tier, "--config", replay[tier], "--now", now)
             assert rot.returncode == 0, rot.stderr
     loop_seconds = time.monotonic() - t0
 

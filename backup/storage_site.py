@@ -1,0 +1,80 @@
+"""One site's repository on a storage server (backup-a, backup-b): its configuration, read once.
+
+/etc/hosting/backup-storage/<site>.json, written by `fab deploy` (roles/backup/config.py
+storage_config). The rotation (backup.rotate) and the ledger (backup.ledger) read it; a bad
+field is a ConfigError naming it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from backup.config import ConfigError, policy_from, read_json_object
+from backup.policy import Policy
+from backup.restic import Repo, Restic
+from backup.rotation import TIER_A, TIER_B
+from backup.suspect import Expectation
+
+DEFAULT_DIR = Path("/etc/hosting/backup-storage")
+
+
+@dataclass(frozen=True)
+class StorageSite:
+    site: str
+    tier: str
+    host: str  # the web host whose series this repository holds (restic --host)
+    policy: Policy
+    restic: Restic
+    repo: Repo
+    state_dir: str
+    lock_file: str
+    check_subsets: int = 28
+    expect: Expectation | None = None  # what the runner writes (backup.suspect); from `host`
+
+    def __post_init__(self) -> None:
+        if self.expect is None:
+            object.__setattr__(self, "expect", Expectation(self.host))
+
+
+def parse(data: dict[str, Any], source: str = "config") -> StorageSite:
+    try:
+        tier = data["tier"]
+        if tier not in (TIER_A, TIER_B):
+            raise ConfigError(f"{source}.tier: {tier!r} is not 'a' or 'b'")
+        restic = data.get("restic", {})
+        subsets = int(data.get("check_subsets", 28))
+        if not 1 <= subsets <= 1000:
+            raise ConfigError(f"{source}.check_subsets: {subsets} is not within 1..1000")
+        host = data.get("host", f"web-{data['site']}")
+        try:
+            expect = Expectation.from_config(data, host)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"{source}.{error}") from None
+        return StorageSite(
+            site=data["site"],
+            tier=tier,
+            host=host,
+            policy=policy_from(data["policy"]),
+            restic=Restic(binary=restic.get("binary", "restic"),
+                          cache_dir=restic.get("cache_dir"),
+                          retry_lock=restic.get("retry_lock", "30m")),
+            repo=Repo(tier=tier, location=data["repository"],
+                      password_file=data["password_file"]),
+            state_dir=data["state_dir"],
+            lock_file=data["lock_file"],
+            check_subsets=subsets,
+            expect=expect,
+        )
+    except KeyError as missing:
+        raise ConfigError(f"{source}: missing field {missing}") from None
+    except (TypeError, ValueError) as error:
+        if isinstance(error, ConfigError):
+            raise
+        raise ConfigError(f"{source}: {error}") from None
+
+
+def load_site(path: str | Path) -> StorageSite:
+    path = Path(path)
+    return parse(read_json_object(path), str(path))

@@ -1,0 +1,82 @@
+"""The storage side's rotation against what a compromised web host can write with its own
+append-only identity (issue 19; R-BKP-6, R-GDPR-3, R-INC-1): real restic repositories, forged
+snapshots (future, backdated, year 0, foreign host), a junk lock file. The rotation runs
+cleanly, reports each anomaly, never takes a forged snapshot for the newest, and forgets the
+forged ones once they ARRIVED more than max_age_days ago."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from datetime import datetime, timedelta
+
+from backup_run_helpers import PASSWORD, Site
+
+DAY1 = "2025-01-05T03:15:00+01:00"
+
+
+def forge(site: Site, tier: str, when: str, host: str = "web-demo",
+          tags: tuple[str, ...] = ("db",)) -> str:
+    """A snapshot written with the web host's own means (restic on the repository)."""
+    args = [site.restic, "--repo", str(site.repo_dir(tier)), "--password-file",
+            str(site.root / "etc" / "password"), "--no-cache", "backup", "--json", "--host",
+            host, "--time", when, "--stdin", "--stdin-filename", "demo.sql"]
+    for tag in tags:
+        args += ["--tag", tag]
+    proc = subprocess.run(args, input="-- forged\n", capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "TZ": "UTC"})
+    assert proc.returncode == 0, proc.stderr
+    return next(json.loads(line)["snapshot_id"] for line in proc.stdout.splitlines()
+                if '"summary"' in line)
+
+
+def status(site: Site, tier: str) -> dict:
+    return json.loads((site.root / f"storage-{tier}" / "status.json").read_text())
+
+
+def test_rotate_hostile_snapshots_reported_kept_as_evidence_never_newest(site: Site) -> None:
+    assert site.run(DAY1).returncode == 0
+    genuine = {s["id"] for s in site.snapshots("a")}
+    # The night's rotation records the genuine arrivals (backup.ledger).
+    assert site.rotate("a", "2025-01-05T04:00:00+01:00").returncode == 0
+    forged = {forge(site, "a", "2027-06-01 00:00:00"),  # the future
+              forge(site, "a", "2024-11-01 00:00:00"),  # backdated
+              forge(site, "a", "0000-01-01 00:00:00"),  # an impossible date
+              forge(site, "a", "2025-01-05 02:00:00", host="web-other")}
+    junk = site.repo_dir("a") / "locks" / ("f" * 64)
+    junk.write_bytes(os.urandom(64))
+
+    # Twenty days on: tier A's own rule (14 days) would forget day 1, but it is the newest
+    # GENUINE backup, so it stays; the future-dated fake does not stand for it.
+    proc = site.rotate("a", "2025-01-25T04:00:00+01:00")
+    assert proc.returncode == 0, proc.stderr
+    left = {s["id"] for s in site.snapshots("a")}
+    assert genuine <= left and forged <= left
+    assert not junk.exists()
+    warnings = "\n".join(status(site, "a")["last_run"]["warnings"])
+    assert warnings.count("suspect snapshot") == 4 and "lock file(s) restic cannot read" in warnings
+    assert "future" in warnings and "backdated" in warnings and "cannot be read" in warnings
+
+    # A check after the cleanup works (the junk lock no longer breaks it).
+    assert site.rotate("a", "2025-01-25T05:00:00+01:00", "--check", "--no-rotate").returncode == 0
+
+    # 400 days after they arrived, the forged snapshots are gone too (R-GDPR-3): nothing a
+    # client writes stays for ever.
+    later = (datetime.fromisoformat("2025-01-25T04:00:00+01:00") + timedelta(days=400))
+    proc = site.rotate("a", later.isoformat())
+    assert proc.returncode == 0, proc.stderr
+    assert not forged & {s["id"] for s in site.snapshots("a")}
+
+
+def test_rotate_unexpected_error_is_recorded_as_a_failed_run(site: Site) -> None:
+    """Whatever breaks, the status record says so (no silent stall)."""
+    assert site.run(DAY1).returncode == 0
+    ledger = site.root / "storage-a" / "ledger.jsonl.lock"
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    ledger.mkdir()  # the ledger's lock cannot be opened: an OSError, no ResticError
+    proc = site.rotate("a", "2025-01-05T04:00:00+01:00")
+    assert proc.returncode == 4
+    last = status(site, "a")["last_run"]
+    assert last["result"] != "ok" and "unexpectedly" in " ".join(last["errors"])
+    assert PASSWORD not in proc.stderr
