@@ -17,14 +17,7 @@ def stop_writers(units: Sequence[str]) -> list[str]:
     Any unit that does not stop: the stopped ones are started again and RestoreError names
     every failure (nothing else touched)."""
     active = [u for u in units if _systemctl("is-active", "--quiet", u).returncode == 0]
-    errors = []
-    for unit in units:
-        proc = _systemctl("stop", unit)
-        if proc.returncode != 0:
-            errors.append(f"systemctl stop {unit} failed (exit {proc.returncode}): "
-                          f"{proc.stderr.strip()[-300:]}")
-        elif _systemctl("is-active", "--quiet", unit).returncode == 0:
-            errors.append(f"{unit} is still active after systemctl stop")
+    errors = _switch(units, "stop", active=False)
     if errors:
         errors += start_writers(active)
         raise RestoreError("the site's writers could not be stopped, nothing touched: "
@@ -34,12 +27,18 @@ def stop_writers(units: Sequence[str]) -> list[str]:
 
 def start_writers(units: Sequence[str]) -> list[str]:
     """Start the units again and check they run; returns the errors (every one)."""
+    return _switch(units, "start", active=True)
+
+
+def _switch(units: Sequence[str], action: str, active: bool) -> list[str]:
+    """`systemctl <action>` each unit, then check it is (or is no longer) active; every error."""
     errors = []
     for unit in units:
-        proc = _systemctl("start", unit)
+        proc = _systemctl(action, unit)
         if proc.returncode != 0:
-            errors.append(f"systemctl start {unit} failed (exit {proc.returncode}): "
+            errors.append(f"systemctl {action} {unit} failed (exit {proc.returncode}): "
                           f"{proc.stderr.strip()[-300:]}")
-        elif _systemctl("is-active", "--quiet", unit).returncode != 0:
-            errors.append(f"{unit} is not active after systemctl start")
+        elif (_systemctl("is-active", "--quiet", unit).returncode == 0) != active:
+            errors.append(f"{unit} is {'not' if active else 'still'} active after "
+                          f"systemctl {action}")
     return errors
