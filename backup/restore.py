@@ -155,8 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LockHeld as error:
         print(f"restore {cfg.site}: REFUSED: {error}", file=sys.stderr)
         return EXIT_LOCKED
-    for error in result["errors"]:
-        record.fail(error)
+    for message in result["errors"]:
+        record.fail(message)
     if result["errors"]:
         code = result.get("exit_code", EXIT_FAILED)
         if result.get("verify_failed"):
@@ -182,8 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if code:
         print(f"restore {cfg.site}: FAILED (exit {code}, live site "
               f"{result.get('outcome', 'untouched')}):", file=sys.stderr)
-        for error in record.errors:
-            print(f"  - {error}", file=sys.stderr)
+        for message in record.errors:
+            print(f"  - {message}", file=sys.stderr)
     return code
 
 

@@ -34,6 +34,7 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import localcmd
 
@@ -53,8 +54,9 @@ class Built:
 
 
 def _run(argv: list[str], cwd: Path | None = None, timeout: int = 900, text: bool = True
-         ) -> str | bytes:
-    """stdout of a build command (localcmd.run, no prompts); CodebaseError with its stderr."""
+         ) -> Any:
+    """stdout of a build command (localcmd.run, no prompts: str, or bytes when not `text`);
+    CodebaseError with its stderr."""
     try:
         return localcmd.run(argv, cwd=cwd, timeout=timeout, text=text,
                             env={"GIT_TERMINAL_PROMPT": "0",
