@@ -76,7 +76,7 @@ from backup.tags import SAFETY_KEEP_DAYS
 
 
 def restore_record(result: dict[str, Any], started: str, at: str | None,
-                   selector: str | None) -> dict[str, Any]:
+                   selector: str | list[str] | None) -> dict[str, Any]:
     """The line of restores.jsonl (R-INC-4): what, when, from where, result, duration, and the
     safety snapshot to go back to."""
     safety_ = result.get("safety") or {}
@@ -112,8 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--from", dest="tier", choices=("local", "a", "b"), default="a")
     when = p.add_mutually_exclusive_group()
     when.add_argument("--at", help="YYYY-MM-DD (end of that day) or an ISO time; default: newest")
-    when.add_argument("--snapshot", help="the pair one of whose ids starts with this (8+ hex "
-                                         "digits): how a safety snapshot is restored")
+    when.add_argument("--snapshot", action="append",
+                      help="the pair one of whose ids starts with this (8+ hex digits): how a "
+                           "safety snapshot is restored; twice: exactly that database and files "
+                           "pair (what fab restore chose from the storage server's ledger)")
     p.add_argument("--stage-config", action="store_true",
                    help="restore the snapshot's host configuration beside the live one and "
                         "list the differences")

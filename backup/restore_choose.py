@@ -3,6 +3,7 @@ database AND files snapshots are both in the repository, at or before --at, or t
 whose ids starts with --snapshot (the only way to choose a safety snapshot)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from datetime import time as dtime
 from typing import Any
@@ -14,12 +15,20 @@ from backup.tags import SAFETY
 
 
 def choose(snapshots: list[dict[str, Any]], host: str, at: datetime | None,
-           snapshot: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+           snapshot: str | Sequence[str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """(db, files) snapshots of the newest backup at or before `at` that has both; or the
-    pair one of whose ids starts with `snapshot` (the only way to choose a safety snapshot)."""
+    pair one of whose ids starts with `snapshot` (the only way to choose a safety snapshot);
+    or, given two ids, exactly those two (what `fab restore` chose from the storage server's
+    ledger, backup/restore_ledger.py: no other snapshot of the same declared time may stand
+    in for either half)."""
     own = series(snapshots, host)
-    if snapshot:
-        return _pair_of(own, snapshot)
+    prefixes = [snapshot] if isinstance(snapshot, str) else list(snapshot or ())
+    if len(prefixes) == 2:
+        return _exact_pair(own, prefixes)
+    if len(prefixes) > 2:
+        raise RestoreError("--snapshot: one id (its pair is found) or two (database and files)")
+    if prefixes:
+        return _pair_of(own, prefixes[0])
     nights: dict[datetime, dict[str, dict[str, Any]]] = {}
     for s in own:
         moment = parse_restic_time(s["time"])
@@ -33,6 +42,25 @@ def choose(snapshots: list[dict[str, Any]], host: str, at: datetime | None,
         raise RestoreError(f"no complete backup (database and files){when} in this repository")
     best = nights[complete[-1]]
     return best[KIND_DB], best[KIND_FILES]
+
+
+def _exact_pair(own: list[dict[str, Any]],
+                prefixes: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    pair: dict[str, dict[str, Any]] = {}
+    for prefix in prefixes:
+        if len(prefix) < 8 or any(c not in "0123456789abcdef" for c in prefix):
+            raise RestoreError(f"--snapshot {prefix!r}: expected at least 8 hex digits of an id")
+        found = [s for s in own if s["id"].startswith(prefix)]
+        if len(found) != 1:
+            raise RestoreError(f"--snapshot {prefix}: {'no' if not found else 'more than one'} "
+                               "snapshot of this site with that id in this repository")
+        kind = KIND_DB if KIND_DB in found[0]["tags"] else KIND_FILES
+        if kind in pair:
+            raise RestoreError(f"--snapshot {' '.join(prefixes)}: both are {kind} snapshots")
+        pair[kind] = found[0]
+    if pair[KIND_DB]["time"] != pair[KIND_FILES]["time"]:
+        raise RestoreError(f"--snapshot {' '.join(prefixes)}: not taken by the same night")
+    return pair[KIND_DB], pair[KIND_FILES]
 
 
 def _pair_of(own: list[dict[str, Any]], prefix: str) -> tuple[dict[str, Any], dict[str, Any]]:

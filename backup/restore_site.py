@@ -8,7 +8,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,7 +85,8 @@ class Failed(RuntimeError):
 
 
 def restore(cfg: SiteBackup, tier: str, at: datetime | None, apply_config_: bool,
-            stage_config: bool = False, redump: bool = False, snapshot: str | None = None,
+            stage_config: bool = False, redump: bool = False,
+            snapshot: str | Sequence[str] | None = None,
             safety_days: int = SAFETY_KEEP_DAYS) -> dict[str, Any]:
     """Steps 1-9; returns the result, `result["errors"]` empty on success. The result's
     `outcome` says where the live site is: "restored", "untouched" (nothing was changed),
