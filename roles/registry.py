@@ -1,21 +1,24 @@
 """Which roles converge a host, by its inventory role. Every host gets the baseline; then the
 proxy, the web tier with the site's backup runner (R-BKP-1), the storage servers' repositories
-and rotation (R-BKP-2, R-BKP-3). What needs the CA or another host's secret (backup
+and rotation (R-BKP-2, R-BKP-3); the node exporter everywhere and the monitoring, alerting and
+incident record on ops (R-HOST-4, R-INC-4). What needs the CA or another host's secret (backup
 certificates, passwords on A/B, repositories) stays in `fab backup.setup`."""
 from __future__ import annotations
 
 from engine.role import Desired, HostContext, Role
 from roles.backup.role import backup
 from roles.base import baseline
+from roles.monitoring.role import node_exporter, ops_monitoring
+from roles.monitoring.updates import updates
 from roles.proxy.role import proxy
 from roles.storage.role import storage
 from roles.web.role import web
 
 ROLES: dict[str, tuple[Role, ...]] = {
-    "proxy": (baseline, proxy),
-    "web": (baseline, web, backup),
-    "ops": (baseline,),
-    "storage": (baseline, storage),
+    "proxy": (baseline, node_exporter, updates, proxy),
+    "web": (baseline, node_exporter, updates, web, backup),
+    "ops": (baseline, node_exporter, updates, ops_monitoring),
+    "storage": (baseline, node_exporter, updates, storage),
 }
 
 

@@ -1,2 +1,3 @@
-"""The monitoring of the platform (issue 13, docs/monitoring.md): Prometheus, Alertmanager,
-exporters, textfile metrics, pending updates and the incident record."""
+"""Monitoring and alerting (issue 13, R-HOST-4): Prometheus, Alertmanager and the blackbox
+exporter on the ops host (`ops_monitoring`), the node exporter on every host (`node_exporter`),
+the incident receiver on ops (`incidents`, R-INC-4)."""
