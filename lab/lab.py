@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from lab import cgroups, network, procs, tls
+from lab import antispoof, cgroups, network, procs, tls
 from lab.aptproxy import AptProxy
 from lab.config import LabConfig
 from lab.containers import Container, mounted
@@ -46,9 +46,11 @@ class Leftovers:
     netns: list[str]
     links: list[str]
     cgroups: list[str]
+    nft_tables: list[str] = field(default_factory=list)  # anti-spoofing tables (lab.antispoof)
 
     def empty(self) -> bool:
-        return not (self.processes or self.mounts or self.netns or self.links or self.cgroups)
+        return not (self.processes or self.mounts or self.netns or self.links or self.cgroups
+                    or self.nft_tables)
 
     def __str__(self) -> str:
         return "; ".join(f"{k}: {v}" for k, v in self.__dict__.items() if v) or "nothing"
@@ -333,6 +335,7 @@ class Lab:
                 network.delete_host_network(ns)
             for link in network.lab_links(self.cfg.prefix):
                 network.delete_link(link)
+            antispoof.remove_lab(self.cfg.prefix)  # also the tables of namespaces already gone
             for cg in cgroups.lab_cgroups(self.cfg.prefix):
                 cgroups.remove(Path(cg).name)
             for c in containers:
@@ -358,6 +361,7 @@ class Lab:
             netns=network.lab_netns(self.cfg.prefix),
             links=network.lab_links(self.cfg.prefix),
             cgroups=cgroups.lab_cgroups(self.cfg.prefix),
+            nft_tables=antispoof.tables(self.cfg.prefix),
         )
 
     # -- using it ------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 The machine itself sits on both bridges (first address of each range): on the public one it
 plays the internet client and the admin network; on the private one it serves the apt proxy.
 No forwarding, no NAT, no default route in the hosts: nothing in the lab can reach further.
+Each host's ports carry only frames from its own MAC and packets from its own addresses
+(lab.antispoof, issue 19): as on OVH with port security, a host cannot forge another's source.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 
+from lab import antispoof
 from localcmd import ok, run
 
 NETNS_DIR = Path("/run/netns")
@@ -25,6 +28,13 @@ class Port:
     inner: str
     address: IPv4Interface  # the host's primary address on this network
     extra: tuple[IPv4Address, ...] = ()  # more addresses (the proxy's per-site public IPs)
+
+
+def guards(ports: tuple[Port, ...]) -> list[antispoof.PortGuard]:
+    """What each port may send: the inner end's MAC (mac_for of its primary address) and the
+    port's addresses (primary and extra)."""
+    return [antispoof.PortGuard(p.outer, mac_for(p.address.ip), (p.address.ip, *p.extra))
+            for p in ports]
 
 
 def mac_for(address: IPv4Address, salt: int = 0) -> str:
@@ -169,9 +179,10 @@ def host_network_state(ns: str, ports: tuple[Port, ...]) -> str:
     "broken": anything else (the namespace must be made again)."""
     if not netns_exists(ns):
         return "broken"
+    # Its anti-spoofing table gone (a flushed ruleset): sync_addresses loads it again.
+    state = "ok" if antispoof.exists(ns) else "addresses"
     links = _ns_links(ns)
     outer = _links()
-    state = "ok"
     for port in ports:
         link = links.get(port.inner)
         if link is None or "UP" not in link.get("flags", []):
@@ -196,6 +207,7 @@ def sync_addresses(ns: str, ports: tuple[Port, ...]) -> None:
             run(["ip", "-n", ns, "addr", "add", cidr, "dev", port.inner])
         for cidr in sorted(have - want):
             run(["ip", "-n", ns, "addr", "del", cidr, "dev", port.inner])
+    antispoof.apply(ns, guards(ports))  # the ports may now send from the new addresses only
 
 
 def create_host_network(ns: str, ports: tuple[Port, ...]) -> None:
@@ -221,10 +233,12 @@ def create_host_network(ns: str, ports: tuple[Port, ...]) -> None:
         for extra in port.extra:
             run(["ip", "-n", ns, "addr", "add", f"{extra}/32", "dev", port.inner])
         run(["ip", "-n", ns, "link", "set", port.inner, "up"])
+    antispoof.apply(ns, guards(ports))
 
 
 def delete_host_network(ns: str, ports: tuple[Port, ...] = ()) -> None:
-    """Delete the namespace (which destroys the veth pairs in it) and any outer end left."""
+    """Delete the namespace (which destroys the veth pairs in it), any outer end left and
+    the host's anti-spoofing table."""
     if netns_exists(ns):
         run(["ip", "netns", "del", ns], check=False)
         if netns_exists(ns):  # a half-made entry: the mount point without a namespace
@@ -232,6 +246,7 @@ def delete_host_network(ns: str, ports: tuple[Port, ...] = ()) -> None:
             (NETNS_DIR / ns).unlink(missing_ok=True)
     for port in ports:
         delete_link(port.outer)
+    antispoof.remove(ns)
 
 
 def lab_links(prefix: str) -> list[str]:
