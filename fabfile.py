@@ -1,7 +1,7 @@
 """Fabric's entry point (`fab -l`): the tasks live in roles/; see docs/deploy.md."""
 from invoke import Collection
 
-from tasks import backup_tasks, proxy_tasks, web_tasks
+from tasks import backup_tasks, monitor_tasks, proxy_tasks, web_tasks
 from tasks import ca_tasks as ca
 from tasks.deploy import deploy
 from tasks.verify import verify
@@ -9,5 +9,6 @@ from tasks.verify import verify
 ns = Collection(deploy, verify, Collection.from_module(ca, name="ca"),
                 Collection.from_module(web_tasks, name="web"),
                 Collection.from_module(proxy_tasks, name="proxy"),
-                Collection.from_module(backup_tasks, name="backup"))
+                Collection.from_module(backup_tasks, name="backup"),
+                Collection.from_module(monitor_tasks, name="monitor"))
 ns.add_task(backup_tasks.restore)  # `fab restore --site NAME ...` (R-INC-1), as documented

@@ -61,7 +61,9 @@ def ops_monitoring(ctx: HostContext) -> Desired:
     lab = inv.source == "lab"
     ca = _client_ca(ctx)
     resources = [
-        Packages(("prometheus", "prometheus-alertmanager", "prometheus-blackbox-exporter")),
+        # curl: `fab monitor.status` and the tests query the loopback APIs through SSH with it.
+        Packages(("prometheus", "prometheus-alertmanager", "prometheus-blackbox-exporter",
+                  "curl")),
         Directory("/etc/prometheus/rules", 0o755),
         File(r.RULES_PATH, r.rules_yml(m, lab), validate="promtool check rules {}",
              notify=("reload-prometheus",)),
