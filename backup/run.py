@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from backup import config as config_mod
+from backup import metrics
 from backup.config import ConfigError, SiteBackup
 from backup.copies import snapshots_to_copy
 from backup.lock import LockHeld, exclusive
@@ -49,6 +51,7 @@ from backup.status import (
     RunRecord,
     append_run,
     directory_size,
+    read_status,
     tier_summary,
     update_status,
     utc_now,
@@ -350,6 +353,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = config_mod.load(args.config or config_mod.config_path(args.site))
     except ConfigError as error:
         print(f"backup {args.site}: bad configuration: {error}", file=sys.stderr)
+        if not args.init:  # tonight's backup did not run: monitoring must see it (issue 13)
+            _failed_metrics(args.site, None, 0.0)
         return EXIT_USAGE
     if cfg.site != args.site:
         print(f"backup {args.site}: {args.config} is the configuration of {cfg.site}",
@@ -366,11 +371,29 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"backup {cfg.site}: repositories created: {', '.join(created) or 'none'}")
                 return EXIT_OK
             when = args.time or datetime.now(cfg.policy.zone)
-            record = run_backup(cfg, when, offsite=not args.local_only)
-            return report(cfg, record)
+            t0 = time.monotonic()
+            try:
+                record = run_backup(cfg, when, offsite=not args.local_only)
+                return report(cfg, record)
+            except BaseException:
+                # Whatever happened, monitoring sees a failed run (BackupFailed), and the
+                # tiers' last known times stay (BackupStale): backup.metrics.runner_failed.
+                _failed_metrics(cfg.site, cfg.state_dir, time.monotonic() - t0)
+                raise
     except LockHeld as error:
         print(f"backup {cfg.site}: REFUSED: {error}", file=sys.stderr)
         return EXIT_LOCKED
+
+
+def _failed_metrics(site: str, state_dir: str | None, seconds: float) -> None:
+    try:
+        status = read_status(state_dir) if state_dir else {}
+    except (OSError, ValueError):
+        status = {}
+    warning = metrics.write_safely(metrics.runner_file(site),
+                                   metrics.runner_failed(site, status, seconds))
+    if warning:
+        print(f"backup {site}: {warning}", file=sys.stderr)
 
 
 def report(cfg: SiteBackup, record: RunRecord) -> int:
@@ -380,7 +403,12 @@ def report(cfg: SiteBackup, record: RunRecord) -> int:
     data["exit_code"] = code
     tiers = data.pop("tiers", {})
     append_run(cfg.state_dir, data)
-    update_status(cfg.state_dir, data, tiers)
+    status = update_status(cfg.state_dir, data, tiers)
+    # Node exporter's textfile metrics (issue 13): per tier, newest backup, run, size.
+    warning = metrics.write_safely(metrics.runner_file(cfg.site),
+                                   metrics.runner_metrics(cfg.site, status))
+    if warning:
+        print(f"backup {cfg.site}: {warning}", file=sys.stderr)
     counts = ", ".join(f"{t} {v.get('snapshots', 'unreachable')}"
                        for t, v in sorted(tiers.items()))
     if record.ok:

@@ -35,6 +35,8 @@ from roles import registry
 from roles.backup.layout import CONFIG_DIR, PYTHON, RUNNER_DIR, BackupLayout
 from roles.proxy.config import proxy_config
 from tasks.backup_setup import SetupError, converge_files, setup_site, sudo
+from tasks.incident_record import now as incident_now
+from tasks.incident_record import record_incident, restore_record
 from tasks.proxy_tasks import set_maintenance
 
 
@@ -45,6 +47,20 @@ class RestoreTaskError(RuntimeError):
 def maintenance_note(site: str) -> str:
     return (f"{site} stays in maintenance at the proxy; once it is checked: "
             f"fab proxy.maintenance --site {site} --off")
+
+
+def _record(inv: Any, access: Callable[[], Access], record: dict[str, Any],
+            emit: Callable[[str], None]) -> bool:
+    """The restore's line in ops's incident record (R-INC-4): reported, never fatal."""
+    try:
+        a = access()
+    except Exception as exc:  # noqa: BLE001 -- the restore's own result must stand
+        emit(f"incident record: no access ({exc}), not recorded: {json.dumps(record)}")
+        return False
+    try:
+        return record_incident(inv, a, record, emit)
+    finally:
+        a.close()
 
 
 def host_argv(site: str, source: str, at: str, snapshot: str, apply_config: bool,
@@ -73,6 +89,7 @@ def run_restore(env: str, site: str, at: str = "", source: str = "a", to: str = 
                 stage_config: bool = False, redump: bool = False,
                 snapshot: str = "") -> dict[str, Any]:
     t0 = time.monotonic()
+    started = incident_now()
     if source not in ("local", "a", "b"):
         raise RestoreTaskError(f"--from {source!r}: local, a or b")
     inv = load(env, inventory or None)
@@ -112,6 +129,7 @@ def run_restore(env: str, site: str, at: str = "", source: str = "a", to: str = 
         result = _restore(inv, creds, access, target, site, sites[site], lay, source, at,
                           argv, emit, t0)
     except Exception as exc:
+        _record(inv, access, restore_record(None, site, source, at, started, str(exc)), emit)
         raise RestoreTaskError(f"{exc}; {maintenance_note(site)}") from exc
     if result["ok"]:
         maintenance(False)
@@ -120,6 +138,8 @@ def run_restore(env: str, site: str, at: str = "", source: str = "a", to: str = 
     else:
         result["maintenance"] = "on"
         emit(f"restore {site}: {maintenance_note(site)}")
+    result["incident_recorded"] = _record(
+        inv, access, restore_record(result, site, source, at, started), emit)
     return result
 
 

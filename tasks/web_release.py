@@ -20,6 +20,7 @@ from roles.web.layout import PHP_VERSION
 from roles.web.role import HELPER
 from roles.web.site import WebSite, web_site
 from tasks import web_codebase as codebase
+from tasks.incident_record import ByName, record_incident, release_record
 
 
 class ReleaseError(RuntimeError):
@@ -107,6 +108,9 @@ def release(inv: Inventory, connect: Callable[[str], Any], site_name: str,
         except ReleaseError as exc:
             if exc.record.get("maintenance") or exc.record.get("result") == "rollback failed":
                 exc.args = (exc.args[0] + "; " + _proxy_maintenance(inv, connect, site_name),)
+            # R-INC-4: the failed release in ops's incident record (reported, never fatal).
+            record_incident(inv, ByName(connect), release_record(
+                site_name, site.host, "release", str(exc), exc.record), emit)
             raise
         finally:
             conn.run(f"rm -rf {shlex.quote(updir)}", hide=True, warn=True, in_stream=False)

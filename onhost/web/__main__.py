@@ -10,6 +10,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import hw_db  # noqa: E402
+import hw_metrics  # noqa: E402
 import hw_private  # noqa: E402
 import hw_release  # noqa: E402
 import hw_secrets  # noqa: E402
@@ -96,16 +97,28 @@ def main(argv=None):
             report = hw_release.deploy(site, a.upload, a.sha256, a.source)
         else:
             report = hw_release.rollback(site)
+        _release_metrics(a, True)
         print(json.dumps(report, sort_keys=True))
         return 0
     except hw_release.ReleaseFailed as exc:
+        _release_metrics(a, False)
         # The record on stdout (the admin side reads what happened), the error on stderr.
         print(json.dumps(exc.record, sort_keys=True))
         print(f"hosting-web {a.command}: {exc}", file=sys.stderr)
         return 1
     except HelperError as exc:
+        _release_metrics(a, False)
         print(f"hosting-web {a.command}: {exc}", file=sys.stderr)
         return 1
+
+
+def _release_metrics(a, ok):
+    """The live release and this release's or rollback's result, for node exporter
+    (hw_metrics, issue 13); never changes the command's own result."""
+    if a.command in ("release", "rollback"):
+        warning = hw_metrics.write_release(a.site, a.root, ok)
+        if warning:
+            print(f"hosting-web {a.command}: {warning}", file=sys.stderr)
 
 
 if __name__ == "__main__":

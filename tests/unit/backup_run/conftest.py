@@ -45,6 +45,15 @@ def template_site(tmp_path_factory: pytest.TempPathFactory, restic_bin: str) -> 
     return site
 
 
+@pytest.fixture(autouse=True)
+def textfile_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Node exporter's textfile directory of the runs (backup.metrics): the test's own, never
+    this machine's /var/lib/prometheus/node-exporter (the runners inherit the environment)."""
+    path = tmp_path / "textfile"
+    monkeypatch.setenv("HOSTING_TEXTFILE_DIR", str(path))
+    return path
+
+
 @pytest.fixture
 def site(tmp_path: Path, template_site: Site) -> Site:
     """A fresh copy of the template site (repositories included) for one test."""
