@@ -59,12 +59,18 @@ def algorithms(supported: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[str,
     return out
 
 
+# The monitoring UIs on the bastion's loopback (roles/monitoring, docs/monitoring.md): reached
+# only through an SSH tunnel (`ssh -L 9090:127.0.0.1:9090 ops`), never on a network address.
+MONITORING_UIS = ("127.0.0.1:9090", "127.0.0.1:9093")
+
+
 def permit_open(ctx: HostContext) -> tuple[str, ...]:
-    """The bastion forwards ProxyJump's direct-tcpip only to the other hosts' SSH ports."""
+    """The bastion forwards ProxyJump's direct-tcpip only to the other hosts' SSH ports, and
+    tunnels to its own loopback's Prometheus and Alertmanager."""
     inv, me = ctx.inventory, ctx.host
     if me.name != inv.bastion.name:
         return ()
-    return tuple(f"{h.private_ip}:22" for h in inv.hosts if h.name != me.name)
+    return (*(f"{h.private_ip}:22" for h in inv.hosts if h.name != me.name), *MONITORING_UIS)
 
 
 def sshd_config(ctx: HostContext) -> str:

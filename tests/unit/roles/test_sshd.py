@@ -114,12 +114,14 @@ def test_sshd_config_meets_the_ssh_baseline_and_accepts_certificates_only(
                s["pubkeyacceptedalgorithms"].split(","))
 
 
-def test_sshd_config_bastion_forwards_only_to_the_other_hosts_ssh_ports(
+def test_sshd_config_bastion_forwards_only_to_the_other_hosts_ssh_ports_and_its_uis(
         ctx_for: Callable[..., HostContext], prod: Inventory) -> None:
     s = settings(sshd.sshd_config(ctx_for("ops")))
     assert s["allowtcpforwarding"] == "local"
     assert s["permitlisten"] == "none"
-    others = sorted(f"{h.private_ip}:22" for h in prod.hosts if h.name != "ops")
+    # + Prometheus and Alertmanager on the bastion's loopback (issue 13, SSH tunnel only)
+    others = sorted([f"{h.private_ip}:22" for h in prod.hosts if h.name != "ops"]
+                    + ["127.0.0.1:9090", "127.0.0.1:9093"])
     assert sorted(s["permitopen"].split()) == others
     assert "disableforwarding" not in s
 
