@@ -30,7 +30,6 @@ from backup import trusted
 from backup.config import ConfigError
 from backup.lock import LockHeld, exclusive
 from backup.metrics import METRICS_FILE, storage_metrics, write_textfile
-from backup.metrics import METRICS_FILE, storage_metrics, write_textfile
 from backup.policy import Policy
 from backup.restic import ResticError
 from backup.rotation import select
