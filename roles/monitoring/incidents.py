@@ -20,7 +20,7 @@ from engine.role import HostContext
 
 SOURCE = Path(__file__).resolve().parents[2] / "onhost" / "incidents"
 USER = "hosting-incidents"
-HOME = "/var/lib/hosting/incidents"
+HOME = "/var/lib/hosting-incidents"  # its parent exists before useradd makes it
 CODE_DIR = "/usr/local/lib/hosting/incidents"
 RECEIVER = f"{CODE_DIR}/receiver.py"
 LOG_DIR = "/var/log/hosting/incidents"
@@ -44,16 +44,15 @@ def resources(ctx: HostContext) -> list[Resource]:
     out: list[Resource] = [
         Packages(("python3", "logrotate")),
         User(USER, HOME),
-        Directory("/var/lib/hosting", 0o755),
         Directory(HOME, 0o750, USER, USER),
-        Directory("/usr/local/lib/hosting", 0o755),
+        # Parents (/usr/local/lib/hosting, /var/log/hosting) are made by the agent when
+        # missing; other roles may declare them (a resource is declared once per host).
         Directory(CODE_DIR, 0o755),
     ]
     for src in sorted(SOURCE.glob("*.py")):
         out.append(File(f"{CODE_DIR}/{src.name}", src.read_text(), 0o644,
                         notify=("incidents-restart",)))
     out += [
-        Directory("/var/log/hosting", 0o755),
         # Only the service's user writes the record; the tasks append through it as root.
         Directory(LOG_DIR, 0o750, USER, USER),
         File("/etc/logrotate.d/hosting-incidents",

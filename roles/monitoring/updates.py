@@ -32,13 +32,15 @@ _NOTIFY = tuple(h.name for h in HANDLERS)
 
 def resources(ctx: HostContext) -> list[Resource]:
     del ctx  # the same on every host
-    out: list[Resource] = [Directory("/usr/local/lib/hosting", 0o755), Directory(CODE_DIR, 0o755)]
+    # Only this role's own directories: their parents (/usr/local/lib/hosting, /var/lib/hosting)
+    # are made by the agent when missing and declared by other roles (the backup runner's);
+    # node exporter's textfile directory is the node_exporter role's (a resource is declared
+    # once per host).
+    out: list[Resource] = [Directory(CODE_DIR, 0o755)]
     for src in sorted(SOURCE.glob("*.py")):
         out.append(File(f"{CODE_DIR}/{src.name}", src.read_text(), 0o644, notify=_NOTIFY))
     out += [
-        Directory("/var/lib/hosting", 0o755),
         Directory(STATE_DIR, 0o755),
-        Directory(TEXTFILE_DIR, 0o755),  # as the package makes it (root, 0755): a no-op there
         File(f"/etc/systemd/system/{UNIT}.service",
              render("monitoring/updates.service.j2", python=PYTHON, code_dir=CODE_DIR,
                     state_dir=STATE_DIR, textfile_dir=TEXTFILE_DIR), 0o644, notify=_NOTIFY),

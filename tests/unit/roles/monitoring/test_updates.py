@@ -37,3 +37,10 @@ def test_resources_timer_hourly_enabled(ctx_for) -> None:
 @pytest.mark.parametrize("role", ["proxy", "web", "ops", "storage"])
 def test_registry_every_host_role_runs_updates(role: str) -> None:
     assert updates.updates in registry.ROLES[role]
+
+
+@pytest.mark.parametrize("host", ["proxy", "web-villeparisis", "ops", "backup-a"])
+def test_registry_desired_every_host_declares_each_resource_once(ctx_for, host: str) -> None:
+    desired = registry.desired(ctx_for(host))
+    keys = [r.key for r in desired.resources]
+    assert sorted(k for k in set(keys) if keys.count(k) > 1) == []
