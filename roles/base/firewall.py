@@ -4,7 +4,7 @@ Who may reach what (sources are the inventory's addresses, nothing is typed by h
   every host   22 from the bastion's private IP; 9100 (node exporter) from the bastion
   ops          22 from the admin networks only (it is the bastion)
   proxy        80/443 on its site IPs (from anywhere, or from `exposure_allow` when the
-               environment is not public, e.g. preprod)
+               environment is not public, e.g. preprod, plus the bastion's site probes)
   web          80 from the proxy's private IP only (R-HOST-1)
   storage      22 from the web hosts (backup transfers, R-BKP-2/7) and the bastion
 The file starts with `flush ruleset`: `nft -f` applies it as ONE transaction (atomic, never a
@@ -80,6 +80,10 @@ def rules_for(inv: Inventory, host: Host) -> tuple[Rule, ...]:
     if host.role == "proxy" and host.site_ips:
         rules.append(Rule("HTTP(S) of the sites, on their own public IPs (R-HOST-1, R-HOST-2)",
                           (80, 443), inv.exposure_allow, host.site_ips))
+        if inv.exposure_allow and bastion.public_ip:
+            # Not public (preprod): the blackbox probes on ops must still reach the sites.
+            rules.append(Rule("site probes from the monitoring on the bastion (R-HOST-4)",
+                              (80, 443), (bastion.public_ip,), host.site_ips))
     if host.role == "web":
         proxies = tuple(h.private_ip for h in inv.by_role("proxy"))
         rules.append(Rule("HTTP from the reverse proxy only (R-HOST-1)", (80,), proxies))

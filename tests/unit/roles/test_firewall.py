@@ -40,9 +40,16 @@ def test_rules_for_proxy_sites_on_their_ips_ssh_and_metrics_from_the_bastion(
 
 
 def test_rules_for_preprod_proxy_serves_only_the_allowed_networks(preprod: Inventory) -> None:
-    [web] = [r for r in rules_for(preprod, preprod.host("proxy")) if 443 in r.ports]
+    web, probes = [r for r in rules_for(preprod, preprod.host("proxy")) if 443 in r.ports]
     assert web.sources == ("203.0.113.8/29",)
     assert web.destinations == ("198.51.100.25", "198.51.100.26")
+    # the monitoring's site probes come from the bastion's public address (issue 13)
+    assert probes.sources == (preprod.host("ops").public_ip,)
+    assert probes.destinations == web.destinations
+
+
+def test_rules_for_prod_proxy_no_probe_rule_sites_open_to_all(prod: Inventory) -> None:
+    assert [r.sources for r in rules_for(prod, prod.host("proxy")) if 443 in r.ports] == [()]
 
 
 @pytest.mark.parametrize("host", ["web-villeparisis", "web-participation"])
