@@ -4,6 +4,14 @@ Only the proxy and the bastion (ops) get a port on OVH's public network (Ext-Net
 storage hosts are on the vRack only (R-HOST-1). Cloud-init user data comes from
 `model.bootstrap.cloud_config` -- the same files the lab writes -- with a host key Pulumi
 generated, so the inventory knows each host's fingerprint before it boots (R-GDPR-5).
+
+Each host's vRack port is an explicit `openstack.networking.Port` (issue 19, R-GDPR-2,
+R-GDPR-4): port security on, its one planned fixed IP, its role's security group, no allowed
+address pairs. Neutron's port security then drops whatever the instance sends from another MAC
+or IPv4 address (and ARP claiming another address): a compromised web host cannot pass for
+the proxy or the bastion on the private network. It is set on the port itself because OVH left
+it off on private networks made before its Stein upgrade (September 2022) and a port's setting
+does not follow the network's later (docs/infra.md, "Forged sources on the vRack").
 """
 from __future__ import annotations
 
@@ -36,6 +44,7 @@ class Host:
     plan: HostPlan
     instance: openstack.compute.Instance
     key: tls.PrivateKey
+    private_port: openstack.networking.Port | None = None
 
 
 def metadata(stack: Stack, plan: HostPlan) -> dict[str, str]:
@@ -50,12 +59,30 @@ def _user_data(stack: Stack, plan: HostPlan, key: tls.PrivateKey) -> pulumi.Outp
     return pulumi.Output.secret(doc)  # it holds the host's private key
 
 
-def _networks(stack: Stack, plan: HostPlan, net: PrivateNetwork
+def private_port_args(stack: Stack, plan: HostPlan, net: PrivateNetwork,
+                      group: openstack.networking.SecGroup) -> openstack.networking.PortArgs:
+    """The host's vRack port: only its own planned address, port security on, no extra
+    address pairs (no other IP or MAC may leave through it), its role's security group."""
+    return openstack.networking.PortArgs(
+        name=f"hosting-{stack.environment}-{plan.name}-private",
+        description=f"hosting {stack.environment}: {plan.name} on the vRack (infra/instances.py)",
+        region=plan.region,
+        network_id=net.openstack_id(plan.region),
+        fixed_ips=[openstack.networking.PortFixedIpArgs(
+            subnet_id=net.subnets[plan.region].id, ip_address=str(private_ip(stack, plan.name)))],
+        port_security_enabled=True,
+        allowed_address_pairs=[],
+        security_group_ids=[group.id],
+        admin_state_up=True,
+    )
+
+
+def _networks(plan: HostPlan, port: openstack.networking.Port
               ) -> list[openstack.compute.InstanceNetworkArgs]:
-    # Public port first: it carries the default route of the proxy and the bastion.
+    # Public port first: it carries the default route of the proxy and the bastion. The
+    # private one is the explicit port (Nova refuses a fixed IP beside a port: the port has it).
     public = [openstack.compute.InstanceNetworkArgs(name=PUBLIC_NETWORK)] if plan.public else []
-    return [*public, openstack.compute.InstanceNetworkArgs(
-        uuid=net.openstack_id(plan.region), fixed_ip_v4=str(private_ip(stack, plan.name)))]
+    return [*public, openstack.compute.InstanceNetworkArgs(port=port.id)]
 
 
 def build_instances(stack: Stack, provider: openstack.Provider, net: PrivateNetwork,
@@ -64,13 +91,19 @@ def build_instances(stack: Stack, provider: openstack.Provider, net: PrivateNetw
     hosts: dict[str, Host] = {}
     for plan in plan_hosts(stack):
         key = host_key(plan.name)
+        group = groups[(plan.region, plan.role)]
+        port = openstack.networking.Port(
+            f"port-{plan.name}", private_port_args(stack, plan, net, group),
+            opts=os_opts(provider, protect=plan.role in STATEFUL_ROLES,
+                         depends_on=[net.subnets[plan.region]]))
         vm = openstack.compute.Instance(f"vm-{plan.name}", openstack.compute.InstanceArgs(
             name=f"hosting-{stack.environment}-{plan.name}",
             region=plan.region,
             flavor_name=stack.flavors.for_role(plan.role),
             image_name=IMAGE,
-            networks=_networks(stack, plan, net),
-            security_groups=[groups[(plan.region, plan.role)].name],
+            networks=_networks(plan, port),
+            # Applies to the ports Nova makes (Ext-Net); the private port carries its own.
+            security_groups=[group.name],
             user_data=_user_data(stack, plan, key),
             metadata=metadata(stack, plan),
             # No key_pair: logins are by CA-signed certificate only (R-GDPR-5).
@@ -82,7 +115,7 @@ def build_instances(stack: Stack, provider: openstack.Provider, net: PrivateNetw
             ignore_changes=["user_data"],
             depends_on=[net.subnets[plan.region]],
         ))
-        hosts[plan.name] = Host(plan, vm, key)
+        hosts[plan.name] = Host(plan, vm, key, port)
     return hosts
 
 

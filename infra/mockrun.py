@@ -28,6 +28,7 @@ USER = "ovh:CloudProject/user:User"
 NETWORK = "ovh:CloudProject/networkPrivate:NetworkPrivate"
 PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
 INSTANCE = "openstack:compute/instance:Instance"
+PORT = "openstack:networking/port:Port"
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class HostingMocks(mocks.Mocks):
     def __init__(self) -> None:
         self.inputs: dict[tuple[str, str], dict[str, Any]] = {}
         self._public: dict[str, str] = {}  # instance name -> its Ext-Net address
+        self._ports: dict[str, dict[str, Any]] = {}  # port id -> its inputs
 
     def _public_ip(self, name: str) -> str:
         """A documentation-range address (203.0.113.100-249) chosen by the instance's name, not
@@ -120,11 +122,20 @@ class HostingMocks(mocks.Mocks):
         elif args.typ == PRIVATE_KEY:
             private, public = _ed25519()
             state.update(privateKeyOpenssh=private, publicKeyOpenssh=public)
+        elif args.typ == PORT:
+            fixed = inputs.get("fixedIps", [])
+            state.update(allFixedIps=[f["ipAddress"] for f in fixed if "ipAddress" in f],
+                         macAddress=f"fa:16:3e:{zlib.crc32(args.name.encode()) & 0xffffff:06x}")
+            self._ports[f"{args.name}-id"] = inputs
         elif args.typ == INSTANCE:
             nets = [dict(n) for n in inputs.get("networks", [])]
             for n in nets:
                 if n.get("name") == "Ext-Net":
                     n["fixedIpV4"] = self._public_ip(args.name)
+                elif n.get("port") in self._ports:  # as the provider reads a port back
+                    port = self._ports[n["port"]]
+                    n["uuid"] = port.get("networkId")
+                    n["fixedIpV4"] = port["fixedIps"][0].get("ipAddress")
             state.update(networks=nets, accessIpV4=nets[0].get("fixedIpV4") if nets else None)
         return f"{args.name}-id", state
 

@@ -27,6 +27,7 @@ UNKNOWNS = frozenset({"04da6b54-80e4-46f7-96ec-b56ff0331ba9",
                       "dd056dcd-154b-4c76-9bd3-c8f88648b5ff"})
 
 INSTANCE = "openstack:compute/instance:Instance"
+PORT = "openstack:networking/port:Port"
 VOLUME = "openstack:blockstorage/volume:Volume"
 SG_RULE = "openstack:networking/secGroupRule:SecGroupRule"
 EDGE_FIREWALL = "ovh:Ip/firewall:Firewall"
@@ -221,6 +222,34 @@ def check_edge_firewall_on_site_ips(resources: Sequence[Resource], ctx: PolicyCo
             for ip in sorted(ips) if ip not in enabled or ip not in denies]
 
 
+def check_private_ports_locked(resources: Sequence[Resource]) -> list[str]:
+    """Issue 19 (R-GDPR-2, R-GDPR-4): every instance joins the private network through an
+    explicit port of this program with port security on, exactly one fixed address, a security
+    group and no allowed address pairs, so it can send only from its own MAC and address (a
+    port Nova makes takes the network's default, which OVH left off on older vRack networks)."""
+    ports = {r["name"]: r for r in _of(resources, PORT)}
+    bad = []
+    for r in ports.values():
+        p = r["props"]
+        if p.get("portSecurityEnabled") is not True:
+            bad.append(f"{_label(r)}: port security is not enabled (forged sources pass)")
+        if _list(p.get("allowedAddressPairs")):
+            bad.append(f"{_label(r)}: allowed address pairs let it send from other addresses")
+        fixed = _list(p.get("fixedIps"))
+        if len(fixed) != 1 or not _known(_map(fixed[0]).get("ipAddress")):
+            bad.append(f"{_label(r)}: exactly one fixed IP address expected, got {len(fixed)}")
+        if p.get("noSecurityGroups") is True or not _list(p.get("securityGroupIds")):
+            bad.append(f"{_label(r)}: no security group")
+    for r in _of(resources, INSTANCE):
+        private = [n for n in map(_map, _list(r["props"].get("networks")))
+                   if n.get("name") != PUBLIC_NETWORK]
+        if not private or any(not n.get("port") for n in private):
+            bad.append(f"{_label(r)}: private network joined without an explicit port")
+        elif not set(_map(r.get("deps")).get("networks", [])) & ports.keys():
+            bad.append(f"{_label(r)}: its private port is not one of this program's ports")
+    return bad
+
+
 @dataclass(frozen=True)
 class Rule:
     name: str
@@ -243,6 +272,8 @@ RULES: tuple[Rule, ...] = (
          check_not_indexable),
     Rule("edge-firewall-on-site-ips", "Every site IP is behind OVH's edge firewall (R-GDPR-6)",
          check_edge_firewall_on_site_ips),
+    Rule("private-ports-locked", "Every private port has port security on and sends only from "
+         "its own address (issue 19)", lambda rs, _: check_private_ports_locked(rs)),
 )
 
 

@@ -17,10 +17,12 @@ GATEWAY = "ovh:CloudProject/gateway:Gateway"
 VRACK = "ovh:Vrack/cloudProject:CloudProject"
 USER = "ovh:CloudProject/user:User"
 OS_PROVIDER = "pulumi:providers:openstack"
+PORT = "openstack:networking/port:Port"
 
 # Both real stacks: 2 sites, 6 hosts, both site IPs in one /29, one admin network / allowlist.
 EXPECTED_COUNTS = {
     INSTANCE: 6, "tls:index/privateKey:PrivateKey": 6,
+    PORT: 6,  # each host's vRack port, port security on
     VOLUME: 2, ATTACH: 2,
     VRACK: 1, NETWORK: 1, SUBNET: 2, GATEWAY: 2,
     USER: 1, OS_PROVIDER: 1,
@@ -69,8 +71,11 @@ def test_build_instances_flavor_region_image_and_fixed_ip_follow_the_model(built
         assert vm["region"] == plan.region
         assert vm["imageName"] == "Debian 13"
         assert "keyPair" not in vm  # certificates only, no plain key (R-GDPR-5)
-        private = [n for n in vm["networks"] if "uuid" in n]
-        assert private == [{"uuid": f"os-net-{plan.region}", "fixedIpV4": str(addrs[plan.name])}]
+        private = [n for n in vm["networks"] if "port" in n]
+        assert private == [{"port": f"port-{plan.name}-id"}]
+        port = b.get("openstack:networking/port:Port", f"port-{plan.name}").inputs
+        assert port["networkId"] == f"os-net-{plan.region}"
+        assert [f["ipAddress"] for f in port["fixedIps"]] == [str(addrs[plan.name])]
         assert vm["securityGroups"] == [f"hosting-{stack.environment}-{plan.role}"]
         assert vm["metadata"]["role"] == plan.role
 
@@ -90,6 +95,8 @@ def test_build_stateful_resources_protected(built):
         (SUBNET, "subnet-GRA11"), (SUBNET, "subnet-SBG5"),
         (INSTANCE, "vm-backup-a"), (INSTANCE, "vm-backup-b"),
         (INSTANCE, "vm-web-villeparisis"), (INSTANCE, "vm-web-participation"),
+        *((PORT, f"port-{h}") for h in ("backup-a", "backup-b", "web-villeparisis",
+                                          "web-participation")),  # as their VMs
         (VOLUME, "volume-backup-a"), (VOLUME, "volume-backup-b"),
         (IP_ATTACH, next(r.name for r in b.of_type(IP_ATTACH))),
     }

@@ -19,6 +19,7 @@ def test_build_third_site_adds_exactly_its_own_resources(three_sites):
     added = Counter(r.type for r in b.resources) - Counter(EXPECTED_COUNTS)
     assert added == {
         INSTANCE: 1, "tls:index/privateKey:PrivateKey": 1,  # web-culture and its host key
+        "openstack:networking/port:Port": 1,  # its vRack port
         IP_ATTACH: 1,  # its /32 is a new Additional IP block
         "ovh:Ip/firewall:Firewall": 1, EDGE_RULE: 4,  # its IP behind the edge firewall
         RECORD: 2,  # culture.villeparisis.fr and its www alias
@@ -29,7 +30,9 @@ def test_build_third_site_adds_exactly_its_own_resources(three_sites):
 def test_build_third_site_web_host_private_only_at_next_address(three_sites):
     _, b = three_sites
     vm = b.get(INSTANCE, "vm-web-culture")
-    assert vm.inputs["networks"] == [{"uuid": "os-net-GRA11", "fixedIpV4": "10.20.0.102"}]
+    assert vm.inputs["networks"] == [{"port": "port-web-culture-id"}]
+    assert vm.state["networks"] == [{"port": "port-web-culture-id", "uuid": "os-net-GRA11",
+                                     "fixedIpV4": "10.20.0.102"}]
     assert vm.protect and vm.ignore_changes == ("userData",)
 
 

@@ -69,7 +69,7 @@ def test_build_without_first_site_deletes_only_what_served_it(builds, without_fi
     old, new = _by_urn(before), _by_urn(after)
     gone = sorted(old[u].name for u in old.keys() - new.keys() if old[u].type != SG_RULE)
     assert gone == sorted([
-        f"vm-web-{REMOVED_SITE}", f"hostkey-web-{REMOVED_SITE}",
+        f"vm-web-{REMOVED_SITE}", f"hostkey-web-{REMOVED_SITE}", f"port-web-{REMOVED_SITE}",
         "dns-villeparisis.fr", "dns-www.villeparisis.fr",
         f"edge-fw-site-{REMOVED_SITE}", *(f"edge-fw-site-{REMOVED_SITE}-{i}"
                                           for i in (0, 1, 2, 19))])
@@ -85,7 +85,8 @@ def test_build_without_first_site_remaining_hosts_keep_their_addresses(builds, w
     assert ip_after == {n: ip for n, ip in ip_before.items() if n != f"web-{REMOVED_SITE}"}
     assert ip_after[f"web-{KEPT_SITE}"] == "10.20.0.101"
     vm = after.get(INSTANCE, f"vm-web-{KEPT_SITE}")
-    assert vm.inputs["networks"] == [{"uuid": "os-net-GRA11", "fixedIpV4": "10.20.0.101"}]
+    assert vm.state["networks"] == [{"port": f"port-web-{KEPT_SITE}-id", "uuid": "os-net-GRA11",
+                                     "fixedIpV4": "10.20.0.101"}]
     assert vm.protect
 
 
