@@ -41,7 +41,8 @@ def test_run_without_input_stdin_is_empty_not_the_terminal():
 
 
 def test_run_missing_program_raises_not_installed():
-    with pytest.raises(CommandError, match=r"no-such-tool-h3 --version failed to run: not installed"):
+    with pytest.raises(CommandError,
+                       match=r"no-such-tool-h3 --version failed to run: not installed"):
         run(["no-such-tool-h3", "--version"])
 
 
