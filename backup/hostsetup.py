@@ -1,4 +1,5 @@
-"""Secrets a web host makes for its own backups, behind a read-only check (deploy engine probe).
+"""Secrets a web host makes for its own backups, behind a read-only check (the deploy engine's
+Check primitive, engine/primitives/check.py).
 
     python3 -m backup.hostsetup secrets --site NAME [--check]
 
@@ -9,8 +10,8 @@
   ssh key    <dir>/<site>.id_ed25519: the host's backup identity; only its public half leaves
              the host, to be signed by the user CA as principal backup-<site> (R-BKP-7).
 
---check prints "ok" when both exist with safe modes, else what is missing (and exits 0: a
-probe's output, not its status, tells the engine to run the fix).
+--check changes nothing: it exits 0 when both exist with safe modes, else prints what is
+missing and exits WOULD_CHANGE (3): the engine then runs the same command without --check.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 DEFAULT_DIR = "/etc/hosting/backup"
+WOULD_CHANGE = 3  # the deploy agent's (onhost/agent.py): "not in state, run the fix"
 
 
 def paths(directory: str, site: str) -> dict[str, Path]:
@@ -92,7 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.check:
         found = problems(args.dir, args.site)
-        print("ok" if not found else "; ".join(found))
+        if found:
+            print("; ".join(found))
+            return WOULD_CHANGE
         return 0
     for line in ensure(args.dir, args.site) or ["nothing to do"]:
         print(line)

@@ -1,7 +1,8 @@
-"""Facts: what the host looks like now, as read by the agent in one round trip, typed.
+"""Facts: what the host looks like now, as read by the agent, typed.
 
-`request_for(resources)` says what to read; `parse_facts(json)` turns the agent's answer into
-these objects. Tests build them by hand (`HostFacts(...)`) to drive the decisions.
+`FactRequest` says what to read (each primitive in engine/primitives says its part;
+`engine.primitives.request_for` unites them), `parse_system` and `parse_facts` turn the agent's
+answers into these objects. Tests build them by hand (`HostFacts(...)`) to drive the decisions.
 """
 from __future__ import annotations
 
@@ -9,18 +10,6 @@ import base64
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-from engine.resources import (
-    Absent,
-    Directory,
-    File,
-    Packages,
-    Probe,
-    Resource,
-    Service,
-    Sysctl,
-    User,
-)
 
 
 @dataclass(frozen=True)
@@ -69,7 +58,7 @@ class SystemFacts:
     os_id: str = "debian"
     os_version_id: str = "13"
     ssh_algorithms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    memory_mb: int = 0  # MemTotal of /proc/meminfo; 0 = unknown (the engine's first build)
+    memory_mb: int = 0  # MemTotal of /proc/meminfo; 0 = unknown
 
     @property
     def in_container(self) -> bool:
@@ -89,14 +78,6 @@ class HostFacts:
     def path(self, path: str) -> PathFact:
         return self.paths.get(path, MISSING)
 
-    def merged(self, other: HostFacts) -> HostFacts:
-        return HostFacts(system=self.system,
-                         paths={**self.paths, **other.paths},
-                         packages={**self.packages, **other.packages},
-                         units={**self.units, **other.units},
-                         sysctls={**self.sysctls, **other.sysctls},
-                         users={**self.users, **other.users},
-                         commands={**self.commands, **other.commands})
 
 
 @dataclass(frozen=True)
@@ -120,67 +101,44 @@ class FactRequest:
         return not (self.paths or self.packages or self.units or self.sysctls or self.users
                     or self.commands)
 
+    @classmethod
+    def union(cls, parts: Iterable[FactRequest], secret: Iterable[str] = ()) -> FactRequest:
+        """One request for all `parts`, each item once, in first-asked order; no content for
+        the `secret` paths. Two different commands under one name are refused."""
+        parts = list(parts)
+        commands: dict[str, tuple[str, ...]] = {}
+        for name, argv in (c for p in parts for c in p.commands):
+            if commands.setdefault(name, argv) != argv:
+                raise ValueError(f"two commands named {name!r}: {commands[name]} and {argv}")
+        hidden = set(secret)
+        return cls(_unique(x for p in parts for x in p.paths),
+                   _unique(x for p in parts for x in p.packages),
+                   _unique(x for p in parts for x in p.units),
+                   _unique(x for p in parts for x in p.sysctls),
+                   _unique(x for p in parts for x in p.users),
+                   tuple(sorted(commands.items())),
+                   tuple(x for x in _unique(x for p in parts for x in p.contents)
+                         if x not in hidden))
+
 
 def _unique(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
-def request_for(resources: Iterable[Resource], check: bool = False) -> FactRequest:
-    """What to read for `resources`. File content travels back only where it is needed: the
-    records probes compare with, and, in check mode, the files a diff shows; never a
-    sensitive file's (its diff says only that its sha256 changed)."""
-    resources = list(resources)
-    paths: list[str] = []
-    contents: list[str] = []
-    packages: list[str] = []
-    units: list[str] = []
-    sysctls: list[str] = []
-    users: list[str] = []
-    commands: dict[str, tuple[str, ...]] = {}
-    for r in resources:
-        if isinstance(r, File | Absent | Directory):
-            paths.append(r.path)
-            if check and isinstance(r, File | Absent):
-                contents.append(r.path)
-        elif isinstance(r, Packages):
-            packages.extend(r.names)
-        elif isinstance(r, Service):
-            units.append(r.unit)
-        elif isinstance(r, Sysctl):
-            sysctls.append(r.key_name)
-        elif isinstance(r, User):
-            users.append(r.name)
-        elif isinstance(r, Probe):
-            commands[r.name] = r.argv
-            paths.append(r.expect_from)
-            contents.append(r.expect_from)
-    secret = {r.path for r in resources if isinstance(r, File) and r.sensitive}
-    return FactRequest(_unique(paths), _unique(packages), _unique(units), _unique(sysctls),
-                       _unique(users), tuple(sorted(commands.items())),
-                       tuple(p for p in _unique(contents) if p not in secret))
-
-
-def missing_from(request: FactRequest, facts: HostFacts) -> FactRequest:
-    """What `request` asks that `facts` does not hold (a second round trip, rarely needed)."""
-    cmds = dict(facts.commands)
-    return FactRequest(
-        tuple(p for p in request.paths if p not in facts.paths),
-        tuple(p for p in request.packages if p not in facts.packages),
-        tuple(u for u in request.units if u not in facts.units),
-        tuple(k for k in request.sysctls if k not in facts.sysctls),
-        tuple(u for u in request.users if u not in facts.users),
-        tuple((n, a) for n, a in request.commands if n not in cmds),
-        tuple(p for p in request.contents if p not in facts.paths),
-    )
-
-
-def parse_facts(doc: Mapping[str, Any]) -> HostFacts:
-    s = doc.get("system", {})
-    system = SystemFacts(
+def parse_system(s: Mapping[str, Any]) -> SystemFacts:
+    """The agent's answer to a `system` request."""
+    return SystemFacts(
         container=s.get("container", ""), os_id=s.get("os_id", ""),
         os_version_id=s.get("os_version_id", ""),
         ssh_algorithms={k: tuple(v) for k, v in s.get("ssh_algorithms", {}).items()},
         memory_mb=int(s.get("mem_total_kb", 0)) // 1024)
+
+
+def parse_facts(doc: Mapping[str, Any], system: SystemFacts | None = None) -> HostFacts:
+    """The agent's answer to a `facts` request; `system`: its answer to the `system` request
+    of the same session (or the doc's own "system" part, when it has one)."""
+    if system is None:
+        system = parse_system(doc.get("system", {}))
     paths = {}
     for p, f in doc.get("paths", {}).items():
         if not f.get("exists"):

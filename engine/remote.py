@@ -1,7 +1,10 @@
-"""Run the agent on a host: one SSH channel per call, as root through `sudo -n`.
+"""Run the agent on a host: ONE SSH channel per host and run, as root through `sudo -n`.
 
-The agent's source and the request travel on stdin (never on the command line, so no size
-limit and nothing in `ps`), the answer comes back as JSON on stdout.
+The agent's source travels as the first line on stdin (never on the command line, so no size
+limit and nothing in `ps`); then each request is one JSON line and the agent answers each with
+one JSON line on stdout, on the same channel, until the admin side closes stdin. A converge is
+one session: the system facts, the facts its role's resources need, and (when something
+differs) the apply; so the sudo and the python3 start are paid once per host.
 """
 from __future__ import annotations
 
@@ -13,11 +16,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
-from engine.decide import Plan
-from engine.facts import FactRequest, HostFacts, parse_facts
+from engine.decide import OpResult, Plan, op_results
+from engine.facts import FactRequest, HostFacts, SystemFacts, parse_facts, parse_system
 
 AGENT = Path(__file__).resolve().parents[1] / "onhost" / "agent.py"
-# Line 1 of stdin: the agent, compressed; the rest: the JSON request it reads itself.
+# Line 1 of stdin: the agent, compressed; then the JSON requests it reads itself.
 BOOT = ("import sys,base64,zlib;"
         "exec(compile(zlib.decompress(base64.b64decode(sys.stdin.readline())),'agent','exec'))")
 COMMAND = f'sudo -n /usr/bin/python3 -c "{BOOT}"'
@@ -27,10 +30,15 @@ class RemoteError(RuntimeError):
     """The agent could not run or did not answer (sudo refused, python3 missing...)."""
 
 
-class Runner(Protocol):
-    """Anything that can run the agent: SSH (AgentChannel) or, in tests, a local process."""
+class Session(Protocol):
+    """An agent running on a host: SSH (AgentChannel) or, in tests, a local process or a fake.
 
-    def __call__(self, stdin: bytes, timeout: float | None) -> tuple[int, bytes, bytes]: ...
+    `exchange` sends one request line and returns the answer line (raising RemoteError when the
+    agent is gone); `close` ends the session (closes the agent's stdin)."""
+
+    def exchange(self, line: bytes, timeout: float | None) -> bytes: ...
+
+    def close(self) -> None: ...
 
 
 @cache
@@ -38,51 +46,76 @@ def agent_line() -> bytes:
     return base64.b64encode(zlib.compress(AGENT.read_bytes(), 9)) + b"\n"
 
 
+def agent_gone(rc: int, err: bytes) -> RemoteError:
+    """What to say when the agent's process ended without answering."""
+    text = err.decode("utf-8", "replace").strip()
+    if "a password is required" in text or "sudo:" in text:
+        return RemoteError(f"sudo refused (the login user needs passwordless sudo): {text}")
+    return RemoteError(f"agent exited {rc}: {text[-2000:] or '(no stderr)'}")
+
+
 class AgentChannel:
-    """A Runner over an open Fabric/paramiko connection (already host-certificate verified)."""
+    """A Session over an open Fabric/paramiko connection (already host-certificate verified):
+    one channel, opened at the first exchange, closed by `close`."""
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
+        self.chan: Any = None
+        self.out: Any = None
 
-    def __call__(self, stdin: bytes, timeout: float | None) -> tuple[int, bytes, bytes]:
+    def _start(self) -> None:
         self.conn.open()
         transport = self.conn.client.get_transport()
-        chan = transport.open_session(timeout=30)
+        self.chan = transport.open_session(timeout=30)
+        self.chan.exec_command(COMMAND)
+        self.out = self.chan.makefile("rb")
+        self.chan.sendall(agent_line())
+
+    def exchange(self, line: bytes, timeout: float | None) -> bytes:
+        if self.chan is None:
+            self._start()
+        self.chan.settimeout(timeout)
+        self.chan.sendall(line)
+        answer: bytes = self.out.readline()
+        if not answer.endswith(b"\n"):
+            # stderr stays small (the agent captures its children's output): read it whole.
+            err = self.chan.makefile_stderr("rb").read()
+            raise agent_gone(self.chan.recv_exit_status(), err)
+        return answer
+
+    def close(self) -> None:
+        if self.chan is None:
+            return
         try:
-            chan.settimeout(timeout)
-            chan.exec_command(COMMAND)
-            chan.sendall(stdin)
-            chan.shutdown_write()
-            # stderr stays small (the agent captures its children's output), so reading stdout
-            # to the end first cannot deadlock on a full stderr window.
-            out = chan.makefile("rb").read()
-            err = chan.makefile_stderr("rb").read()
-            rc = chan.recv_exit_status()
+            self.chan.shutdown_write()
         finally:
-            chan.close()
-        return rc, out, err
+            self.chan.close()
+            self.chan = None
 
 
-def call(runner: Runner, payload: Mapping[str, Any], timeout: float | None) -> dict[str, Any]:
-    stdin = agent_line() + json.dumps(payload).encode()
-    rc, out, err = runner(stdin, timeout)
-    text = err.decode("utf-8", "replace").strip()
-    if rc != 0:
-        if "a password is required" in text or "sudo:" in text:
-            raise RemoteError(f"sudo refused (the login user needs passwordless sudo): {text}")
-        raise RemoteError(f"agent exited {rc}: {text[-2000:] or '(no stderr)'}")
+def call(session: Session, payload: Mapping[str, Any], timeout: float | None) -> dict[str, Any]:
+    answer = session.exchange(json.dumps(payload).encode() + b"\n", timeout)
     try:
-        return json.loads(out)
+        reply: dict[str, Any] = json.loads(answer)
     except ValueError as exc:
-        raise RemoteError(f"agent answered no JSON ({exc}): {out[:200]!r} {text[-500:]}") from exc
+        raise RemoteError(f"agent answered no JSON ({exc}): {answer[:200]!r}") from exc
+    if "agent_error" in reply:
+        raise RemoteError(f"agent: {reply['agent_error']}")
+    return reply
 
 
-def gather(runner: Runner, request: FactRequest, timeout: float = 120) -> HostFacts:
-    return parse_facts(call(runner, {"mode": "facts", "request": request.to_json()}, timeout))
+def system(session: Session, timeout: float = 60) -> SystemFacts:
+    return parse_system(call(session, {"mode": "system"}, timeout))
 
 
-def apply(runner: Runner, plan: Plan, timeout: float | None = 3600) -> dict[str, Any]:
+def gather(session: Session, request: FactRequest, system: SystemFacts | None = None,
+           timeout: float = 120) -> HostFacts:
+    return parse_facts(call(session, {"mode": "facts", "request": request.to_json()}, timeout),
+                       system or SystemFacts())
+
+
+def apply(session: Session, plan: Plan, timeout: float | None = 3600) -> list[OpResult]:
     payload = {"mode": "apply", "actions": [dict(a.op) for a in plan.actions],
                "handlers": [{"name": h.name, "op": dict(h.op), "after": list(h.after)}
                             for h in plan.handlers]}
-    return call(runner, payload, timeout)
+    return op_results(plan, call(session, payload, timeout))

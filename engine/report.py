@@ -1,5 +1,6 @@
 """What the operator reads: one progress line per host, the details (check mode: actions and
-diffs; apply: failures), and the summary table. Pure string formatting."""
+diffs; apply: failures, or every op result with its change), and the summary table. Pure
+string formatting."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -40,7 +41,8 @@ def details(r: HostResult, verbose: bool = False) -> str:
         if shown:
             lines.append(f"== {r.host}")
         for o in shown:
-            mark = "ok" if o.ok else ("not run" if o.skipped else "FAILED")
+            mark = (("changed" if o.changed else "no change") if o.ok
+                    else ("not run" if o.skipped else "FAILED"))
             lines.append(f"  [{mark}] {o.summary}" + (f": {o.error}" if o.error and
                                                       not o.skipped else ""))
     if verbose and r.plan.notes:

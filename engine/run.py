@@ -11,7 +11,7 @@ from engine.converge import HostResult, converge
 from engine.facts import SystemFacts
 from engine.inventory import Host, Inventory
 from engine.parallel import run_all
-from engine.remote import AgentChannel, Runner
+from engine.remote import AgentChannel, Session
 from engine.role import Desired, HostContext, Role, Settings
 
 
@@ -33,15 +33,15 @@ def converge_hosts(inv: Inventory, access: Access, hosts: Sequence[Host], role: 
     def work(name: str) -> HostResult:
         host = by_name[name]
 
-        def open_runner() -> Runner:
+        def open_session() -> Session:  # one agent session (one SSH channel) per host
             conn = access.connection(host)
             conn.open()
             return AgentChannel(conn)
 
-        def build(system: SystemFacts) -> Desired:
+        def build(system: SystemFacts) -> Desired:  # called once, with the host's system facts
             return role(HostContext(inv, host, system, settings))
 
-        return converge(name, open_runner, build, check=check)
+        return converge(name, open_session, build, check=check)
 
     start = time.monotonic()
     # The bastion goes last: its firewall's first load starts connection tracking in its

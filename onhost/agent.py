@@ -1,19 +1,23 @@
 """The remote half of the engine: run ON THE HOST by Debian's python3, as root, standard library
 only (no pip on hosts). Shipped over SSH on every run, so hosts never hold a stale copy.
 
-Two modes, one SSH round trip each:
-  facts  read everything a role's decisions need (files, packages, units, sysctls, users,
-         command outputs, and the system facts: container, OpenSSH algorithms) -> JSON.
-         A file comes back as its sha256 (computed here, on the host) and its attributes; its
-         content only when the request lists it in "contents": the admin side asks for that
-         in --check only (for the diff), never for a sensitive file (TLS key, repository
-         password), and for the records probes compare their output with.
-  apply  execute a list of primitive operations in order, stop at the first failure, then run
-         the handlers whose triggering operations succeeded -> JSON results
+One session per host and run (engine/remote.py): the agent reads JSON requests one per line on
+stdin and answers each with one JSON line, until stdin closes:
+  system  the system facts roles branch on (container, OS, OpenSSH algorithms, memory)
+  facts   read everything a role's decisions need (files, packages, units, sysctls, users,
+          command outputs) -> JSON. A file comes back as its sha256 (computed here, on the
+          host) and its attributes; its content only when the request lists it in "contents":
+          the admin side asks for that in --check only (for the diff), never for a sensitive
+          file (TLS key, repository password), and for the records probes compare with.
+  apply   execute a list of operations in order, stop at the first failure, then run each
+          handler one of whose notifying operations succeeded AND changed something -> JSON
+          results, each {"ok", "changed", "skipped", "error", "output"}
 
 It decides nothing: the decisions are made on the admin's machine by pure functions
-(engine.decide). Keep this file compatible with python3 >= 3.10 and free of imports from
-the rest of the repository.
+(engine/primitives/, one module per primitive, each naming the ops below it uses: the OPS
+table at the end pairs with them, tests/unit/engine/primitives/test_registry.py checks it).
+Keep this file compatible with python3 >= 3.10 and free of imports from the rest of the
+repository.
 """
 import base64
 import grp
@@ -28,6 +32,9 @@ import tempfile
 
 MAX_CONTENT = 1 << 20  # content never comes back for files larger than this (diff by digest)
 OUTPUT_TAIL = 2000
+# A check command's exit status for "not in state, apply must run" (engine/primitives/check.py);
+# 0 is "in state", anything else an error. The on-host helpers' --check modes use the same.
+WOULD_CHANGE = 3
 
 
 class OpFailed(Exception):
@@ -181,13 +188,13 @@ def mem_total_kb(path="/proc/meminfo"):
 
 
 def gather(request):
+    """The `facts` request (the system facts are their own request: roles need them first)."""
     commands = {}
     for name, argv in sorted(request.get("commands", {}).items()):
         rc, out, err = _run(argv)
         commands[name] = {"rc": rc, "out": out, "err": err[-OUTPUT_TAIL:]}
     contents = set(request.get("contents", ()))
     return {
-        "system": system_fact(),
         "paths": {p: path_fact(p, p in contents) for p in request.get("paths", [])},
         "packages": packages_fact(request.get("packages", [])),
         "units": units_fact(request.get("units", [])),
@@ -197,7 +204,7 @@ def gather(request):
     }
 
 
-# --- operations ---
+# --- operations: each returns (changed, output) or raises OpFailed ---
 
 
 def _ids(owner, group):
@@ -205,6 +212,15 @@ def _ids(owner, group):
         return pwd.getpwnam(owner).pw_uid, grp.getgrnam(group).gr_gid
     except KeyError as exc:
         raise OpFailed(f"unknown owner/group {owner}:{group} ({exc})") from exc
+
+
+def _tail(argv, rc, out, err):
+    cmd = " ".join(argv)
+    cmd = cmd if len(cmd) <= 120 else cmd[:117] + "..."
+    return f"{cmd} exited {rc}: {(out + err).strip()[-OUTPUT_TAIL:]}"
+
+
+# primitive file (engine/primitives/file.py), and directory for attrs
 
 
 def op_write(op):
@@ -239,14 +255,17 @@ def op_write(op):
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-    return ""
+    return True, ""
 
 
 def op_attrs(op):
     uid, gid = _ids(op["owner"], op["group"])
     os.chown(op["path"], uid, gid, follow_symlinks=False)
     os.chmod(op["path"], op["mode"])
-    return ""
+    return True, ""
+
+
+# primitive directory (engine/primitives/directory.py)
 
 
 def op_mkdir(op):
@@ -254,25 +273,56 @@ def op_mkdir(op):
     return op_attrs(op)
 
 
-def op_remove(op):
-    path = op["path"]
+# primitive absent (engine/primitives/absent.py)
+
+
+def _remove(path):
+    """Remove a file or link; False when it was not there. A directory is refused."""
     if os.path.isdir(path) and not os.path.islink(path):
         raise OpFailed(f"{path} is a directory; refusing to remove it")
     try:
         os.unlink(path)
     except FileNotFoundError:
-        pass
-    return ""
+        return False
+    return True
+
+
+def op_remove(op):
+    return _remove(op["path"]), ""
+
+
+# primitive packages (engine/primitives/packages.py)
+
+
+def op_apt(op):
+    """Install (or purge) with the admin side's apt-get script; `changed` from dpkg itself,
+    before and after. Right after a run that really installed something, remove the
+    `leftovers` (files a package ships that must never be live, e.g. Debian's default site)."""
+    names, install = op["names"], op["install"]
+    before = packages_fact(names)
+    rc, out, err = _run(["sh", "-c", op["script"]], timeout=op.get("timeout", 1260),
+                        env=op.get("env"))
+    if rc != 0:
+        raise OpFailed(_tail(["apt-get"] + list(names), rc, out, err))
+    after = packages_fact(names)
+    changed = any(bool(after.get(n)) != bool(before.get(n)) for n in names)
+    if not install:
+        return changed, ""
+    removed = [p for p in op.get("leftovers", ()) if changed and _remove(p)]
+    return changed, "removed " + " ".join(removed) if removed else ""
+
+
+# primitives service and user (their commands), and every handler
 
 
 def op_command(op):
     rc, out, err = _run(op["argv"], timeout=op.get("timeout", 300), env=op.get("env"))
-    text = (out + err).strip()
     if rc != 0:
-        cmd = " ".join(op["argv"])
-        cmd = cmd if len(cmd) <= 120 else cmd[:117] + "..."
-        raise OpFailed(f"{cmd} exited {rc}: {text[-OUTPUT_TAIL:]}")
-    return text[-400:]
+        raise OpFailed(_tail(op["argv"], rc, out, err))
+    return True, (out + err).strip()[-400:]
+
+
+# primitive sysctl (engine/primitives/sysctl.py)
 
 
 def op_sysctl(op):
@@ -282,61 +332,111 @@ def op_sysctl(op):
             f.write(op["value"])
     except OSError as exc:
         raise OpFailed(f"cannot set {op['key']}={op['value']}: {exc}") from exc
-    return ""
+    return True, ""
 
 
-def op_noop(_op):
-    return ""
+# primitive probe (engine/primitives/probe.py)
+
+
+def op_notify(_op):
+    """A probe saw a drift: nothing to do here, but `changed`, so its handlers (the repair) run."""
+    return True, ""
+
+
+# primitive check (engine/primitives/check.py)
+
+
+def op_check(op):
+    """Check; apply only when the check says WOULD_CHANGE; check again after apply. Any other
+    exit status of the check fails the op with the check's stderr."""
+    timeout = op.get("timeout", 300)
+
+    def check(when):
+        rc, out, err = _run(op["check"], timeout=timeout)
+        if rc not in (0, WOULD_CHANGE):
+            raise OpFailed(f"check {when} failed: " + _tail(op["check"], rc, "", err or out))
+        return rc, out.strip()
+
+    rc, _said = check("before apply")
+    if rc == 0:
+        return False, "in state"
+    rc, out, err = _run(op["apply"], timeout=timeout)
+    if rc != 0:
+        raise OpFailed(_tail(op["apply"], rc, out, err))
+    rc, said = check("after apply")
+    if rc != 0:
+        raise OpFailed(f"{' '.join(op['apply'])} ran but its check still says: {said[-400:]}")
+    return True, (out + err).strip()[-400:]
 
 
 OPS = {"write": op_write, "attrs": op_attrs, "mkdir": op_mkdir, "remove": op_remove,
-       "command": op_command, "sysctl": op_sysctl, "noop": op_noop}
+       "apt": op_apt, "command": op_command, "sysctl": op_sysctl, "notify": op_notify,
+       "check": op_check}
 
 
 def run_op(op):
+    """-> (ok, changed, output, error)"""
     try:
-        return True, OPS[op["kind"]](op), ""
+        changed, output = OPS[op["kind"]](op)
+        return True, changed, output, ""
     except OpFailed as exc:
-        return False, "", str(exc)
+        return False, False, "", str(exc)
     except (OSError, KeyError, ValueError) as exc:
-        return False, "", f"{type(exc).__name__}: {exc}"
+        return False, False, "", f"{type(exc).__name__}: {exc}"
 
 
 def apply(actions, handlers):
     """Run `actions` in order until one fails; then each handler whose `after` list holds an
-    action that succeeded: the running service must match what is on disk, even when a later
-    action failed."""
+    action that succeeded and changed something: the running service must match what is on
+    disk, even when a later action failed."""
     results = []
     failed = False
     for action in actions:
         if failed:
-            results.append({"ok": False, "skipped": True, "error": "not run: an earlier action "
-                            "failed", "output": ""})
+            results.append({"ok": False, "changed": False, "skipped": True,
+                            "error": "not run: an earlier action failed", "output": ""})
             continue
-        ok, output, error = run_op(action)
-        results.append({"ok": ok, "skipped": False, "error": error, "output": output})
+        ok, changed, output, error = run_op(action)
+        results.append({"ok": ok, "changed": changed, "skipped": False, "error": error,
+                        "output": output})
         failed = not ok
     handler_results = []
     for h in handlers:
-        if any(results[i]["ok"] for i in h["after"]):
-            ok, output, error = run_op(h["op"])
-            handler_results.append({"name": h["name"], "ran": True, "ok": ok, "error": error,
-                                    "output": output})
+        if any(results[i]["ok"] and results[i]["changed"] for i in h["after"]):
+            ok, changed, output, error = run_op(h["op"])
+            handler_results.append({"name": h["name"], "ran": True, "ok": ok,
+                                    "changed": changed, "error": error, "output": output})
         else:
-            handler_results.append({"name": h["name"], "ran": False, "ok": True, "error": "",
-                                    "output": ""})
+            handler_results.append({"name": h["name"], "ran": False, "ok": True,
+                                    "changed": False, "error": "", "output": ""})
     return {"results": results, "handlers": handler_results}
 
 
+def answer(request):
+    mode = request.get("mode")
+    if mode == "system":
+        return system_fact()
+    if mode == "facts":
+        return gather(request["request"])
+    if mode == "apply":
+        return apply(request["actions"], request["handlers"])
+    return {"agent_error": f"unknown mode {mode!r}"}
+
+
 def main():
-    request = json.loads(sys.stdin.read())
-    if request["mode"] == "facts":
-        reply = gather(request["request"])
-    elif request["mode"] == "apply":
-        reply = apply(request["actions"], request["handlers"])
-    else:
-        raise SystemExit("unknown mode {!r}".format(request["mode"]))
-    sys.stdout.write(json.dumps(reply))
+    """One JSON request per line, one JSON answer per line, until stdin closes."""
+    while True:
+        line = sys.stdin.readline()
+        if not line:
+            return
+        if not line.strip():
+            continue
+        try:
+            reply = answer(json.loads(line))
+        except Exception as exc:  # noqa: BLE001 - said to the admin side, the session goes on
+            reply = {"agent_error": f"{type(exc).__name__}: {exc}"}
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """`python3 /usr/local/lib/hosting/web COMMAND ...`: the web host's helper, run as root by the
-web role's probes and handlers (`--check`: print "ok" or what is wrong, change nothing) and by
-`fab web.release` / `fab web.rollback` (JSON report on stdout).
+web role's checks (`--check`: change nothing; exit 0 when in state, WOULD_CHANGE (3) and say
+what is wrong when the same command without --check must run, anything else on error: the
+deploy engine's Check primitive, engine/primitives/check.py) and by `fab web.release` /
+`fab web.rollback` (JSON report on stdout).
 """
 import argparse
 import json
@@ -16,6 +18,8 @@ import hw_release  # noqa: E402
 import hw_secrets  # noqa: E402
 import hw_site  # noqa: E402
 from hw_util import HelperError  # noqa: E402
+
+WOULD_CHANGE = 3  # the deploy agent's (onhost/agent.py): "not in state, run the fix"
 
 
 def _site_args(p):
@@ -62,8 +66,10 @@ def parser():
 
 
 def _state(problems):
-    """Probe output: exactly "ok" when there is nothing to do."""
-    print("ok" if not problems else "\n".join(problems))
+    """A --check's answer: 0 when there is nothing to do, else WOULD_CHANGE and the problems."""
+    if problems:
+        print("\n".join(problems))
+        return WOULD_CHANGE
     return 0
 
 

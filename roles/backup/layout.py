@@ -15,7 +15,6 @@ STATE_ROOT = "/var/lib/hosting/backup"  # status.json + runs.jsonl per site (R-I
 CACHE_DIR = "/var/cache/hosting/backup"  # restic's cache (safe to delete)
 LOCAL_REPOS = "/var/backups/hosting"  # web host: the local repository of each site (R-BKP-1)
 STORAGE_ROOT = "/srv/backups"  # storage server: one directory per site (R-BKP-2, R-BKP-3)
-PROBE_OK = "/var/lib/hosting/backup/probe-ok"
 RCLONE = "/usr/bin/rclone"
 
 

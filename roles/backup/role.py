@@ -12,14 +12,22 @@ import json
 from pathlib import Path
 
 from engine.render import render
-from engine.resources import Directory, File, Handler, Packages, Probe, Resource, Service
+from engine.resources import (
+    Absent,
+    Check,
+    Directory,
+    File,
+    Handler,
+    Packages,
+    Resource,
+    Service,
+)
 from engine.role import Desired, HostContext
 from roles.backup import config
 from roles.backup.layout import (
     CACHE_DIR,
     CONFIG_DIR,
     LOCAL_REPOS,
-    PROBE_OK,
     PYTHON,
     RUNNER_DIR,
     STATE_ROOT,
@@ -27,6 +35,7 @@ from roles.backup.layout import (
 )
 
 PACKAGE_SRC = Path(__file__).resolve().parents[2] / "backup"
+OLD_PROBE_OK = f"{STATE_ROOT}/probe-ok"  # left by deploys before checks had exit codes
 DAEMON_RELOAD = Handler("backup-daemon-reload", ("systemctl", "daemon-reload"))
 
 
@@ -37,7 +46,7 @@ def runner_files() -> list[Resource]:
     for src in sorted(PACKAGE_SRC.glob("*.py")):
         out.append(File(f"{RUNNER_DIR}/backup/{src.name}", src.read_text(), 0o644))
     out += [Directory("/var/lib/hosting", 0o755), Directory(STATE_ROOT, 0o755),
-            File(PROBE_OK, "ok\n", 0o644), Directory("/var/cache/hosting", 0o755),
+            Absent(OLD_PROBE_OK), Directory("/var/cache/hosting", 0o755),
             Directory(CACHE_DIR, 0o700)]
     return out
 
@@ -46,13 +55,11 @@ def timezone(ctx: HostContext) -> str:
     return str((ctx.inventory.doc.get("backup") or {}).get("timezone", "Europe/Paris"))
 
 
-def secrets_probe(site: str) -> tuple[Probe, Handler]:
+def secrets_check(site: str) -> Check:
     argv = ("env", f"PYTHONPATH={RUNNER_DIR}", PYTHON, "-m", "backup.hostsetup", "secrets",
             "--site", site, "--dir", CONFIG_DIR)
-    name = f"backup-secrets-{site}"
-    return (Probe(name, (*argv, "--check"), PROBE_OK, notify=(name,),
-                  summary=f"{site}: generate the backup password and SSH identity on the host"),
-            Handler(name, argv))
+    return Check(f"backup-secrets-{site}", (*argv, "--check"), argv,
+                 f"{site}: generate the backup password and SSH identity on the host")
 
 
 def known_hosts(ctx: HostContext) -> str:
@@ -64,12 +71,11 @@ def site_resources(ctx: HostContext, site: str) -> tuple[list[Resource], list[Ha
     lay = BackupLayout(site)
     doc = ctx.inventory.doc
     s = next(x for x in doc["sites"] if x["name"] == site)
-    probe, handler = secrets_probe(site)
     units = (DAEMON_RELOAD.name,)
     resources: list[Resource] = [
         Directory(f"{LOCAL_REPOS}/{site}", 0o700),
         Directory(lay.state, 0o755),
-        probe,
+        secrets_check(site),
         File(lay.config, json.dumps(config.runner_config(doc, site), indent=2) + "\n", 0o600),
         File(lay.ssh_config, config.ssh_config(doc, site), 0o600),
         File(f"/etc/systemd/system/{lay.unit}.service",
@@ -81,7 +87,7 @@ def site_resources(ctx: HostContext, site: str) -> tuple[list[Resource], list[Ha
         # Enabled, never started by the deploy: the timer starts the service at backup time.
         Service(f"{lay.unit}.timer", enabled=True, running=True),
     ]
-    return resources, [handler]
+    return resources, []
 
 
 def backup(ctx: HostContext) -> Desired:

@@ -2,12 +2,12 @@
 which knows the site). Server-side hardening follows dev-sec's mysql-baseline:
 mysql-conf-03 (options, in 90-hosting.cnf), mysql-conf-04/05 (data dir mysql only),
 mysql-conf-07/08 (config files root:mysql, not world-readable), mysql-db-03..08 (accounts and
-test database, fixed by the helper's `db-baseline` step behind a probe).
+test database, fixed by the helper's `db-baseline` step behind its check).
 """
 from __future__ import annotations
 
 from engine.render import render
-from engine.resources import Directory, File, Handler, Packages, Probe, Resource, Service
+from engine.resources import Check, Directory, File, Handler, Packages, Resource, Service
 from engine.role import HostContext
 
 PACKAGES = ("mariadb-server", "mariadb-client")
@@ -16,12 +16,10 @@ MAIN_CNF = "/etc/mysql/mariadb.cnf"
 SECURE_FILE_PRIV = "/var/lib/mysql-files"
 DATADIR = "/var/lib/mysql"
 HELPER = ("/usr/bin/python3", "/usr/local/lib/hosting/web")
-PROBE_OK = "/var/lib/hosting/web/probe-ok"
 # Unknown or misspelt options make mariadbd exit non-zero before it would start.
 VALIDATE = "/usr/sbin/mariadbd --defaults-file={} --help --verbose >/dev/null"
 
 RESTART = Handler("restart-mariadb", ("systemctl", "restart", "mariadb.service"))
-BASELINE = Handler("mariadb-baseline", (*HELPER, "db-baseline"))
 
 
 def resources(ctx: HostContext, buffer_pool_mb: int = 512) -> tuple[list[Resource], list[Handler]]:
@@ -38,9 +36,8 @@ def resources(ctx: HostContext, buffer_pool_mb: int = 512) -> tuple[list[Resourc
                          innodb_buffer_pool_mb=buffer_pool_mb),
              0o640, "root", "mysql", validate=VALIDATE, notify=(RESTART.name,)),
         Service("mariadb.service"),
-        Probe(BASELINE.name, (*HELPER, "db-baseline", "--check"), PROBE_OK,
-              notify=(BASELINE.name,),
-              summary="MariaDB: remove the test database and anonymous, passwordless, "
-                      "wildcard-host and remote-root accounts (mysql-baseline)"),
+        Check("mariadb-baseline", (*HELPER, "db-baseline", "--check"), (*HELPER, "db-baseline"),
+              "MariaDB: remove the test database and anonymous, passwordless, wildcard-host "
+              "and remote-root accounts (mysql-baseline)"),
     ]
-    return out, [RESTART, BASELINE]
+    return out, [RESTART]

@@ -21,8 +21,8 @@ from roles.web import nginx_listen
 RELOAD_NGINX = Handler("reload-nginx", ("systemctl", "reload-or-restart", "nginx.service"))
 RESTART_NGINX = nginx_listen.RESTART
 # Debian's default site appears during the first deploy's apt run, after the facts were read:
-# removed when our nginx.conf is written (see roles/web/role.py, TIDY).
-TIDY = Handler("proxy-tidy", ("rm", "-f", "/etc/nginx/sites-enabled/default"))
+# the apt run that installs nginx removes it at once (Packages.leftovers).
+DEFAULT_SITE = "/etc/nginx/sites-enabled/default"
 NGINX_TEST = "/usr/sbin/nginx -t -q -c {}"
 
 
@@ -45,7 +45,7 @@ def tls_material(ctx: HostContext, cfg: ProxyConfig) -> certificate.Material | N
 def proxy(ctx: HostContext) -> Desired:
     cfg = proxy_config(ctx.inventory.doc, ctx.host.name)
     resources: list[Resource] = [
-        Packages(("nginx",)),
+        Packages(("nginx",), leftovers=(DEFAULT_SITE,)),
         Directory(ACME_ROOT, 0o755),
         Directory(MAINTENANCE_ROOT, 0o755),
         File(f"{MAINTENANCE_ROOT}/_hosting_maintenance.html", render.maintenance_page()),
@@ -60,9 +60,9 @@ def proxy(ctx: HostContext) -> Desired:
     conf = render.nginx_conf(cfg)
     resources += [
         File("/etc/nginx/nginx.conf", conf, validate=NGINX_TEST,
-             notify=(TIDY.name, RELOAD_NGINX.name)),
-        Absent("/etc/nginx/sites-enabled/default"),
+             notify=(RELOAD_NGINX.name,)),
+        Absent(DEFAULT_SITE),
         Service("nginx.service"),
         *nginx_listen.resources(conf),
     ]
-    return Desired(tuple(resources), (TIDY, RELOAD_NGINX, RESTART_NGINX))
+    return Desired(tuple(resources), (RELOAD_NGINX, RESTART_NGINX))

@@ -2,9 +2,10 @@
 model, R-HOST-2). A pure function of the host's context, for the deploy engine (engine/).
 
 Beyond files, packages and services, four things are done by the helper shipped to
-/usr/local/lib/hosting/web, each behind a read-only probe that prints "ok" when there is
-nothing to do, so a second deploy changes nothing: the site's secrets, its database and
-user, the MariaDB baseline, and the encrypted private files. Code releases are not part of
+/usr/local/lib/hosting/web, each a Check (engine/primitives/check.py): a read-only `--check`
+exiting 0 when there is nothing to do, 3 when its fix must run, so a second deploy changes
+nothing: the site's secrets, its database and user, the MariaDB baseline, and the encrypted
+private files. Code releases are not part of
 `fab deploy` (a config fix must never ship new code): `fab web.release` does them.
 """
 from __future__ import annotations
@@ -13,11 +14,11 @@ from pathlib import Path
 
 from engine.resources import (
     Absent,
+    Check,
     Directory,
     File,
     Handler,
     Packages,
-    Probe,
     Resource,
     Service,
     User,
@@ -35,7 +36,7 @@ PACKAGES = ("nginx", f"php{PHP_VERSION}-fpm", f"php{PHP_VERSION}-cli",
 HELPER_SRC = Path(__file__).resolve().parents[2] / "onhost" / "web"
 HELPER_DIR = "/usr/local/lib/hosting/web"
 HELPER = ("/usr/bin/python3", HELPER_DIR)
-PROBE_OK = "/var/lib/hosting/web/probe-ok"  # what every probe prints when all is well
+OLD_PROBE_OK = "/var/lib/hosting/web/probe-ok"  # left by deploys before checks had exit codes
 FPM = f"php{PHP_VERSION}-fpm.service"
 
 DAEMON_RELOAD = Handler("web-daemon-reload", ("systemctl", "daemon-reload"))
@@ -44,11 +45,10 @@ RELOAD_NGINX = Handler("reload-nginx", ("systemctl", "reload-or-restart", "nginx
 RESTART_NGINX = nginx_listen.RESTART
 # Files the packages install that must not be live: Debian's default site (*:80) and its
 # www pool (PHP as www-data, the nginx user). They appear during the first deploy's apt run,
-# after the facts were read, so the Absent resources below would only see them on a second
-# run; this handler, run when our own nginx/pool files are written, removes them at once.
+# after the facts were read, so the apt run that installs the packages removes them at once
+# (Packages.leftovers); the Absent resources below keep them away on later runs.
 PACKAGE_LEFTOVERS = ("/etc/nginx/sites-enabled/default",
                      f"/etc/php/{PHP_VERSION}/fpm/pool.d/www.conf")
-TIDY = Handler("web-tidy", ("rm", "-f", *PACKAGE_LEFTOVERS))
 NGINX_TEST = "/usr/sbin/nginx -t -q -c {}"
 
 
@@ -59,7 +59,7 @@ def helper_files() -> list[Resource]:
     for src in sorted(HELPER_SRC.glob("*.py")):
         out.append(File(f"{HELPER_DIR}/{src.name}", src.read_text(), 0o644))
     out += [Directory("/var/lib/hosting/web", 0o755), Directory(HOMES, 0o755),
-            File(PROBE_OK, "ok\n", 0o644)]
+            Absent(OLD_PROBE_OK)]
     return out
 
 
@@ -96,16 +96,14 @@ def site_dirs(site: WebSite) -> list[Resource]:
     ]
 
 
-def _probe(name: str, args: tuple[str, ...], summary: str) -> Probe:
-    return Probe(name, (*HELPER, *args, "--check"), PROBE_OK, notify=(name,), summary=summary)
+def _check(name: str, args: tuple[str, ...], summary: str) -> Check:
+    return Check(name, (*HELPER, *args, "--check"), (*HELPER, *args), summary)
 
 
-def _handler(name: str, args: tuple[str, ...], timeout: int = 300) -> Handler:
-    return Handler(name, (*HELPER, *args), timeout)
-
-
-def site_state(site: WebSite) -> tuple[list[Resource], list[Handler]]:
-    """Secrets, database and encrypted private files of one site: probes and their fixes."""
+def site_state(site: WebSite) -> list[Resource]:
+    """Secrets, database and encrypted private files of one site: checks and their fixes
+    (run in this order; the private files need the secrets' key and the mount unit, so
+    `web` places that one after the unit files and services)."""
     lay = site.layout
     secrets = ("secrets", "--site", site.name, "--etc", lay.etc, "--database", site.database)
     db = ("database", "--site", site.name, "--database", site.database,
@@ -114,17 +112,14 @@ def site_state(site: WebSite) -> tuple[list[Resource], list[Handler]]:
                "--plain", lay.private_files, "--passfile", lay.private_key,
                "--unit", lay.private_unit)
     n = site.name
-    resources: list[Resource] = [
-        _probe(f"web-secrets-{n}", secrets, f"{n}: generate missing secrets (DB password, "
+    return [
+        _check(f"web-secrets-{n}", secrets, f"{n}: generate missing secrets (DB password, "
                "hash salt, private files key) on the host, or fix their modes"),
-        _probe(f"web-database-{n}", db, f"{n}: create or repair database {site.database} and "
+        _check(f"web-database-{n}", db, f"{n}: create or repair database {site.database} and "
                f"its user (privileges on it only)"),
-        _probe(f"web-private-{n}", private, f"{n}: initialise or mount the encrypted private "
+        _check(f"web-private-{n}", private, f"{n}: initialise or mount the encrypted private "
                "files (gocryptfs)"),
     ]
-    handlers = [_handler(f"web-secrets-{n}", secrets), _handler(f"web-database-{n}", db),
-                _handler(f"web-private-{n}", private)]
-    return resources, handlers
 
 
 def site_files(site: WebSite, memory_mb: int = 0, sites_on_host: int = 1) -> list[Resource]:
@@ -138,7 +133,7 @@ def site_files(site: WebSite, memory_mb: int = 0, sites_on_host: int = 1) -> lis
              lay.group, validate=f"/usr/bin/php{PHP_VERSION} -l {{}}"),
         File(lay.fpm_pool, render.php_pool(site, memory_mb, sites_on_host), 0o644,
              validate=f"/usr/sbin/php-fpm{PHP_VERSION} -t -y {{}}",
-             notify=(TIDY.name, RELOAD_FPM.name)),
+             notify=(RELOAD_FPM.name,)),
         File(f"/etc/systemd/system/{lay.private_unit}.service", render.private_service(site),
              notify=units),
         File(f"/etc/systemd/system/{lay.cron_unit}.service", render.cron_service(site),
@@ -163,14 +158,14 @@ def web(ctx: HostContext) -> Desired:
         # VM (R-HOST-2); serving two from one host would need a vhost per site here.
         raise ValueError(f"{ctx.host.name} holds {len(sites)} sites; one web host per site")
     site = sites[0]
-    resources: list[Resource] = [Packages(PACKAGES), *helper_files()]
+    resources: list[Resource] = [Packages(PACKAGES, leftovers=PACKAGE_LEFTOVERS),
+                                 *helper_files()]
     db_resources, db_handlers = mariadb.resources(ctx)
     resources += db_resources
     handlers: list[Handler] = [DAEMON_RELOAD, *db_handlers]
     resources += site_users(site) + site_dirs(site)
-    state, state_handlers = site_state(site)
+    *state, private = site_state(site)
     resources += state
-    handlers += state_handlers
     resources += site_files(site, ctx.system.memory_mb, len(sites))
     nginx_conf = render.nginx_conf(site)
     resources += [
@@ -181,13 +176,14 @@ def web(ctx: HostContext) -> Desired:
         File(f"/etc/systemd/system/{FPM}.d/50-hosting.conf", render.php_fpm_dropin(sites),
              notify=("web-daemon-reload",)),
         File("/etc/nginx/nginx.conf", nginx_conf, validate=NGINX_TEST,
-             notify=(TIDY.name, RELOAD_NGINX.name)),
+             notify=(RELOAD_NGINX.name,)),
         Absent("/etc/nginx/sites-enabled/default"),
         Service(FPM),
         Service("nginx.service"),
         *site_services(site),
+        private,  # after its mount unit is written and started
         *nginx_listen.resources(nginx_conf),
     ]
-    handlers += [TIDY, RELOAD_FPM, RELOAD_NGINX, RESTART_NGINX]
+    handlers += [RELOAD_FPM, RELOAD_NGINX, RESTART_NGINX]
     return Desired(tuple(resources), tuple(handlers))
 

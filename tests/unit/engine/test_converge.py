@@ -1,7 +1,11 @@
-"""One host's converge with a fake agent: check mode executes nothing, apply executes the
-plan once, a failure is reported (never raised), and a no-op costs one round trip."""
+"""One host's converge with a fake agent session: the role is called once with the host's
+system facts, everything happens on ONE session (system facts, facts, apply), check mode
+executes nothing, a no-op costs two round trips, and the host's changes are counted from the
+agent's own op results."""
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from typing import Any
 
@@ -12,32 +16,49 @@ from engine.role import Desired
 
 WANTED = Desired((File("/etc/a.conf", "new\n", notify=("reload",)),),
                  (Handler("reload", ("systemctl", "reload", "a.service")),))
+CONVERGED = {"/etc/a.conf": {"exists": True, "kind": "file", "mode": 0o644, "owner": "root",
+                             "group": "root", "sha256": hashlib.sha256(b"new\n").hexdigest(),
+                             "content_b64": base64.b64encode(b"new\n").decode()}}
 
 
 class FakeAgent:
-    """Answers `facts` from a dict and records every `apply` it is asked to run."""
+    """A Session answering `system` and `facts` from data and recording every request."""
+
+    opened = 0
 
     def __init__(self, paths: dict[str, Any], apply_reply: dict[str, Any] | None = None,
                  container: str = "") -> None:
         self.paths = paths
         self.container = container
-        self.applied: list[dict[str, Any]] = []
         self.apply_reply = apply_reply
+        self.modes: list[str] = []
+        self.applied: list[dict[str, Any]] = []
+        self.closed = False
 
-    def __call__(self, stdin: bytes, timeout: float | None) -> tuple[int, bytes, bytes]:
-        request = json.loads(stdin.split(b"\n", 1)[1])
-        if request["mode"] == "facts":
-            reply = {"system": {"container": self.container},
-                     "paths": {p: self.paths.get(p, {"exists": False})
+    def open(self) -> FakeAgent:
+        FakeAgent.opened += 1
+        return self
+
+    def exchange(self, line: bytes, timeout: float | None) -> bytes:
+        assert line.endswith(b"\n") and not self.closed
+        request = json.loads(line)
+        self.modes.append(request["mode"])
+        if request["mode"] == "system":
+            reply: dict[str, Any] = {"container": self.container}
+        elif request["mode"] == "facts":
+            reply = {"paths": {p: self.paths.get(p, {"exists": False})
                                for p in request["request"]["paths"]}}
         else:
             self.applied.append(request)
             reply = self.apply_reply or {
-                "results": [{"ok": True, "skipped": False, "error": ""}
+                "results": [{"ok": True, "changed": True, "skipped": False, "error": ""}
                             for _ in request["actions"]],
-                "handlers": [{"name": h["name"], "ran": True, "ok": True}
+                "handlers": [{"name": h["name"], "ran": True, "ok": True, "changed": True}
                              for h in request["handlers"]]}
-        return 0, json.dumps(reply).encode(), b""
+        return json.dumps(reply).encode() + b"\n"
+
+    def close(self) -> None:
+        self.closed = True
 
 
 def build(_system: SystemFacts) -> Desired:
@@ -46,39 +67,44 @@ def build(_system: SystemFacts) -> Desired:
 
 def test_converge_check_mode_reports_diff_and_executes_nothing() -> None:
     agent = FakeAgent({})
-    result = converge("h", lambda: agent, build, check=True)
-    assert agent.applied == []
-    assert result.ok and result.changed == 1 and result.round_trips == 1
+    result = converge("h", agent.open, build, check=True)
+    assert agent.applied == [] and agent.modes == ["system", "facts"]
+    assert result.ok and result.changed == 1 and result.round_trips == 2
     assert result.plan is not None and "+new" in result.plan.actions[0].diff
 
 
-def test_converge_apply_runs_the_plan_and_the_handler_once() -> None:
+def test_converge_apply_runs_the_plan_and_the_handler_once_on_the_same_session() -> None:
     agent = FakeAgent({})
-    result = converge("h", lambda: agent, build)
+    before = FakeAgent.opened
+    result = converge("h", agent.open, build)
     [request] = agent.applied
     assert [a["kind"] for a in request["actions"]] == ["write"]
     assert [h["name"] for h in request["handlers"]] == ["reload"]
-    assert result.ok and result.changed == 1 and result.round_trips == 2
-    assert [o.summary for o in result.outcomes] == ["create /etc/a.conf (mode 0644)",
-                                                    "handler reload"]
+    assert agent.modes == ["system", "facts", "apply"] and FakeAgent.opened == before + 1
+    assert result.ok and result.changed == 1 and result.round_trips == 3 and agent.closed
+    assert [(o.summary, o.changed) for o in result.outcomes] == [
+        ("create /etc/a.conf (mode 0644)", True), ("handler reload", True)]
 
 
-def test_converge_nothing_to_do_costs_one_round_trip_and_applies_nothing() -> None:
-    import base64
-    import hashlib
-    agent = FakeAgent({"/etc/a.conf": {"exists": True, "kind": "file", "mode": 0o644,
-                                       "owner": "root", "group": "root",
-                                       "sha256": hashlib.sha256(b"new\n").hexdigest(),
-                                       "content_b64": base64.b64encode(b"new\n").decode()}})
-    result = converge("h", lambda: agent, build)
-    assert agent.applied == [] and result.round_trips == 1
+def test_converge_nothing_to_do_costs_two_round_trips_and_applies_nothing() -> None:
+    agent = FakeAgent(CONVERGED)
+    result = converge("h", agent.open, build)
+    assert agent.applied == [] and result.round_trips == 2 and agent.closed
     assert (result.changed, result.unchanged, result.failed) == (0, 1, 0)
+
+
+def test_converge_op_reporting_no_change_is_not_counted_as_changed() -> None:
+    reply = {"results": [{"ok": True, "changed": False, "skipped": False, "error": ""}],
+             "handlers": [{"name": "reload", "ran": False, "ok": True}]}
+    result = converge("h", FakeAgent({}, reply).open, build)
+    assert (result.changed, result.failed, result.ok) == (0, 0, True)
+    assert [o.summary for o in result.outcomes] == ["create /etc/a.conf (mode 0644)"]
 
 
 def test_converge_failed_action_counts_as_failed_not_changed() -> None:
     reply = {"results": [{"ok": False, "skipped": False, "error": "validation failed"}],
              "handlers": [{"name": "reload", "ran": False, "ok": True}]}
-    result = converge("h", lambda: FakeAgent({}, reply), build)
+    result = converge("h", FakeAgent({}, reply).open, build)
     assert (result.changed, result.failed, result.ok) == (0, 1, False)
     assert result.outcomes[0].error == "validation failed"
 
@@ -90,11 +116,20 @@ def test_converge_unreachable_host_is_a_result_not_an_exception() -> None:
     assert not result.ok and "connection refused" in result.error and result.plan is None
 
 
-def test_converge_roles_see_the_hosts_system_facts() -> None:
+def test_converge_agent_error_fails_the_host_and_closes_the_session() -> None:
+    class Broken(FakeAgent):
+        def exchange(self, line: bytes, timeout: float | None) -> bytes:
+            return b'{"agent_error": "KeyError: mode"}\n'
+    agent = Broken({})
+    result = converge("h", agent.open, build)
+    assert "KeyError: mode" in result.error and agent.closed
+
+
+def test_converge_role_called_once_with_the_hosts_system_facts() -> None:
     seen: list[SystemFacts] = []
 
     def spy(system: SystemFacts) -> Desired:
         seen.append(system)
         return WANTED
-    converge("h", lambda: FakeAgent({}, container="systemd-nspawn"), spy, check=True)
-    assert [s.container for s in seen] == ["", "systemd-nspawn"]  # probe, then real facts
+    converge("h", FakeAgent({}, container="systemd-nspawn").open, spy)
+    assert [s.container for s in seen] == ["systemd-nspawn"]

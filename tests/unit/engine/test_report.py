@@ -1,8 +1,8 @@
 """What the operator reads: progress lines, check-mode details, notes, the summary table."""
 from __future__ import annotations
 
-from engine.converge import HostResult, Outcome
-from engine.decide import Action, HandlerRun, Note, Plan
+from engine.converge import HostResult
+from engine.decide import Action, HandlerRun, Note, OpResult, Plan
 from engine.report import details, notes_summary, progress_line, summary_table
 
 PLAN = Plan(actions=(Action("file:/etc/a", "write /etc/a (content)", {"kind": "write"},
@@ -30,10 +30,14 @@ def test_details_check_mode_lists_actions_handlers_and_the_diff() -> None:
 
 
 def test_details_apply_shows_only_failures_unless_verbose() -> None:
-    r = HostResult("h", plan=PLAN, outcomes=[Outcome("write /etc/a", False, "validation failed")])
+    r = HostResult("h", plan=PLAN, outcomes=[OpResult("write /etc/a", False,
+                                                      error="validation failed")])
     assert "[FAILED] write /etc/a: validation failed" in details(r)
-    ok = HostResult("h", plan=PLAN, outcomes=[Outcome("write /etc/a", True)])
-    assert details(ok) == "" and "[ok] write /etc/a" in details(ok, verbose=True)
+    ok = HostResult("h", plan=PLAN, outcomes=[OpResult("write /etc/a", True, changed=True),
+                                              OpResult("handler reload", True)])
+    assert details(ok) == ""
+    assert "[changed] write /etc/a" in details(ok, verbose=True)
+    assert "[no change] handler reload" in details(ok, verbose=True)
 
 
 def test_notes_summary_groups_items_and_hosts() -> None:
@@ -46,7 +50,8 @@ def test_notes_summary_groups_items_and_hosts() -> None:
 
 
 def test_summary_table_has_a_row_per_host_and_totals() -> None:
-    rs = [HostResult("proxy", plan=PLAN, outcomes=[Outcome("w", True)], seconds=2.0),
+    rs = [HostResult("proxy", plan=PLAN, outcomes=[OpResult("w", True, True, key="file:/etc/a")],
+                     seconds=2.0),
           HostResult("ops", error="down", seconds=15.0)]
     lines = summary_table(rs, 15.2, check=False).splitlines()
     assert lines[0].split() == ["host", "changed", "unchanged", "failed", "seconds"]

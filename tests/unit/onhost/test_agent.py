@@ -1,5 +1,7 @@
 """The on-host agent, run locally on temporary files: facts, atomic validated writes, stop at
-the first failure, handlers only after a success; and the stdin bootstrap `remote` uses."""
+the first failure, each op's own `changed`, handlers only after a change; the apt, check and
+notify ops; and the session `remote` uses (the agent bootstrapped on stdin, then one JSON
+request per line, answered on the same process)."""
 from __future__ import annotations
 
 import base64
@@ -16,8 +18,9 @@ import pytest
 
 from engine import remote
 from engine.converge import converge
-from engine.decide import Plan, decide
-from engine.facts import FactRequest, request_for
+from engine.decide import decide
+from engine.facts import FactRequest
+from engine.primitives import request_for
 from engine.resources import File, Handler
 from engine.role import Desired
 from onhost import agent
@@ -31,11 +34,46 @@ def write_op(path: Path, data: bytes, mode: int = 0o640, validate: str | None = 
             "mode": mode, "owner": ME, "group": MY_GROUP, "validate": validate}
 
 
-def local_runner(stdin: bytes, timeout: float | None) -> tuple[int, bytes, bytes]:
-    """What AgentChannel does over SSH, minus SSH and sudo."""
-    proc = subprocess.run([sys.executable, "-c", remote.BOOT], input=stdin,
-                          capture_output=True, timeout=timeout)
-    return proc.returncode, proc.stdout, proc.stderr
+class LocalSession:
+    """What AgentChannel does over SSH, minus SSH and sudo: one agent process, the agent sent
+    as the first stdin line, then one request line and one answer line at a time."""
+
+    started = 0
+
+    def __init__(self, argv: tuple[str, ...] = (sys.executable, "-c", remote.BOOT)) -> None:
+        self.argv = argv
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.answers: list[bytes] = []
+
+    def exchange(self, line: bytes, timeout: float | None) -> bytes:
+        if self.proc is None:
+            LocalSession.started += 1
+            self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(remote.agent_line())
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        try:
+            self.proc.stdin.write(line)
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            pass
+        answer = self.proc.stdout.readline()
+        if not answer.endswith(b"\n"):
+            assert self.proc.stderr is not None
+            raise remote.agent_gone(self.proc.wait(timeout), self.proc.stderr.read())
+        self.answers.append(answer)
+        return answer
+
+    def close(self) -> None:
+        if self.proc is not None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            assert self.proc.wait(30) == 0
+            for f in (self.proc.stdout, self.proc.stderr):
+                if f is not None:
+                    f.close()
+            self.proc = None
 
 
 def test_gather_reads_files_dirs_and_missing_paths(tmp_path: Path) -> None:
@@ -49,7 +87,16 @@ def test_gather_reads_files_dirs_and_missing_paths(tmp_path: Path) -> None:
     assert f["sha256"] == hashlib.sha256(b"hello\n").hexdigest()
     assert facts["paths"][str(tmp_path)]["kind"] == "dir"
     assert facts["paths"][str(tmp_path / "no")] == {"exists": False}
-    assert set(facts["system"]) >= {"container", "ssh_algorithms", "os_id"}
+    assert "system" not in facts  # its own request, answered first (the role needs it)
+
+
+def test_answer_system_request_reports_the_system_facts() -> None:
+    assert set(agent.answer({"mode": "system"})) >= {"container", "ssh_algorithms", "os_id",
+                                                    "mem_total_kb"}
+
+
+def test_answer_unknown_mode_is_an_agent_error_not_a_crash() -> None:
+    assert "unknown mode" in agent.answer({"mode": "dance"})["agent_error"]
 
 
 def test_apply_write_replaces_the_file_atomically_with_mode_and_no_leftover(
@@ -57,7 +104,8 @@ def test_apply_write_replaces_the_file_atomically_with_mode_and_no_leftover(
     target = tmp_path / "x.conf"
     target.write_text("old\n")
     reply = agent.apply([write_op(target, b"new\n", 0o600)], [])
-    assert reply["results"] == [{"ok": True, "skipped": False, "error": "", "output": ""}]
+    assert reply["results"] == [{"ok": True, "changed": True, "skipped": False, "error": "",
+                                 "output": ""}]
     assert target.read_text() == "new\n"
     assert oct(target.stat().st_mode & 0o777) == oct(0o600)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.conf"]
@@ -112,6 +160,7 @@ def test_apply_remove_mkdir_and_attrs(tmp_path: Path) -> None:
             "group": MY_GROUP}]
     reply = agent.apply(ops, [])
     assert all(r["ok"] for r in reply["results"])
+    assert [r["changed"] for r in reply["results"]] == [True, False, True, True]
     assert not (tmp_path / "gone").exists()
     assert (tmp_path / "d").stat().st_mode & 0o777 == 0o750
     assert (tmp_path / "chmod").stat().st_mode & 0o777 == 0o600
@@ -125,35 +174,42 @@ def test_apply_refuses_to_remove_a_directory(tmp_path: Path) -> None:
 def test_remote_call_ships_the_agent_on_stdin_and_reads_json(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("content\n")
     f = str(tmp_path / "f")
-    facts = remote.gather(local_runner, FactRequest(paths=(f,), contents=(f,)))
+    session = LocalSession()
+    facts = remote.gather(session, FactRequest(paths=(f,), contents=(f,)))
+    session.close()
     assert facts.path(f).data == b"content\n"
 
 
-def test_remote_apply_executes_a_plan_made_by_decide(tmp_path: Path) -> None:
+def test_remote_session_system_facts_and_apply_answered_by_one_agent_process(
+        tmp_path: Path) -> None:
     target = tmp_path / "conf"
     marker = tmp_path / "reloaded"
     res = (File(str(target), "x = 1\n", 0o600, owner=ME, group=MY_GROUP, notify=("reload",)),)
+    session = LocalSession()
+    before = LocalSession.started
+    system = remote.system(session)
     plan = decide(res, (Handler("reload", ("touch", str(marker))),),
-                  remote.gather(local_runner, FactRequest(paths=(str(target),))))
-    reply = remote.apply(local_runner, plan)
-    assert [r["ok"] for r in reply["results"]] == [True]
+                  remote.gather(session, FactRequest(paths=(str(target),)), system))
+    results = remote.apply(session, plan)
+    again = decide(res, (), remote.gather(session, FactRequest(paths=(str(target),))))
+    session.close()
+    assert LocalSession.started == before + 1 and len(session.answers) == 4
+    assert system.os_id != "" or system.os_version_id == ""  # parsed, whatever the machine
+    assert [(r.summary, r.ok, r.changed) for r in results] == [
+        (f"create {target} (mode 0600)", True, True), ("handler reload", True, True)]
     assert target.read_text() == "x = 1\n" and marker.exists()
-    again = decide(res, (), remote.gather(local_runner, FactRequest(paths=(str(target),))))
     assert again.is_noop
 
 
 def test_remote_call_agent_crash_is_a_remote_error() -> None:
-    def broken(stdin: bytes, timeout: float | None) -> tuple[int, bytes, bytes]:
-        return 1, b"", b"Traceback: boom"
-    with pytest.raises(remote.RemoteError, match="boom"):
-        remote.apply(broken, Plan())
+    crash = (sys.executable, "-c", "import sys; sys.stderr.write('Traceback: boom'); sys.exit(1)")
+    with pytest.raises(remote.RemoteError, match="agent exited 1: Traceback: boom"):
+        remote.system(LocalSession(crash))
 
 
-def test_remote_call_sudo_password_prompt_says_what_is_missing() -> None:
-    def sudo(stdin: bytes, timeout: float | None) -> tuple[int, bytes, bytes]:
-        return 1, b"", b"sudo: a password is required"
-    with pytest.raises(remote.RemoteError, match="passwordless sudo"):
-        remote.gather(sudo, FactRequest())
+def test_agent_gone_sudo_password_prompt_says_what_is_missing() -> None:
+    error = remote.agent_gone(1, b"sudo: a password is required")
+    assert "passwordless sudo" in str(error)
 
 
 # --- what comes back: digests always, content only for check-mode diffs, secrets never -------
@@ -161,10 +217,10 @@ def test_remote_call_sudo_password_prompt_says_what_is_missing() -> None:
 
 def agent_reply(request: FactRequest) -> bytes:
     """The raw bytes the agent writes back for a facts request (what travels over SSH)."""
-    stdin = remote.agent_line() + json.dumps({"mode": "facts",
-                                              "request": request.to_json()}).encode()
-    rc, out, err = local_runner(stdin, 60)
-    assert rc == 0, err
+    session = LocalSession()
+    out = session.exchange(json.dumps({"mode": "facts", "request": request.to_json()}).encode()
+                           + b"\n", 60)
+    session.close()
     return out
 
 
@@ -205,7 +261,7 @@ def test_agent_facts_apply_mode_no_content_comes_back(tmp_path: Path) -> None:
 def test_converge_check_plain_file_diff_and_sensitive_file_only_said_changed(
         tmp_path: Path) -> None:
     secret, plain = drifted(tmp_path)
-    result = converge("h", lambda: local_runner, lambda _s: Desired((secret, plain)), check=True)
+    result = converge("h", LocalSession, lambda _s: Desired((secret, plain)), check=True)
     assert result.ok and result.plan is not None
     diffs = {a.key: a.diff for a in result.plan.actions}
     assert "-port = 80\n+port = 8080\n" in diffs[plain.key]
@@ -216,17 +272,95 @@ def test_converge_check_plain_file_diff_and_sensitive_file_only_said_changed(
 
 def test_converge_apply_fetches_no_content_and_writes_what_differs(tmp_path: Path) -> None:
     secret, plain = drifted(tmp_path)
-    replies: list[bytes] = []
-
-    def recording(stdin: bytes, timeout: float | None) -> tuple[int, bytes, bytes]:
-        rc, out, err = local_runner(stdin, timeout)
-        replies.append(out)
-        return rc, out, err
-
-    result = converge("h", lambda: recording, lambda _s: Desired((secret, plain)))
+    session = LocalSession()
+    result = converge("h", lambda: session, lambda _s: Desired((secret, plain)))
     assert result.ok and result.changed == 2
-    facts_reply = replies[0]
+    facts_reply = session.answers[1]  # after the system facts
     assert b"content_b64" not in facts_reply
     assert (tmp_path / "repo.pass").read_bytes() == b"new-secret-wanted\n"
-    again = converge("h", lambda: local_runner, lambda _s: Desired((secret, plain)))
-    assert again.plan is not None and again.plan.is_noop and again.round_trips == 1
+    again = converge("h", LocalSession, lambda _s: Desired((secret, plain)))
+    assert again.plan is not None and again.plan.is_noop and again.round_trips == 2
+
+
+# --- each op's own `changed`: handlers, apt leftovers, checks -----------------------------------
+
+
+def test_apply_handler_notified_only_by_an_op_that_changed_nothing_does_not_run(
+        tmp_path: Path) -> None:
+    marker = tmp_path / "handled"
+    handler = {"kind": "command", "argv": ["touch", str(marker)]}
+    reply = agent.apply([{"kind": "remove", "path": str(tmp_path / "never-there")}],
+                        [{"name": "h", "op": handler, "after": [0]}])
+    assert reply["results"][0] == {"ok": True, "changed": False, "skipped": False, "error": "",
+                                   "output": ""}
+    assert reply["handlers"][0]["ran"] is False and not marker.exists()
+
+
+def apt_op(tmp_path: Path, leftover: Path) -> dict:
+    return {"kind": "apt", "names": ["nginx"], "install": True, "script": "true",
+            "timeout": 30, "env": {}, "leftovers": [str(leftover), str(tmp_path / "no-such")]}
+
+
+def test_op_apt_package_really_installed_removes_the_leftovers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    leftover = tmp_path / "sites-enabled-default"
+    leftover.write_text("server { listen 80 default_server; }\n")
+    states = iter([{"nginx": None}, {"nginx": "1.26.3-3"}])
+    monkeypatch.setattr(agent, "packages_fact", lambda names: next(states))
+    changed, output = agent.op_apt(apt_op(tmp_path, leftover))
+    assert changed and not leftover.exists() and output == f"removed {leftover}"
+
+
+def test_op_apt_nothing_installed_changes_nothing_and_leaves_the_leftovers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    leftover = tmp_path / "www.conf"
+    leftover.write_text("[www]\n")
+    monkeypatch.setattr(agent, "packages_fact", lambda names: {"nginx": "1.26.3-3"})
+    assert agent.op_apt(apt_op(tmp_path, leftover)) == (False, "")
+    assert leftover.exists()
+
+
+def test_op_apt_failing_script_fails_with_its_output(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(agent, "packages_fact", lambda names: {"nginx": None})
+    op = {**apt_op(tmp_path, tmp_path / "x"), "script": "echo 'E: Unable to locate' >&2; exit 100"}
+    with pytest.raises(agent.OpFailed, match="exited 100: E: Unable to locate"):
+        agent.op_apt(op)
+
+
+def check_op(state: Path, check_extra: str = "") -> dict:
+    check = f"{check_extra}test -e {state} || {{ echo {state} missing; exit 3; }}"
+    return {"kind": "check", "check": ["sh", "-c", check],
+            "apply": ["sh", "-c", f"echo made > {state}"], "timeout": 30}
+
+
+def test_op_check_in_state_runs_no_apply_and_changes_nothing(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.write_text("kept\n")
+    assert agent.op_check(check_op(state)) == (False, "in state")
+    assert state.read_text() == "kept\n"
+
+
+def test_op_check_would_change_runs_apply_and_reports_changed(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    changed, _output = agent.op_check(check_op(state))
+    assert changed and state.read_text() == "made\n"
+
+
+def test_op_check_error_status_fails_with_the_checks_stderr(tmp_path: Path) -> None:
+    op = check_op(tmp_path / "state", "echo 'mariadb: cannot connect' >&2; exit 1; ")
+    with pytest.raises(agent.OpFailed, match="check before apply failed.*cannot connect"):
+        agent.op_check(op)
+    assert not (tmp_path / "state").exists()
+
+
+def test_op_check_apply_that_does_not_converge_fails(tmp_path: Path) -> None:
+    op = {**check_op(tmp_path / "state"), "apply": ["true"]}
+    with pytest.raises(agent.OpFailed, match="its check still says: .*state missing"):
+        agent.op_check(op)
+
+
+def test_op_notify_reports_a_change_so_its_handlers_run() -> None:
+    reply = agent.apply([{"kind": "notify"}], [{"name": "reload", "after": [0],
+                                                "op": {"kind": "command", "argv": ["true"]}}])
+    assert reply["results"][0]["changed"] and reply["handlers"][0]["ran"]

@@ -7,7 +7,17 @@ import hashlib
 
 from engine.facts import CommandFact, HostFacts, PathFact, SystemFacts, UnitFact, UserFact
 from engine.inventory import Inventory
-from engine.resources import Absent, Directory, File, Packages, Probe, Service, Sysctl, User
+from engine.resources import (
+    Absent,
+    Check,
+    Directory,
+    File,
+    Packages,
+    Probe,
+    Service,
+    Sysctl,
+    User,
+)
 from engine.role import HostContext
 
 
@@ -38,6 +48,8 @@ def converged(desired) -> HostFacts:
         elif isinstance(r, Probe):
             expected = next(f for f in desired.resources
                             if isinstance(f, File) and f.path == r.expect_from)
+        elif isinstance(r, Check):
+            commands[r.name] = CommandFact(0, "")  # exit 0: in state
             commands[r.name] = CommandFact(0, expected.data.decode())
         elif isinstance(r, Sysctl):
             pass

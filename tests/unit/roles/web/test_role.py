@@ -16,10 +16,19 @@ def test_web_fresh_host_installs_everything_once(prod_doc):
     assert len(installs) == 1
     for pkg in ("nginx", "php8.4-fpm", "mariadb-server", "gocryptfs"):
         assert pkg in installs[0].summary
+    # Debian's default site and www pool are removed by the apt run that installs them.
+    assert installs[0].op["leftovers"] == ["/etc/nginx/sites-enabled/default",
+                                           "/etc/php/8.4/fpm/pool.d/www.conf"]
+    checks = [a.key for a in plan.actions if a.op["kind"] == "check"]
+    assert checks == ["check:mariadb-baseline", "check:web-secrets-villeparisis",
+                      "check:web-database-villeparisis", "check:web-private-villeparisis"]
+    keys = [a.key for a in plan.actions]
+    # The private files need their mount unit written and started first.
+    assert keys.index("service:hosting-private-villeparisis.service") < keys.index(
+        "check:web-private-villeparisis")
     ran = [h.name for h in plan.handlers]
-    assert ran[:3] == ["web-daemon-reload", "restart-mariadb", "mariadb-baseline"]
-    assert ran.index("web-secrets-villeparisis") < ran.index("web-database-villeparisis")
-    assert ran[-4:] == ["web-tidy", "reload-php-fpm", "reload-nginx", "restart-nginx"]
+    assert ran == ["web-daemon-reload", "restart-mariadb", "reload-php-fpm", "reload-nginx",
+                   "restart-nginx"]
 
 
 def test_web_converged_host_gets_no_action(prod_doc):
@@ -51,15 +60,18 @@ def test_web_changed_pool_reloads_php_only(prod_doc):
     facts.paths[pool] = PathFact(True, "file", 0o644, "root", "root", "x", b"old")
     plan = decide(d.resources, d.handlers, facts)
     assert [a.key for a in plan.actions] == [f"file:{pool}"]
-    assert [h.name for h in plan.handlers] == ["web-tidy", "reload-php-fpm"]
+    assert [h.name for h in plan.handlers] == ["reload-php-fpm"]
 
 
-def test_web_probe_failure_runs_its_fix(prod_doc):
+def test_web_check_would_change_runs_its_fix_alone(prod_doc):
     d = web(role_ctx(prod_doc, "web-participation"))
     facts = converged(d)
-    facts.commands["web-database-participation"] = CommandFact(0, "database missing\n")
+    facts.commands["web-database-participation"] = CommandFact(3, "database missing\n")
     plan = decide(d.resources, d.handlers, facts)
-    assert [h.name for h in plan.handlers] == ["web-database-participation"]
+    [action] = plan.actions
+    assert action.key == "check:web-database-participation" and plan.handlers == ()
+    assert "database" in action.op["apply"] and "--check" not in action.op["apply"]
+    assert action.op["check"][-1] == "--check"
 
 
 def test_web_role_on_proxy_host_is_empty(prod_doc):
