@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import localcmd
 from lab import antispoof, cgroups, network, procs, tls
 from lab.aptproxy import AptProxy
 from lab.config import LabConfig
@@ -329,8 +330,8 @@ class Lab:
             if stray:
                 procs.terminate(stray, 10)
             for mount in reversed(self._mounts()):
-                if subprocess.run(["umount", mount], capture_output=True).returncode != 0:
-                    subprocess.run(["umount", "-l", mount], capture_output=True)
+                if not localcmd.ok(["umount", mount]):
+                    localcmd.run(["umount", "-l", mount], check=False)
             for ns in network.lab_netns(self.cfg.prefix):
                 network.delete_host_network(ns)
             for link in network.lab_links(self.cfg.prefix):
@@ -371,9 +372,7 @@ class Lab:
     def ssh(self, host: str, command: str, *, timeout: float = 120,
             check: bool = False) -> subprocess.CompletedProcess[str]:
         """Run a shell command on a host through the generated ssh_config (as the login user)."""
-        return subprocess.run(self.ssh_argv(host, [command]), capture_output=True,
-                              text=True, timeout=timeout, check=check,
-                              stdin=subprocess.DEVNULL)
+        return localcmd.run(self.ssh_argv(host, [command]), timeout=timeout, check=check)
 
 
 def _live_fields(config_json: str) -> dict[str, object]:

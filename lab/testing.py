@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import localcmd
 from lab.config import REPO_ROOT, STATE_ROOT, LabConfig
 from lab.lab import Lab, Leftovers, UpReport
 
@@ -196,13 +197,12 @@ class Probe:
     def run(self, argv: list[str], *, timeout: float = 120,
             input: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run a command from this namespace (its source address is the probe's)."""
-        return subprocess.run(["ip", "netns", "exec", self.ns, *argv], capture_output=True,
-                              text=True, timeout=timeout, input=input,
-                              stdin=None if input is not None else subprocess.DEVNULL)
+        return localcmd.run(["ip", "netns", "exec", self.ns, *argv], timeout=timeout,
+                            input=input, check=False)
 
     def route_on_link(self, cidr: str) -> None:
         """Pretend the other network is on this wire: what an attacker next to it could try."""
-        subprocess.run(["ip", "-n", self.ns, "route", "add", cidr, "dev", "eth0"], check=True)
+        localcmd.run(["ip", "-n", self.ns, "route", "add", cidr, "dev", "eth0"])
 
     def tcp_open(self, targets: list[tuple[str, int]], timeout: float = 2.0) -> dict[str, bool]:
         """Connect to each (address, port) from inside the namespace, in parallel."""
@@ -216,9 +216,8 @@ class Probe:
             "ts=json.loads(sys.argv[1])\n"
             "with f.ThreadPoolExecutor(len(ts) or 1) as p: r=list(p.map(probe,ts))\n"
             "print(json.dumps({f'{a}:{b}':x for (a,b),x in zip(ts,r)}))\n")
-        out = subprocess.run(["ip", "netns", "exec", self.ns, "python3", "-c", code,
-                              json.dumps(targets), str(timeout)], check=True,
-                             capture_output=True, text=True, timeout=timeout + 30).stdout
+        out = localcmd.run(["ip", "netns", "exec", self.ns, "python3", "-c", code,
+                            json.dumps(targets), str(timeout)], timeout=timeout + 30).stdout
         return json.loads(out)
 
 

@@ -11,7 +11,9 @@
   which names the command and carries its exit code and the tail of its stderr.
 
 On-host code (onhost/, backup/) keeps its own copy: it runs with Debian's python3 and the
-standard library only. Commands on the hosts go over SSH (engine/remote.py, lab/testing.py).
+standard library only. Commands on the hosts go over SSH (engine/remote.py, lab/lab.py). The
+processes the lab supervises for its lifetime (systemd-nspawn, the apt proxy: lab/procs.py,
+lab/supervise.py) are started with subprocess.Popen: they are not commands run to completion.
 """
 from __future__ import annotations
 
