@@ -32,6 +32,8 @@ class StorageSite:
     lock_file: str
     check_subsets: int = 28
     expect: Expectation | None = None  # what the runner writes (backup.suspect); from `host`
+    quota_bytes: int | None = None  # the site's space limit on this server (backup.serve)
+    request_allowance: int = 64 * 2**20  # bytes of requests a session may send past it
 
     def __post_init__(self) -> None:
         if self.expect is None:
@@ -52,6 +54,10 @@ def parse(data: dict[str, Any], source: str = "config") -> StorageSite:
             expect = Expectation.from_config(data, host)
         except (TypeError, ValueError) as error:
             raise ConfigError(f"{source}.{error}") from None
+        quota = data.get("quota_gb")
+        if quota is not None and (isinstance(quota, bool) or not isinstance(quota, int | float)
+                                  or quota <= 0):
+            raise ConfigError(f"{source}.quota_gb: {quota!r} is not a positive number of GB")
         return StorageSite(
             site=data["site"],
             tier=tier,
@@ -66,6 +72,8 @@ def parse(data: dict[str, Any], source: str = "config") -> StorageSite:
             lock_file=data["lock_file"],
             check_subsets=subsets,
             expect=expect,
+            quota_bytes=None if quota is None else int(quota * 2**30),
+            request_allowance=int(float(data.get("request_allowance_mb", 64)) * 2**20),
         )
     except KeyError as missing:
         raise ConfigError(f"{source}: missing field {missing}") from None
