@@ -48,35 +48,35 @@ def _exact_pair(own: list[dict[str, Any]],
                 prefixes: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     pair: dict[str, dict[str, Any]] = {}
     for prefix in prefixes:
-        if len(prefix) < 8 or any(c not in "0123456789abcdef" for c in prefix):
-            raise RestoreError(f"--snapshot {prefix!r}: expected at least 8 hex digits of an id")
-        found = [s for s in own if s["id"].startswith(prefix)]
-        if len(found) != 1:
-            raise RestoreError(f"--snapshot {prefix}: {'no' if not found else 'more than one'} "
-                               "snapshot of this site with that id in this repository")
-        kind = KIND_DB if KIND_DB in found[0]["tags"] else KIND_FILES
+        found = _by_prefix(own, prefix)
+        kind = KIND_DB if KIND_DB in found["tags"] else KIND_FILES
         if kind in pair:
             raise RestoreError(f"--snapshot {' '.join(prefixes)}: both are {kind} snapshots")
-        pair[kind] = found[0]
+        pair[kind] = found
     if pair[KIND_DB]["time"] != pair[KIND_FILES]["time"]:
         raise RestoreError(f"--snapshot {' '.join(prefixes)}: not taken by the same night")
     return pair[KIND_DB], pair[KIND_FILES]
 
 
 def _pair_of(own: list[dict[str, Any]], prefix: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    if len(prefix) < 8 or any(c not in "0123456789abcdef" for c in prefix):
-        raise RestoreError(f"--snapshot {prefix!r}: expected at least 8 hex digits of an id")
-    found = [s for s in own if s["id"].startswith(prefix)]
-    if len(found) != 1:
-        raise RestoreError(f"--snapshot {prefix}: {'no' if not found else 'more than one'} "
-                           "snapshot of this site with that id in this repository")
-    chosen = found[0]
+    chosen = _by_prefix(own, prefix)
     moment, is_safety = parse_restic_time(chosen["time"]), SAFETY in chosen["tags"]
     pair = {KIND_DB if KIND_DB in s["tags"] else KIND_FILES: s for s in own
             if parse_restic_time(s["time"]) == moment and (SAFETY in s["tags"]) == is_safety}
     if len(pair) != 2:
         raise RestoreError(f"--snapshot {prefix}: its database or files half is missing")
     return pair[KIND_DB], pair[KIND_FILES]
+
+
+def _by_prefix(own: list[dict[str, Any]], prefix: str) -> dict[str, Any]:
+    """The one snapshot of this site whose id starts with `prefix` (8+ hex digits)."""
+    if len(prefix) < 8 or any(c not in "0123456789abcdef" for c in prefix):
+        raise RestoreError(f"--snapshot {prefix!r}: expected at least 8 hex digits of an id")
+    found = [s for s in own if s["id"].startswith(prefix)]
+    if len(found) != 1:
+        raise RestoreError(f"--snapshot {prefix}: {'no' if not found else 'more than one'} "
+                           "snapshot of this site with that id in this repository")
+    return found[0]
 
 
 def parse_at(text: str, zone: Any) -> datetime:
@@ -89,3 +89,4 @@ def parse_at(text: str, zone: Any) -> datetime:
     except ValueError:
         raise RestoreError(f"--at {text!r}: expected YYYY-MM-DD or an ISO time") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+
