@@ -107,7 +107,8 @@ def web_tier(lab: LabSession) -> WebTier:
     t1 = time.monotonic()
     for s in inv["sites"]:
         release(lab, s["name"])
-    tier = WebTier(lab, lab.lab.cfg.state_dir / "tls" / "ca.pem", t1 - t0,
+    # Clients trust the CA the inventory names (issue 12), as `fab web.urls` does.
+    tier = WebTier(lab, Path(inv["tls"]["source"]["client_ca"]), t1 - t0,
                    time.monotonic() - t1, {s["name"]: s for s in inv["sites"]})
     _TIERS[id(lab)] = tier
     return tier
