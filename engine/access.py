@@ -59,7 +59,8 @@ class Credentials:
     def settings(self) -> Settings:
         """What every converge with the baseline needs from this machine: the user KRL, when
         it holds one (a host converged without it would keep its first-boot, empty KRL)."""
-        return Settings(user_krl=self.user_krl.read_bytes() if self.user_krl.is_file() else None)
+        return Settings(user_krl=self.user_krl.read_bytes() if self.user_krl.is_file() else None,
+                        host_krl=self.host_krl.read_bytes() if self.host_krl.is_file() else None)
 
 
 def default_ca_dir(env: str) -> Path:

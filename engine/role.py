@@ -24,6 +24,7 @@ class Settings:
     """
 
     user_krl: bytes | None = None
+    host_krl: bytes | None = None  # the host CA's KRL, for the hosts' own SSH clients
     ntp_servers: tuple[str, ...] = ("ntp.ovh.net",)
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from localcmd import run
-from sshtrust.ca import create_ca, make_key_id, sign_host_key, sign_user_key
+from sshtrust.ca import create_ca, init_krl, make_key_id, sign_host_key, sign_user_key
 from sshtrust.certificate import load_certificate
 from sshtrust.keys import fingerprint
 
@@ -56,6 +56,10 @@ class LabTrust:
         os.chmod(self.dir, 0o700)
         create_ca(self.user_ca, f"{self.prefix}-lab-user-ca")
         create_ca(self.host_ca, f"{self.prefix}-lab-host-ca")
+        # Both KRLs exist from the start, as `fab ca.create` makes them: every deploy then
+        # pushes them and compares them (a missing one would only be created, never updated).
+        for ca_key in (self.user_ca, self.host_ca):
+            init_krl(ca_key.with_suffix(".krl"), ca_key.with_name(ca_key.name + ".pub"))
         return created
 
     def ca_public(self, which: str) -> str:

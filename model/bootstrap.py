@@ -17,6 +17,9 @@ from model.types import Stack
 HOST_KEY = "/etc/ssh/ssh_host_ed25519_key"
 USER_CA = "/etc/ssh/user_ca.pub"
 KRL = "/etc/ssh/revoked_keys.krl"
+# Revoked HOST certificates, for the SSH clients on the hosts (the web hosts' backup pushes to
+# the storage servers: RevokedHostKeys). Pushed by every deploy (roles/base/sshd.py).
+HOST_KRL = "/etc/ssh/revoked_host_keys.krl"
 PRINCIPALS_DIR = "/etc/ssh/auth_principals"
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-bootstrap.conf"
 

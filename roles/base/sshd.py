@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from engine.render import render
 from engine.resources import Absent, Directory, File, Handler, Resource, Service
 from engine.role import HostContext
-from model.bootstrap import HOST_KEY, KRL, PRINCIPALS_DIR, SSHD_DROPIN, USER_CA
+from model.bootstrap import HOST_KEY, HOST_KRL, KRL, PRINCIPALS_DIR, SSHD_DROPIN, USER_CA
 
 SSHD_CONFIG = "/etc/ssh/sshd_config"
 HOST_CERT = f"{HOST_KEY}-cert.pub"
@@ -86,18 +86,19 @@ def principals_file(ctx: HostContext) -> str:
 
 def resources(ctx: HostContext) -> list[Resource]:
     inv = ctx.inventory
-    krl: File
-    if ctx.settings.user_krl is not None:
-        krl = File(KRL, ctx.settings.user_krl, 0o644)
-    else:
-        # sshd refuses every key when RevokedKeys names a missing file: create an empty one,
-        # but never overwrite a KRL pushed earlier (this machine may not hold the CA).
-        krl = File(KRL, b"", 0o644, create_only=True)
+    # sshd refuses every key when RevokedKeys names a missing file (and ssh every host key
+    # when RevokedHostKeys does): without the CA's KRL here, an empty one is created, but a
+    # KRL pushed earlier is never overwritten (this machine may not hold the CA).
+    krl, host_krl = (File(path, data, 0o644) if data is not None
+                     else File(path, b"", 0o644, create_only=True)
+                     for path, data in ((KRL, ctx.settings.user_krl),
+                                        (HOST_KRL, ctx.settings.host_krl)))
     login = inv.login_user
     return [
         Directory("/etc/ssh", 0o755),  # sshd-04
         File(USER_CA, inv.user_ca_public_key + "\n", 0o644, notify=(RELOAD,)),
         krl,
+        host_krl,
         Directory(PRINCIPALS_DIR, 0o755),
         File(f"{PRINCIPALS_DIR}/{login}", principals_file(ctx), 0o644),
         # sshd-05: readable by root only. Validated with the host's own sshd before it

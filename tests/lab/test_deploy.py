@@ -237,6 +237,9 @@ def test_ca_sign_user_then_revoke_pushes_the_krl_and_the_login_is_refused(
     assert ssh_as(lab, key, ops_ip).returncode == 255
     local = hashlib.sha256((lab.lab.trust.dir / "user_ca.krl").read_bytes()).hexdigest()
     assert {deployed.sha(h, "/etc/ssh/revoked_keys.krl") for h in lab.hosts} == {local}
+    # The host CA's KRL too, on every host (the web hosts' backup pushes check it).
+    hosts_krl = hashlib.sha256((lab.lab.trust.dir / "host_ca.krl").read_bytes()).hexdigest()
+    assert {deployed.sha(h, "/etc/ssh/revoked_host_keys.krl") for h in lab.hosts} == {hosts_krl}
 
 
 def test_ca_sign_hosts_pins_the_inventory_fingerprint_and_connections_still_verify(

@@ -12,7 +12,7 @@ from engine.decide import Action, decide_one
 from engine.facts import HostFacts
 from engine.inventory import Inventory
 from engine.resources import Absent, File
-from engine.role import HostContext
+from engine.role import HostContext, Settings
 from roles.base import sshd
 from sshtrust import ca
 
@@ -151,6 +151,20 @@ def test_resources_krl_from_the_ca_directory_is_pushed_as_is(
     [krl] = [r for r in sshd.resources(ctx_for("proxy", krl=b"SSHKRL\n...")) if
              getattr(r, "path", "") == "/etc/ssh/revoked_keys.krl"]
     assert isinstance(krl, File) and not krl.create_only and krl.content == b"SSHKRL\n..."
+
+
+def test_resources_host_krl_pushed_from_the_ca_directory_else_created_empty(
+        prod: Inventory) -> None:
+    """The host CA's KRL reaches every host (the backup pushes' RevokedHostKeys, issue 19)."""
+    def host_krl(settings: Settings) -> File:
+        [f] = [r for r in sshd.resources(HostContext(prod, prod.host("web-villeparisis"),
+                                                     settings=settings))
+               if getattr(r, "path", "") == "/etc/ssh/revoked_host_keys.krl"]
+        assert isinstance(f, File)
+        return f
+    pushed = host_krl(Settings(host_krl=b"SSHKRL\nhost"))
+    assert pushed.content == b"SSHKRL\nhost" and not pushed.create_only
+    assert host_krl(Settings()).create_only
 
 
 def test_resources_first_boot_drop_in_removed_only_after_sshd_config_is_written(
