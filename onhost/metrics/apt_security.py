@@ -9,7 +9,8 @@ written) lists what would be installed; an upgrade whose origin is Debian's secu
 hosting_apt_security_updates_pending (packages) and, while it is above 0,
 hosting_apt_security_updates_pending_since_timestamp_seconds (when it became so, kept in
 DIR/security-pending.json). Unattended-upgrades installs them daily; an alert fires when
-some stay pending for days (SecurityUpdatesPending).
+some stay pending for days (SecurityUpdatesPending). The last unattended-upgrades run's start
+and result (an ERROR in its log) are metrics too: a failed update.
 """
 import argparse
 import json
@@ -18,6 +19,7 @@ import re
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -71,6 +73,46 @@ def save_state(state_dir, state):
     os.replace(tmp, path)
 
 
+UU_LOG = "/var/log/unattended-upgrades/unattended-upgrades.log"
+UU_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:,\d+)? (\w+) (.*)$")
+
+
+def last_unattended_run(text):
+    """(start time, ok) of the last unattended-upgrades run in its log, or None: a run is
+    from its "Starting unattended upgrades script" line on; an ERROR line fails it."""
+    start, ok = None, True
+    for line in text.splitlines():
+        m = UU_LINE.match(line)
+        if not m:
+            continue
+        if m.group(3).startswith("Starting unattended upgrades script"):
+            start, ok = m.group(1), True
+        elif start and m.group(2) in ("ERROR", "CRITICAL"):
+            ok = False
+    if start is None:
+        return None
+    moment = datetime.strptime(start, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    return moment.timestamp(), ok
+
+
+def unattended_metrics(path=UU_LOG):
+    """The last unattended-upgrades run (R-INC-2): a failed update alerts, and the alert is
+    in the incident record."""
+    try:
+        with open(path, errors="replace") as f:
+            run = last_unattended_run(f.read())
+    except OSError:
+        run = None
+    if run is None:
+        return []
+    return [("hosting_apt_unattended_upgrades_last_run_timestamp_seconds",
+             "When unattended-upgrades last started (Unix seconds, the host runs in UTC).",
+             [({}, run[0])]),
+            ("hosting_apt_unattended_upgrades_last_run_success",
+             "1 if the last unattended-upgrades run logged no error, else 0.",
+             [({}, 1 if run[1] else 0)])]
+
+
 def metrics(count, since, ok):
     out = [("hosting_apt_security_updates_pending",
             "Debian security updates waiting to be installed (packages).", [({}, count)]),
@@ -100,14 +142,15 @@ def main(argv=None):
         print(f"apt_security: apt-get --simulate failed: {error}", file=sys.stderr)
         # The last good check's figures stay; the check's own result says it failed.
         warning = textfile.write_safely(PROM, metrics(previous["count"], previous["since"],
-                                                      False))
+                                                      False) + unattended_metrics())
         if warning:
             print(f"apt_security: {warning}", file=sys.stderr)
         return 1
     packages = security_upgrades(proc.stdout)
     state = next_state(previous, len(packages), time.time())
     save_state(a.state, state)
-    warning = textfile.write_safely(PROM, metrics(state["count"], state["since"], True))
+    warning = textfile.write_safely(PROM, metrics(state["count"], state["since"], True)
+                                    + unattended_metrics())
     print(f"apt_security: {len(packages)} security update(s) pending"
           + (f": {' '.join(packages)}" if packages else ""))
     if warning:

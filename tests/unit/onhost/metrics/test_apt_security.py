@@ -67,3 +67,29 @@ def test_main_apt_failure_keeps_last_figures_check_0(tmp_path, monkeypatch) -> N
     assert s[("hosting_apt_check_success", ())] == 0
     assert s[("hosting_apt_security_updates_pending", ())] == 4
     assert s[("hosting_apt_security_updates_pending_since_timestamp_seconds", ())] == 99
+
+
+UU_LOG = """\
+2026-12-03 06:12:01,101 INFO Starting unattended upgrades script
+2026-12-03 06:12:01,102 ERROR Installing the upgrades failed!
+2026-12-04 06:25:01,123 INFO Starting unattended upgrades script
+2026-12-04 06:25:01,124 INFO Allowed origins are: origin=Debian,codename=trixie-security
+2026-12-04 06:25:09,900 INFO All upgrades installed
+"""
+
+
+def test_last_unattended_run_later_clean_run_ok_with_its_start() -> None:
+    assert apt_security.last_unattended_run(UU_LOG) == (1796365501.0, True)
+
+
+def test_last_unattended_run_error_in_last_run_failed() -> None:
+    text = UU_LOG + "2026-12-04 06:25:10,000 ERROR dpkg returned an error code (1)\n"
+    assert apt_security.last_unattended_run(text) == (1796365501.0, False)
+
+
+def test_unattended_metrics_no_log_no_metric(tmp_path) -> None:
+    assert apt_security.unattended_metrics(str(tmp_path / "none.log")) == []
+    log = tmp_path / "uu.log"
+    log.write_text(UU_LOG)
+    s = parse_text(textfile.render(apt_security.unattended_metrics(str(log))))
+    assert s[("hosting_apt_unattended_upgrades_last_run_success", ())] == 1
