@@ -157,6 +157,11 @@ class Restic:
     def cat_config_argv(self, repo: Repo) -> list[str]:
         return self.cat_argv(repo, "config")
 
+    def key_argv(self, repo: Repo, *args: str) -> list[str]:
+        """`restic key add|remove|list ...` (key add/remove lock the repository)."""
+        lock = ["--no-lock"] if args[:1] == ("list",) else []
+        return [*self._base(repo), *lock, "key", *args]
+
     def cat_argv(self, repo: Repo, *what: str) -> list[str]:
         """`restic cat config`, `restic cat lock ID`...: reads only, takes no lock."""
         return [*self._base(repo), "--no-lock", "cat", *what]

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from backup import ledger as ledger_mod
-from backup import trusted
+from backup import rekey, trusted
 from backup.config import ConfigError
 from backup.lock import LockHeld, exclusive
 from backup.metrics import METRICS_FILE, storage_metrics, write_textfile
@@ -72,6 +72,14 @@ def rotate_repository(cfg: StorageSite, now: datetime, record: RunRecord) -> dic
     with record.step("ledger") as step:
         ledger, events, not_snapshots = update_ledger(cfg, snapshots, now)
         step["new"] = sum(1 for e in events if e["event"] == "seen")
+    with record.step("keys") as step:
+        # A key the compromised host added (`restic key add` passes the append-only server)
+        # outlives a rebuild: reported every night until `fab backup.contain` removes it.
+        extra, first = rekey.unexpected_keys(cfg)
+        step.update({"unexpected": len(extra), "recorded_first": first})
+    if extra:
+        record.warnings.append(f"unexpected repository key(s) {', '.join(k[:8] for k in extra)}"
+                               f": not added by backup.setup nor backup.contain")
     assert cfg.expect is not None
     view = trusted.rotation_view(snapshots, ledger, cfg.host, cfg.policy, now)
     for snapshot_id, why in trusted.reasons_of(ledger, view.suspect).items():
@@ -96,6 +104,7 @@ def rotate_repository(cfg: StorageSite, now: datetime, record: RunRecord) -> dic
     left = [s for s in view.genuine if s["id"] not in gone]
     summary = tier_summary(left)
     summary.update(trusted.summarise(view, ledger))
+    summary["unexpected_keys"] = len(extra)
     summary["bytes"] = directory_size(cfg.repo.location)
     summary["free_bytes"] = shutil.disk_usage(cfg.repo.location).free
     summary["oldest_age_days"] = _oldest_age(left, now, cfg.policy)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from datetime import datetime, timedelta
+from pathlib import Path
 
-from backup_run_helpers import PASSWORD, Site
+from backup_run_helpers import PASSWORD, REPO, Site
 
 DAY1 = "2025-01-05T03:15:00+01:00"
 
@@ -80,3 +82,45 @@ def test_rotate_unexpected_error_is_recorded_as_a_failed_run(site: Site) -> None
     last = status(site, "a")["last_run"]
     assert last["result"] != "ok" and "unexpectedly" in " ".join(last["errors"])
     assert PASSWORD not in proc.stderr
+
+
+def restic_with(site: Site, tier: str, password_file: Path, *args: str
+                ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([site.restic, "--repo", str(site.repo_dir(tier)), "--password-file",
+                           str(password_file), "--no-cache", *args], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "TZ": "UTC"})
+
+
+def test_rekey_removes_the_old_and_added_keys_and_the_rotation_reports_strangers(
+        site: Site) -> None:
+    assert site.run(DAY1).returncode == 0
+    assert site.rotate("a", "2025-01-05T04:00:00+01:00").returncode == 0  # records the keys
+    old = site.root / "etc" / "password"
+    evil = site.root / "evil.pw"
+    evil.write_text("attacker\n")
+    added = restic_with(site, "a", old, "key", "add", "--new-password-file", str(evil))
+    assert added.returncode == 0, added.stderr
+    assert site.rotate("a", "2025-01-05T05:00:00+01:00").returncode == 0
+    assert "unexpected repository key" in " ".join(status(site, "a")["last_run"]["warnings"])
+
+    new = site.root / "new.pw"
+    new.write_text("a brand new password\n")
+    proc = subprocess.run([sys.executable, "-m", "backup.rekey", "--site", "demo", "--config",
+                           str(site.storage_config("a")), "--new-password-file", str(new)],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(proc.stdout)["removed"]) == 2
+    assert restic_with(site, "a", evil, "cat", "config").returncode != 0
+    assert restic_with(site, "a", old, "cat", "config").returncode != 0
+    assert restic_with(site, "a", new, "cat", "config").returncode == 0
+    assert "attacker" not in proc.stdout + proc.stderr and "brand new" not in proc.stderr
+
+    cfg = json.loads(site.storage_config("a").read_text())
+    cfg["password_file"] = str(new)
+    path = site.root / "etc" / "storage-a-new.json"
+    path.write_text(json.dumps(cfg))
+    again = subprocess.run([sys.executable, "-m", "backup.rotate", "--site", "demo", "--config",
+                            str(path), "--now", "2025-01-05T06:00:00+01:00"],
+                           capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "unexpected" not in " ".join(status(site, "a")["last_run"]["warnings"])
