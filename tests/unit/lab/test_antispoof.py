@@ -143,3 +143,57 @@ def test_ruleset_nft_check_accepts_it() -> None:
     result = subprocess.run(["nft", "-c", "-f", "-"], input=text, text=True,
                             capture_output=True, timeout=30)
     assert result.returncode == 0, result.stderr
+
+
+# -- lab.network keeps the table with the host's ports (no root: the machine is faked) ------
+def _fake_machine(monkeypatch: pytest.MonkeyPatch, *, table: bool) -> list[tuple]:
+    from lab import network
+
+    calls: list[tuple] = []
+    inner = {"priv0": {"ifname": "priv0", "flags": ["UP"], "addr_info": [
+        {"family": "inet", "local": "10.77.0.100", "prefixlen": 24}]}}
+    outer = {"hl02prv": {"ifname": "hl02prv", "flags": ["UP"], "master": "hl-prv"}}
+    monkeypatch.setattr(network, "netns_exists", lambda ns: True)
+    monkeypatch.setattr(network, "_ns_links", lambda ns: inner)
+    monkeypatch.setattr(network, "_links", lambda: outer)
+    monkeypatch.setattr(network, "run", lambda argv, **kw: calls.append(("run", *argv)))
+    monkeypatch.setattr(antispoof, "exists", lambda ns: table)
+    monkeypatch.setattr(antispoof, "apply", lambda ns, g: calls.append(("apply", ns, *g)))
+    monkeypatch.setattr(antispoof, "remove", lambda ns: calls.append(("remove", ns)))
+    return calls
+
+
+def test_host_network_state_table_loaded_is_ok(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lab.network import host_network_state
+
+    _fake_machine(monkeypatch, table=True)
+    assert host_network_state("hl-web-a", (WEB_PRV,)) == "ok"
+
+
+def test_host_network_state_table_gone_asks_for_a_sync(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lab.network import host_network_state
+
+    _fake_machine(monkeypatch, table=False)
+    assert host_network_state("hl-web-a", (WEB_PRV,)) == "addresses"
+
+
+def test_sync_addresses_reloads_the_table_with_the_new_addresses(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from lab.network import sync_addresses
+
+    calls = _fake_machine(monkeypatch, table=True)
+    port = Port("hl-prv", "hl02prv", "priv0", IPv4Interface("10.77.0.100/24"),
+                (IPv4Address("10.77.0.200"),))
+    sync_addresses("hl-web-a", (port,))
+    assert ("run", "ip", "-n", "hl-web-a", "addr", "add", "10.77.0.200/32", "dev",
+            "priv0") in calls
+    assert calls[-1] == ("apply", "hl-web-a", *guards((port,)))
+
+
+def test_delete_host_network_removes_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lab import network
+
+    calls = _fake_machine(monkeypatch, table=True)
+    monkeypatch.setattr(network, "netns_exists", lambda ns: False)
+    network.delete_host_network("hl-web-a", ())
+    assert calls == [("remove", "hl-web-a")]
