@@ -271,6 +271,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--site", required=True)
     p.add_argument("--config", help=f"default: {DEFAULT_DIR}/SITE.json")
     p.add_argument("--json", action="store_true", help="print the folded ledger (no update)")
+    p.add_argument("--mark-since", help="ISO time with offset: every snapshot that arrived from "
+                                        "then until now is suspect (fab backup.contain)")
+    p.add_argument("--reason", default="arrived after a suspected compromise")
     args = p.parse_args(argv)
     try:
         cfg = load_site(args.config or DEFAULT_DIR / f"{args.site}.json")
@@ -278,6 +281,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ledger {args.site}: bad configuration: {error}", file=sys.stderr)
         return 2
     path = Path(cfg.state_dir) / LEDGER_FILE
+    if args.mark_since:
+        try:
+            event = mark_event(_time(args.mark_since), datetime.now(UTC), args.reason)
+        except ValueError as error:
+            print(f"ledger {cfg.site}: --mark-since: {error}", file=sys.stderr)
+            return 2
+        with exclusive(str(path) + ".lock", f"ledger of {cfg.site}", wait=60):
+            append(path, [event])
+        print(f"ledger {cfg.site} on {cfg.tier}: arrivals since {event['since']} marked suspect")
+        return 0
     if args.json:
         ledger = load(path, cfg.expect)
         json.dump({"site": cfg.site, "tier": cfg.tier, "bad_lines": ledger.bad_lines,

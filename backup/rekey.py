@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,13 @@ def rekey(cfg: StorageSite, new_password_file: str) -> dict[str, Any]:
     if len(current) != 1:
         raise ResticError(f"find the new key of {cfg.tier}", 1,
                           f"{len(current)} keys open with the new password")
+    # What is about to go, kept beside the state for the incident's analysis (root and the
+    # storage user only): the key files are small, and hold no password.
+    saved = Path(cfg.state_dir) / f"keys-removed-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    saved.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for key in keys:
+        if key["id"] != current[0] and (Path(cfg.repo.location) / "keys" / key["id"]).is_file():
+            shutil.copy2(Path(cfg.repo.location) / "keys" / key["id"], saved / key["id"])
     removed = []
     for key in keys:
         if key["id"] != current[0]:
@@ -57,7 +66,7 @@ def rekey(cfg: StorageSite, new_password_file: str) -> dict[str, Any]:
                        f"remove key {key['id'][:8]} of {cfg.tier}", timeout=300)
             removed.append(key["id"])
     record_keys(cfg, [current[0]])
-    return {"added": current[0], "removed": removed}
+    return {"added": current[0], "removed": removed, "saved": str(saved)}
 
 
 def record_keys(cfg: StorageSite, ids: Sequence[str]) -> None:

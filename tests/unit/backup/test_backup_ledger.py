@@ -114,3 +114,23 @@ def test_append_writes_whole_lines(tmp_path: Path) -> None:
     path = tmp_path / "l.jsonl"
     ledger.append(path, [{"event": "gone", "id": "a", "at": NOW.isoformat()}] * 3)
     assert [json.loads(x)["id"] for x in path.read_text().splitlines()] == ["a", "a", "a"]
+
+
+def test_main_mark_since_appends_a_mark_that_applies_to_later_arrivals(tmp_path: Path) -> None:
+    cfg = {"site": "demo", "tier": "a", "host": "web-demo",
+           "policy": {"timezone": "Europe/Paris", "weekly_day": "sunday", "local_keep_days": 7,
+                      "a_keep_days": 14, "weekly_keep_days": 35, "monthly_keep_days": 365},
+           "repository": str(tmp_path / "repo"), "password_file": str(tmp_path / "pw"),
+           "state_dir": str(tmp_path), "lock_file": str(tmp_path / "rotate.lock")}
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+    seen = {"event": "seen", "id": "a" * 64, "arrival": datetime.now(UTC).isoformat(),
+            "first_seen": datetime.now(UTC).isoformat(), "declared": "", "host": "web-demo",
+            "tags": ["db"], "paths": []}
+    ledger.append(tmp_path / ledger.LEDGER_FILE, [seen])
+    since = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    assert ledger.main(["--site", "demo", "--config", str(tmp_path / "cfg.json"),
+                        "--mark-since", since, "--reason", "drill"]) == 0
+    book = ledger.load(tmp_path / ledger.LEDGER_FILE)
+    assert any("drill" in r for r in book.entries["a" * 64].suspect)
+    assert ledger.main(["--site", "demo", "--config", str(tmp_path / "cfg.json"),
+                        "--mark-since", "yesterday"]) == 2

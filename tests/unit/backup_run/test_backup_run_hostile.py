@@ -109,7 +109,9 @@ def test_rekey_removes_the_old_and_added_keys_and_the_rotation_reports_strangers
                            str(site.storage_config("a")), "--new-password-file", str(new)],
                           capture_output=True, text=True, cwd=REPO, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert len(json.loads(proc.stdout)["removed"]) == 2
+    result = json.loads(proc.stdout)
+    assert len(result["removed"]) == 2
+    assert sorted(p.name for p in Path(result["saved"]).iterdir()) == sorted(result["removed"])
     assert restic_with(site, "a", evil, "cat", "config").returncode != 0
     assert restic_with(site, "a", old, "cat", "config").returncode != 0
     assert restic_with(site, "a", new, "cat", "config").returncode == 0
