@@ -24,11 +24,22 @@ NODE_HANDLERS = (
     Handler("restart-node-exporter",
             ("systemctl", "restart", "prometheus-node-exporter.service")),
 )
+
+
+def _reload(unit: str, address: str) -> tuple[str, ...]:
+    """Reload once the daemon answers /-/ready: a reload (SIGHUP, sent by the unit's own user)
+    right after a start or restart reaches a process not yet set up for it and fails (seen in
+    the lab on a first deploy: `kill: Operation not permitted`)."""
+    return ("sh", "-c", f"for i in $(seq 60); do curl -fsS -o /dev/null "
+                        f"http://{address}/-/ready && break; sleep 0.5; done; "
+                        f"systemctl reload {unit}")
+
+
 OPS_HANDLERS = (
     Handler("restart-prometheus", ("systemctl", "restart", "prometheus.service")),
-    Handler("reload-prometheus", ("systemctl", "reload", "prometheus.service")),
+    Handler("reload-prometheus", _reload("prometheus.service", c.PROMETHEUS)),
     Handler("restart-alertmanager", ("systemctl", "restart", "prometheus-alertmanager.service")),
-    Handler("reload-alertmanager", ("systemctl", "reload", "prometheus-alertmanager.service")),
+    Handler("reload-alertmanager", _reload("prometheus-alertmanager.service", c.ALERTMANAGER)),
     Handler("restart-blackbox",
             ("systemctl", "restart", "prometheus-blackbox-exporter.service")),
 )
