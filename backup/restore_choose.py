@@ -9,9 +9,9 @@ from datetime import time as dtime
 from typing import Any
 
 from backup.restore_db import RestoreError
-from backup.run import KIND_DB, KIND_FILES, series
 from backup.snapshots import parse_restic_time
 from backup.tags import SAFETY
+from backup.take import KIND_DB, KIND_FILES, series
 
 
 def choose(snapshots: list[dict[str, Any]], host: str, at: datetime | None,

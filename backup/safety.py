@@ -2,7 +2,7 @@
 
 The site's current state, database and files, saved into the LOCAL repository exactly as the
 nightly runner saves a night (the same restic command lines, backup.restic; the runner's own
-dump command, backup.run.dump_under_sum, whose last line records the dump's sha256; the files
+dump command, backup.take.dump_under_sum, whose last line records the dump's sha256; the files
 snapshot tagged with the host's ids digest; both at once), with the writers already stopped
 so both halves agree. Tagged `safety`
 and `safety-expires=<date>` (backup.tags): the rotation never counts it as a daily, weekly or
@@ -23,8 +23,8 @@ from typing import Any
 from backup.config import SiteBackup
 from backup.records import cached_listing, ids_tag, save_listing
 from backup.restic import ResticError, parse_summary
-from backup.run import KIND_FILES, db_tags, dump_under_sum
 from backup.tags import SAFETY_KEEP_DAYS, safety_tags
+from backup.take import KIND_FILES, db_tags, dump_under_sum
 
 
 class SafetyError(RuntimeError):

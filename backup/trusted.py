@@ -1,7 +1,7 @@
 """The storage side's view of a repository a compromised web host may have written to (issue 19).
 
 The rotation (backup.rotate) must never trust, never crash and never stall (R-BKP-6, R-GDPR-3):
-  * it rotates only the site's GENUINE series: the runner's own snapshots (backup.run.series)
+  * it rotates only the site's GENUINE series: the runner's own snapshots (backup.take.series)
     that the ledger does not hold suspect (backup.suspect). A forged snapshot, dated in the
     future or at year 0, never counts as the tier's newest and never parses a date it cannot;
   * a genuine snapshot's age counts from the EARLIER of its declared time and its arrival: it
@@ -25,7 +25,7 @@ from typing import Any
 from backup.ledger import SNAPSHOT_NAME, Ledger
 from backup.policy import Policy
 from backup.restic import Repo, Restic, ResticError
-from backup.run import series
+from backup.take import series
 
 
 @dataclass(frozen=True)
