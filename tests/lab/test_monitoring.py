@@ -255,3 +255,17 @@ def test_drill_node_exporter_stopped_host_down(mon):
     _drill(mon, "node exporter stopped", "HostDown", {"host": host},
            "systemctl stop prometheus-node-exporter.service",
            "systemctl start prometheus-node-exporter.service", host)
+
+
+def test_drill_backup_metric_aged_backup_stale(mon):
+    """The backup runner's own metric (hosting_backup_last_snapshot_timestamp_seconds, written
+    by backup/metrics.py) with a newest local snapshot 27 h old, for a site label of its own so
+    it never collides with the runner's file; removed -> resolved."""
+    assert _no_alert_firing(mon) == []
+    host = mon.lab.inventory["sites"][0]["host"]
+    prom = "/var/lib/prometheus/node-exporter/drill_backup.prom"
+    line = ('hosting_backup_last_snapshot_timestamp_seconds{site=\\"drill\\",tier=\\"local\\"} '
+            '$(( $(date +%s) - 27 * 3600 ))')
+    fault = f'echo "{line}" > {prom}.tmp && mv {prom}.tmp {prom}'
+    _drill(mon, "newest local backup 27 h old", "BackupStale", {"site": "drill", "tier": "local"},
+           fault, f"rm -f {prom}", host)

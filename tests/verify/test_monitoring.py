@@ -5,12 +5,25 @@ alert fires."""
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
 NODE_EXPORTER = 9100
+SETTLE = 90  # seconds a freshly deployed Prometheus may take to scrape everything once
+
+
+def _settled(check: Callable[[], list[Any]]) -> list[Any]:
+    """What `check` finds wrong, polled until it finds nothing or SETTLE seconds passed."""
+    deadline = time.monotonic() + SETTLE
+    while True:
+        problems = check()
+        if not problems or time.monotonic() > deadline:
+            return problems
+        time.sleep(2)
 
 
 def _listeners(host: Any) -> list[tuple[str, int]]:
@@ -61,22 +74,26 @@ def _prometheus(host: Any, path: str) -> Any:
 
 @pytest.mark.roles("ops")
 def test_prometheus_every_inventory_host_is_a_target_up(host, inventory):
-    result = _prometheus(host, "/api/v1/query?query=" + quote('up{job="node"}'))["result"]
-    up = {r["metric"]["host"]: r["value"][1] for r in result}
-    assert up == {h["name"]: "1" for h in inventory["hosts"]}
+    def missing() -> list[str]:
+        result = _prometheus(host, "/api/v1/query?query=" + quote('up{job="node"}'))["result"]
+        up = {r["metric"]["host"]: r["value"][1] for r in result}
+        return [h["name"] for h in inventory["hosts"] if up.get(h["name"]) != "1"]
+    assert _settled(missing) == []
 
 
 @pytest.mark.roles("ops")
 def test_prometheus_no_target_down(host):
-    targets = _prometheus(host, "/api/v1/targets?state=active")["activeTargets"]
-    down = [(t["labels"].get("job"), t["labels"].get("instance"), t.get("lastError"))
-            for t in targets if t["health"] != "up"]
-    assert down == []
+    def down() -> list[tuple[str, str, str]]:
+        targets = _prometheus(host, "/api/v1/targets?state=active")["activeTargets"]
+        return [(t["labels"].get("job"), t["labels"].get("instance"), t.get("lastError"))
+                for t in targets if t["health"] != "up"]
+    assert _settled(down) == []
 
 
 @pytest.mark.roles("ops")
 def test_prometheus_no_alert_firing(host):
-    alerts = _prometheus(host, "/api/v1/alerts")["alerts"]
-    firing = [(a["labels"]["alertname"], a["labels"].get("site") or a["labels"].get("host"))
-              for a in alerts if a["state"] == "firing"]
-    assert firing == []
+    def firing() -> list[tuple[str, str]]:
+        alerts = _prometheus(host, "/api/v1/alerts")["alerts"]
+        return [(a["labels"]["alertname"], a["labels"].get("site") or a["labels"].get("host"))
+                for a in alerts if a["state"] == "firing"]
+    assert _settled(firing) == []
