@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
-from lab.testing import LabSession
+from lab.testing import LabSession, Probe
 
 from .test_web_support import deploy, web_tier
 
@@ -173,6 +174,31 @@ def test_monitoring_listens_on_loopback_or_private_address_only(mon):
     assert ":9094" not in listen  # no Alertmanager gossip port
     node = {line.split()[3] for line in listen.splitlines() if ":9100" in line.split()[3]}
     assert node == {f"{ops['private_ip']}:9100"}
+
+
+def test_monitoring_ports_closed_from_internet_and_vrack_neighbours(mon):
+    """From the internet side (the admin network, which does reach ops' SSH) ops shows only 22;
+    from another machine in the vRack no exporter answers (only ops may scrape them)."""
+    ops = mon.lab.host(OPS)
+    web = mon.lab.host(mon.lab.inventory["sites"][0]["host"])
+    ports = (22, 9090, 9093, 9094, 9099, 9100, 9115)
+    with Probe(mon.lab.lab, "pub", 42, index=95) as internet:
+        seen = internet.tcp_open([(ops["public_ip"], p) for p in ports])
+    assert seen == {f"{ops['public_ip']}:{p}": False for p in ports}  # not an admin address
+    with Probe(mon.lab.lab, "prv", 43, index=96) as neighbour:
+        seen = neighbour.tcp_open([(web["private_ip"], 9100), (ops["private_ip"], 9100),
+                                   (ops["private_ip"], 9090)])
+    assert not any(seen.values()), seen
+    from_machine = {p: _machine_tcp_open(ops["public_ip"], p) for p in ports}
+    assert from_machine == {p: p == 22 for p in ports}
+
+
+def _machine_tcp_open(address: str, port: int) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 # ---- drills -----------------------------------------------------------------------------------
