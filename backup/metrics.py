@@ -22,6 +22,9 @@ Metrics (labels site, tier = local|a|b):
   hosting_backup_repository_size_bytes             bytes on disk (local: web host; a/b: storage)
   hosting_backup_rotation_success                  1/0: the last forget+prune (storage)
   hosting_backup_snapshots                         snapshots kept in the tier
+  hosting_backup_suspect_snapshots                 suspect in the storage ledger (issue 19)
+  hosting_backup_unexpected_keys                   repository keys nobody recorded (issue 19)
+  hosting_backup_quota_bytes                       the site's space limit there (issue 19)
 
 Every file is written atomically: a temporary file in the same directory (its name does not
 end in .prom, so the collector skips it), fsync, rename, fsync of the directory.
@@ -61,6 +64,11 @@ HELP = {
     "hosting_backup_repository_size_bytes": "Bytes on disk of the tier's repository.",
     "hosting_backup_rotation_success": "1 if the last forget and prune succeeded, else 0.",
     "hosting_backup_snapshots": "Backups kept in the tier (safety snapshots not counted).",
+    "hosting_backup_suspect_snapshots":
+        "Snapshots the storage server's ledger holds suspect (backup.suspect, issue 19).",
+    "hosting_backup_unexpected_keys":
+        "Repository keys that neither backup.setup nor backup.contain made (issue 19).",
+    "hosting_backup_quota_bytes": "The site's space limit on this storage server (bytes).",
 }
 NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -268,6 +276,9 @@ def storage_metrics(site: str, tier: str, record: Mapping[str, Any],
     m.add("hosting_backup_last_snapshot_timestamp_seconds", _newest(picture), **labels)
     m.add("hosting_backup_snapshots", picture.get("snapshots"), **labels)
     m.add("hosting_backup_repository_size_bytes", picture.get("bytes"), **labels)
+    m.add("hosting_backup_suspect_snapshots", picture.get("suspect"), **labels)
+    m.add("hosting_backup_unexpected_keys", picture.get("unexpected_keys"), **labels)
+    m.add("hosting_backup_quota_bytes", picture.get("quota_bytes"), **labels)
     if "check" in steps:
         m.add("hosting_backup_repository_check_success", bool(steps["check"].get("ok")),
               **labels)

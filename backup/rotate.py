@@ -105,6 +105,8 @@ def rotate_repository(cfg: StorageSite, now: datetime, record: RunRecord) -> dic
     summary = tier_summary(left)
     summary.update(trusted.summarise(view, ledger))
     summary["unexpected_keys"] = len(extra)
+    if cfg.quota_bytes is not None:
+        summary["quota_bytes"] = cfg.quota_bytes
     summary["bytes"] = directory_size(cfg.repo.location)
     summary["free_bytes"] = shutil.disk_usage(cfg.repo.location).free
     summary["oldest_age_days"] = _oldest_age(left, now, cfg.policy)

@@ -59,6 +59,11 @@ def test_rotate_hostile_snapshots_reported_kept_as_evidence_never_newest(site: S
     warnings = "\n".join(status(site, "a")["last_run"]["warnings"])
     assert warnings.count("suspect snapshot") == 4 and "lock file(s) restic cannot read" in warnings
     assert "future" in warnings and "backdated" in warnings and "cannot be read" in warnings
+    from backup.metrics import parse_text
+    metrics = parse_text((site.root / "storage-a" / "metrics.prom").read_text())
+    labels = (("site", "demo"), ("tier", "a"))
+    assert metrics[("hosting_backup_suspect_snapshots", labels)] == 4
+    assert metrics[("hosting_backup_unexpected_keys", labels)] == 0
 
     # A check after the cleanup works (the junk lock no longer breaks it).
     assert site.rotate("a", "2025-01-25T05:00:00+01:00", "--check", "--no-rotate").returncode == 0
