@@ -1,23 +1,15 @@
-"""The remote half of the engine: run ON THE HOST by Debian's python3, as root, standard library
-only (no pip on hosts). Shipped over SSH on every run, so hosts never hold a stale copy.
+"""The remote half of the engine, run ON THE HOST by Debian's python3 as root: standard library
+only, python3 >= 3.10, no import from the rest of the repository; shipped over SSH on every run.
 
-One session per host and run (engine/remote.py): the agent reads JSON requests one per line on
-stdin and answers each with one JSON line, until stdin closes:
-  system  the system facts roles branch on (container, OS, OpenSSH algorithms, memory)
-  facts   read everything a role's decisions need (files, packages, units, sysctls, users,
-          command outputs) -> JSON. A file comes back as its sha256 (computed here, on the
-          host) and its attributes; its content only when the request lists it in "contents":
-          the admin side asks for that in --check only (for the diff), never for a sensitive
-          file (TLS key, repository password), and for the records probes compare with.
-  apply   execute a list of operations in order, stop at the first failure, then run each
-          handler one of whose notifying operations succeeded AND changed something -> JSON
-          results, each {"ok", "changed", "skipped", "error", "output"}
-
-It decides nothing: the decisions are made on the admin's machine by pure functions
-(engine/primitives/, one module per primitive, each naming the ops below it uses: the OPS
-table at the end pairs with them, tests/unit/engine/primitives/test_registry.py checks it).
-Keep this file compatible with python3 >= 3.10 and free of imports from the rest of the
-repository.
+One session per host and run (engine/remote.py): one JSON request per stdin line, one JSON
+answer per stdout line, until stdin closes. `system`: the facts roles branch on. `facts`: what
+the decisions need; a file as its attributes and its sha256 computed here, its content only when
+listed in "contents" (--check diffs and probe records; never a sensitive file). `apply`: run the
+operations in order, stop at the first failure, then each handler one of whose notifying
+operations succeeded AND changed something; each result is {"ok", "changed", "skipped", "error",
+"output"}. It decides nothing: the decisions are made on the admin's machine, one module per
+primitive in engine/primitives/, each naming its ops in the OPS table at the end
+(tests/unit/engine/primitives/test_registry.py checks that they pair).
 """
 import base64
 import grp
@@ -26,6 +18,7 @@ import json
 import os
 import pwd
 import shlex
+import stat as st_mod
 import subprocess
 import sys
 import tempfile
@@ -63,8 +56,6 @@ def path_fact(path, with_content=False):
         st = os.lstat(path)
     except FileNotFoundError:
         return {"exists": False}
-    import stat as st_mod
-
     if st_mod.S_ISREG(st.st_mode):
         kind = "file"
     elif st_mod.S_ISDIR(st.st_mode):
@@ -85,17 +76,18 @@ def path_fact(path, with_content=False):
 
 
 def _user_name(uid):
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
+    return _name(pwd.getpwuid, uid)
 
 
 def _group_name(gid):
+    return _name(grp.getgrgid, gid)
+
+
+def _name(lookup, num):
     try:
-        return grp.getgrgid(gid).gr_name
+        return lookup(num)[0]
     except KeyError:
-        return str(gid)
+        return str(num)
 
 
 def packages_fact(names):
@@ -220,8 +212,7 @@ def _tail(argv, rc, out, err):
     return f"{cmd} exited {rc}: {(out + err).strip()[-OUTPUT_TAIL:]}"
 
 
-# primitive file (engine/primitives/file.py), and directory for attrs
-
+# --- primitive file (engine/primitives/file.py), and directory for attrs ---
 
 def op_write(op):
     path = op["path"]
@@ -265,16 +256,14 @@ def op_attrs(op):
     return True, ""
 
 
-# primitive directory (engine/primitives/directory.py)
-
+# --- primitive directory (engine/primitives/directory.py) ---
 
 def op_mkdir(op):
     os.makedirs(op["path"], mode=op["mode"], exist_ok=True)
     return op_attrs(op)
 
 
-# primitive absent (engine/primitives/absent.py)
-
+# --- primitive absent (engine/primitives/absent.py) ---
 
 def _remove(path):
     """Remove a file or link; False when it was not there. A directory is refused."""
@@ -291,8 +280,7 @@ def op_remove(op):
     return _remove(op["path"]), ""
 
 
-# primitive packages (engine/primitives/packages.py)
-
+# --- primitive packages (engine/primitives/packages.py) ---
 
 def op_apt(op):
     """Install (or purge) with the admin side's apt-get script; `changed` from dpkg itself,
@@ -312,8 +300,7 @@ def op_apt(op):
     return changed, "removed " + " ".join(removed) if removed else ""
 
 
-# primitives service and user (their commands), and every handler
-
+# --- primitives service and user (their commands), and every handler ---
 
 def op_command(op):
     rc, out, err = _run(op["argv"], timeout=op.get("timeout", 300), env=op.get("env"))
@@ -322,8 +309,7 @@ def op_command(op):
     return True, (out + err).strip()[-400:]
 
 
-# primitive sysctl (engine/primitives/sysctl.py)
-
+# --- primitive sysctl (engine/primitives/sysctl.py) ---
 
 def op_sysctl(op):
     proc = "/proc/sys/" + op["key"].replace(".", "/")
@@ -335,16 +321,14 @@ def op_sysctl(op):
     return True, ""
 
 
-# primitive probe (engine/primitives/probe.py)
-
+# --- primitive probe (engine/primitives/probe.py) ---
 
 def op_notify(_op):
     """A probe saw a drift: nothing to do here, but `changed`, so its handlers (the repair) run."""
     return True, ""
 
 
-# primitive check (engine/primitives/check.py)
-
+# --- primitive check (engine/primitives/check.py) ---
 
 def op_check(op):
     """Check; apply only when the check says WOULD_CHANGE; check again after apply. Any other
