@@ -131,3 +131,31 @@ def test_rekey_removes_the_old_and_added_keys_and_the_rotation_reports_strangers
                            capture_output=True, text=True, cwd=REPO, timeout=300)
     assert again.returncode == 0, again.stderr
     assert "unexpected" not in " ".join(status(site, "a")["last_run"]["warnings"])
+
+
+def test_junk_locks_leave_the_lock_of_a_backup_running_now(site: Site) -> None:
+    """A backup that waits on its input holds a real lock: never taken for junk."""
+    from backup.restic import Repo, Restic
+    from backup.trusted import junk_locks
+
+    assert site.run(DAY1).returncode == 0
+    repo_dir = site.repo_dir("a")
+    running = subprocess.Popen(
+        [site.restic, "--repo", str(repo_dir), "--password-file", str(site.root / "etc" /
+         "password"), "--no-cache", "backup", "--stdin", "--stdin-filename", "x.sql"],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "TZ": "UTC"})
+    try:
+        deadline = 100
+        while not list((repo_dir / "locks").iterdir()) and deadline:
+            deadline -= 1
+            subprocess.run(["sleep", "0.1"], check=True)
+        real = [p.name for p in (repo_dir / "locks").iterdir()]
+        assert real, "the running backup took no lock"
+        (repo_dir / "locks" / ("e" * 64)).write_bytes(os.urandom(80))
+        repo = Repo(tier="a", location=str(repo_dir),
+                    password_file=str(site.root / "etc" / "password"))
+        assert junk_locks(repo, Restic(binary=site.restic)) == ["e" * 64]
+    finally:
+        running.kill()
+        running.wait()
