@@ -97,10 +97,6 @@ class FactRequest:
                 "users": list(self.users),
                 "commands": {name: list(argv) for name, argv in self.commands}}
 
-    def is_empty(self) -> bool:
-        return not (self.paths or self.packages or self.units or self.sysctls or self.users
-                    or self.commands)
-
     @classmethod
     def union(cls, parts: Iterable[FactRequest], secret: Iterable[str] = ()) -> FactRequest:
         """One request for all `parts`, each item once, in first-asked order; no content for
