@@ -5,21 +5,26 @@ Where it comes from (`fab deploy --env ...`):
   prod, preprod  `pulumi stack output inventory --show-secrets --json -s ENV`
   any            `--inventory FILE`, a JSON file with the same document (wins over the above)
 Roles read only this document, never Pulumi internals, so they work the same on OVH and in
-the lab.
+the lab. It is typed once, here (`Inventory.from_doc`): hosts, sites and secret references are
+frozen dataclasses and each lookup (`host`, `site`, `sites_on`, `storage_host`, `secret`) exists
+once; `.doc` stays for writing the document out (an inventory file for testinfra, say).
 """
 from __future__ import annotations
 
 import json
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import localcmd
 from model.inventory import validate_inventory
+from model.types import Codebase, Drupal, Php, Tls
 
 ENVIRONMENTS = ("lab", "prod", "preprod")
+BACKUP_POLICY_FIELDS = ("timezone", "weekly_day", "local_keep_days", "a_keep_days",
+                        "weekly_keep_days", "monthly_keep_days")
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -41,10 +46,119 @@ class Host:
     tier: str | None = None
 
 
+SECRET_SCHEMES = ("host-file", "file", "pulumi-output")
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """Where a secret lives, never its value (`secrets.<name>.ref` in the inventory):
+    `host-file:<host>:<path>` a file generated and kept on that host (the sites' database
+    credentials: R-GDPR-1, they never leave the web host), `file:<path>` a file on the
+    admin's machine, `pulumi-output:<name>` a secret output of the stack (no host, the name
+    in `path`)."""
+    host: str  # "" unless scheme is host-file
+    path: str
+    scheme: str = "host-file"
+
+    @classmethod
+    def parse(cls, ref: str, field_name: str) -> SecretRef:
+        """The reference `ref`, or InventoryError naming `field_name` and the expected form."""
+        scheme, sep, rest = str(ref).partition(":")
+        if not sep or scheme not in SECRET_SCHEMES:
+            raise InventoryError(f"{field_name}: {ref!r} is no secret reference; expected "
+                                 "host-file:<host>:<path>, file:<path> or pulumi-output:<name>")
+        if scheme == "host-file":
+            host, sep, path = rest.partition(":")
+            if not host or not sep or not path.startswith("/"):
+                raise InventoryError(f"{field_name}: {ref!r} is not host-file:<host>:<path> "
+                                     "(a host name, then an absolute path on it)")
+            return cls(host, path)
+        if scheme == "file" and not rest.startswith("/"):
+            raise InventoryError(f"{field_name}: {ref!r} is not file:<path> (an absolute path)")
+        if not rest:
+            raise InventoryError(f"{field_name}: {ref!r} names nothing after {scheme}:")
+        return cls("", rest, scheme)
+
+    def __str__(self) -> str:
+        if self.scheme == "host-file":
+            return f"host-file:{self.host}:{self.path}"
+        return f"{self.scheme}:{self.path}"
+
+
+@dataclass(frozen=True)
+class Site:
+    """One site of the inventory (`sites[i]`), typed once; the roles and tasks derive their
+    own views from it (roles.web.site.WebSite, roles.proxy.config.ProxySite)."""
+    name: str
+    domain: str
+    aliases: tuple[str, ...]
+    host: str  # the web host serving it (one site per web VM, R-HOST-2)
+    public_ip: str  # routed to the proxy
+    database: str
+    php: Php
+    drupal: Drupal
+    codebase: Codebase
+    backup_time: str  # "HH:MM", local time of the backup policy's timezone
+    db_password: SecretRef | None = None  # `secrets.db_password_<name>`: where it lives
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.domain, *self.aliases)
+
+
+def _typed(cls: Any, data: Any, where: str, **extra: Any) -> Any:
+    """`cls(**data)` for a model.types dataclass, with an InventoryError naming the field
+    (`sites[1].php.memory_limit_mb`) when one is missing or not a number."""
+    if not isinstance(data, Mapping):
+        raise InventoryError(f"{where}: expected an object, got {data!r}")
+    values: dict[str, Any] = dict(extra)
+    for f in fields(cls):
+        if f.name in values:
+            continue
+        if f.name not in data:
+            if f.default is MISSING and f.default_factory is MISSING:  # required
+                raise InventoryError(f"{where}.{f.name}: missing")
+            continue
+        value = data[f.name]
+        if f.type == "int":
+            try:
+                value = int(value)
+            except (TypeError, ValueError):
+                raise InventoryError(f"{where}.{f.name}: {value!r} is not a number") from None
+        elif f.type == "str":
+            value = "" if value is None else str(value)
+        values[f.name] = value
+    return cls(**values)
+
+
+def _site(s: Mapping[str, Any], i: int, secrets: Mapping[str, SecretRef]) -> Site:
+    where = f"sites[{i}]"
+    codebase = s["codebase"]
+    key = f"db_password_{s['name']}"
+    password = secrets.get(key)
+    if password is not None and password.scheme == "host-file" and password.host != s["host"]:
+        # The web host reads its own credentials file: a reference to another host is a typo.
+        raise InventoryError(f"secrets.{key}.ref: the file is on {password.host}, but site "
+                             f"{s['name']} lives on {s['host']}")
+    # The codebase's type is checked (with its field named) where it is used:
+    # tasks.web_codebase.build; here it only has to be an object.
+    return Site(
+        name=s["name"], domain=s["domain"], aliases=tuple(s["aliases"]), host=s["host"],
+        public_ip=s["public_ip"], database=s["database"],
+        php=_typed(Php, s["php"], f"{where}.php"),
+        drupal=_typed(Drupal, s["drupal"], f"{where}.drupal"),
+        codebase=_typed(Codebase, codebase, f"{where}.codebase",
+                        type=str(codebase.get("type", "")) if isinstance(codebase, Mapping)
+                        else ""),
+        backup_time=s["backup_time"], db_password=password)
+
+
 @dataclass(frozen=True)
 class Inventory:
     doc: Mapping[str, Any]
     hosts: tuple[Host, ...]
+    sites: tuple[Site, ...] = ()
+    secrets: Mapping[str, SecretRef] = field(default_factory=dict)
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> Inventory:
@@ -56,7 +170,16 @@ class Inventory:
                            tuple(h["site_ips"]), tuple(h["sites"]), h["host_key_fingerprint"],
                            tuple(h["host_cert_principals"]), h.get("tier"))
                       for h in doc["hosts"])
-        return cls(doc, hosts)
+        names = {h.name for h in hosts}
+        secrets = {}
+        for key, value in doc["secrets"].items():
+            ref = SecretRef.parse(value["ref"], f"secrets.{key}.ref")
+            if ref.host and ref.host not in names:
+                raise InventoryError(f"secrets.{key}.ref: host {ref.host!r} is not in the "
+                                     f"inventory; hosts: {', '.join(sorted(names))}")
+            secrets[key] = ref
+        sites = tuple(_site(s, i, secrets) for i, s in enumerate(doc["sites"]))
+        return cls(doc, hosts, sites, secrets)
 
     # -- accessors --------------------------------------------------------------------------------
     @property
@@ -119,6 +242,29 @@ class Inventory:
         return tuple(self.doc.get("admin_networks", ()))
 
     @property
+    def indexable(self) -> bool:
+        return bool(self.doc.get("indexable", True))
+
+    @property
+    def tls(self) -> Tls | None:
+        """`tls.certificate` / `tls.key`: where the proxy's certificate and key live on it."""
+        tls = self.doc.get("tls") or {}
+        if not tls.get("certificate") or not tls.get("key"):
+            return None
+        return Tls(str(tls["certificate"]), str(tls["key"]))
+
+    @property
+    def backup_policy(self) -> dict[str, Any]:
+        """The retention policy's fields the inventory sets (`backup`); the runner on the
+        hosts defaults the others."""
+        backup = self.doc.get("backup") or {}
+        return {k: backup[k] for k in BACKUP_POLICY_FIELDS if k in backup}
+
+    @property
+    def backup_timezone(self) -> str:
+        return str((self.doc.get("backup") or {}).get("timezone", "Europe/Paris"))
+
+    @property
     def exposure_allow(self) -> tuple[str, ...]:
         return tuple(self.doc.get("exposure_allow", ()))
 
@@ -135,6 +281,37 @@ class Inventory:
 
     def by_role(self, role: str) -> tuple[Host, ...]:
         return tuple(h for h in self.hosts if h.role == role)
+
+    def site(self, name: str) -> Site:
+        for s in self.sites:
+            if s.name == name:
+                return s
+        raise InventoryError(f"no site {name!r} in the inventory; sites: "
+                             f"{', '.join(s.name for s in self.sites) or 'none'}")
+
+    def sites_on(self, host: str) -> tuple[Site, ...]:
+        """The sites a host serves (a web host's; none for any other)."""
+        return tuple(s for s in self.sites if s.host == host)
+
+    def secret(self, name: str) -> SecretRef | None:
+        return self.secrets.get(name)
+
+    def storage_host(self, tier: str) -> Host:
+        """The storage server of backup tier `a` (daily) or `b` (long-term)."""
+        storage = self.doc["storage"]
+        if tier not in storage:
+            raise InventoryError(f"storage.{tier}: no such backup tier; tiers: "
+                                 f"{', '.join(sorted(storage))}")
+        return self.host(str(storage[tier]))
+
+    @property
+    def proxy(self) -> Host:
+        """The one proxy host (the sites' public addresses, maintenance flags)."""
+        proxies = self.by_role("proxy")
+        if len(proxies) != 1:
+            raise InventoryError(f"expected one proxy host in the inventory, found "
+                                 f"{len(proxies)}")
+        return proxies[0]
 
     def select(self, names: str = "", role: str = "") -> tuple[Host, ...]:
         """Hosts named in `names` (comma-separated) and/or of `role`; all when both are empty."""

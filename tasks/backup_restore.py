@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.access import Access, credentials
-from engine.inventory import load
+from engine.inventory import Inventory, InventoryError, Site, load
 from engine.resources import Directory, File
 from engine.run import converge_hosts
 from roles import registry
@@ -94,23 +94,24 @@ def run_restore(env: str, site: str, at: str = "", source: str = "a", to: str = 
         raise RestoreTaskError(f"--from {source!r}: local, a or b")
     inv = load(env, inventory or None)
     creds = credentials(env, identity, ca_dir, inv=inv)
-    sites = {s["name"]: s for s in inv.doc["sites"]}
-    if site not in sites:
-        raise RestoreTaskError(f"no site {site!r}; sites: {', '.join(sites)}")
-    target = inv.host(to or sites[site]["host"])
-    if target.name != sites[site]["host"]:
+    try:
+        s = inv.site(site)
+    except InventoryError as exc:
+        raise RestoreTaskError(str(exc)) from None
+    target = inv.host(to or s.host)
+    if target.name != s.host:
         # One site per web VM (R-HOST-2): a restore elsewhere is a re-created host of the
         # same name, or an inventory change first (the host must be the site's in the model).
         raise RestoreTaskError(f"{target.name} does not hold {site} in the inventory "
-                               f"({sites[site]['host']} does): rebuild that host instead")
+                               f"({s.host} does): rebuild that host instead")
     lay = BackupLayout(site)
     argv = host_argv(site, source, at, snapshot, apply_config, stage_config, redump)
 
     def access() -> Access:
         return Access(inv, creds)
 
-    flag = next(s.maintenance_flag for s in proxy_config(inv.doc).sites if s.name == site)
-    proxy = inv.by_role("proxy")[0]
+    flag = next(p.maintenance_flag for p in proxy_config(inv).sites if p.name == site)
+    proxy = inv.proxy
 
     def maintenance(on: bool) -> None:
         a = access()
@@ -126,7 +127,7 @@ def run_restore(env: str, site: str, at: str = "", source: str = "a", to: str = 
                                f"done: {exc}") from exc
     emit(f"restore {site}: maintenance page on at {proxy.name}")
     try:
-        result = _restore(inv, creds, access, target, site, sites[site], lay, source, at,
+        result = _restore(inv, creds, access, target, site, s, lay, source, at,
                           argv, emit, t0)
     except Exception as exc:
         _record(inv, access, restore_record(None, site, source, at, started, str(exc)), emit)
@@ -143,8 +144,8 @@ def run_restore(env: str, site: str, at: str = "", source: str = "a", to: str = 
     return result
 
 
-def _restore(inv: Any, creds: Any, access: Callable[[], Access], target: Any, site: str,
-             s: dict[str, Any], lay: BackupLayout, source: str, at: str, argv: list[str],
+def _restore(inv: Inventory, creds: Any, access: Callable[[], Access], target: Any, site: str,
+             s: Site, lay: BackupLayout, source: str, at: str, argv: list[str],
              emit: Callable[[str], None], t0: float) -> dict[str, Any]:
     timings: dict[str, float] = {}
     t = time.monotonic()
@@ -154,7 +155,7 @@ def _restore(inv: Any, creds: Any, access: Callable[[], Access], target: Any, si
                             warn=True).exited == 0
         password = ""
         if not has_password:
-            storage = inv.host(inv.doc["storage"]["b" if source == "b" else "a"])
+            storage = inv.storage_host("b" if source == "b" else "a")
             password = sudo(a.connection(storage), ["cat", lay.storage_password]).stdout
     finally:
         a.close()
@@ -191,8 +192,8 @@ def _restore(inv: Any, creds: Any, access: Callable[[], Access], target: Any, si
         res = sudo(conn, argv, timeout=6 * 3600, warn=True)
         timings["restore"] = round(time.monotonic() - t, 1)
         check = conn.run(f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 20 "
-                         f"--resolve {s['domain']}:80:{target.private_ip} "
-                         f"http://{s['domain']}/", hide=True, warn=True,
+                         f"--resolve {s.domain}:80:{target.private_ip} "
+                         f"http://{s.domain}/", hide=True, warn=True,
                          in_stream=False)
     finally:
         a.close()

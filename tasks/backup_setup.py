@@ -117,9 +117,8 @@ def setup_site(inv: Inventory, make_access: Callable[[], Access], ca_dir: Path, 
                emit: Callable[[str], None], now: datetime | None = None) -> SiteSetup:
     now = now or datetime.now(UTC)
     out = SiteSetup(site)
-    s = next(x for x in inv.doc["sites"] if x["name"] == site)
     lay = BackupLayout(site)
-    web = inv.host(s["host"])
+    web = inv.host(inv.site(site).host)
     access = make_access()
     try:
         conn = access.connection(web)
@@ -136,7 +135,7 @@ def setup_site(inv: Inventory, make_access: Callable[[], Access], ca_dir: Path, 
         converge_files(inv, make_access(), web, [File(lay.ssh_cert, cert, 0o644)], emit)
         out.actions.append(f"signed {lay.principal} certificate for {web.name} ({why})")
     for tier in ("a", "b"):
-        host = inv.host(inv.doc["storage"][tier])
+        host = inv.storage_host(tier)
         report = converge_files(inv, make_access(), host, [
             File(lay.storage_password, password, 0o640, "root", lay.storage_user,
                  sensitive=True)], emit)
@@ -162,7 +161,7 @@ def run_setup(env: str = "lab", sites: str = "", inventory: str = "", identity: 
               ca_dir: str = "", emit: Callable[[str], None] = print) -> list[SiteSetup]:
     inv = load(env, inventory or None)
     creds = credentials(env, identity, ca_dir, inv=inv)
-    names = [s["name"] for s in inv.doc["sites"]]
+    names = [s.name for s in inv.sites]
     chosen = [n.strip() for n in sites.split(",") if n.strip()] or names
     unknown = [n for n in chosen if n not in names]
     if unknown:

@@ -39,18 +39,18 @@ def _size(n: Any) -> str:
 
 def collect(inv: Inventory, access: Access) -> dict[str, dict[str, Any]]:
     """site -> {"web": status.json of its web host, "a": ..., "b": ...} (missing: {})."""
-    out: dict[str, dict[str, Any]] = {s["name"]: {} for s in inv.doc["sites"]}
-    for s in inv.doc["sites"]:
-        lay = BackupLayout(s["name"])
-        where = [("web", s["host"], f"{lay.state}/status.json")]
-        where += [(t, inv.doc["storage"][t], f"{lay.storage_state}/status.json")
+    out: dict[str, dict[str, Any]] = {s.name: {} for s in inv.sites}
+    for s in inv.sites:
+        lay = BackupLayout(s.name)
+        where = [("web", inv.host(s.host), f"{lay.state}/status.json")]
+        where += [(t, inv.storage_host(t), f"{lay.storage_state}/status.json")
                   for t in ("a", "b")]
         for key, host, path in where:
-            res = sudo(access.connection(inv.host(host)), ["cat", path], warn=True)
+            res = sudo(access.connection(host), ["cat", path], warn=True)
             try:
-                out[s["name"]][key] = json.loads(res.stdout) if res.exited == 0 else {}
+                out[s.name][key] = json.loads(res.stdout) if res.exited == 0 else {}
             except ValueError:
-                out[s["name"]][key] = {}
+                out[s.name][key] = {}
     return out
 
 

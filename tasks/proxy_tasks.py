@@ -28,7 +28,7 @@ def maintenance(c, env="lab", site="", on=False, off=False, inventory="", identi
         raise Exit("proxy.maintenance: say --on or --off", code=2)
     try:
         with connected(env, inventory, identity) as (inv, connect):
-            cfg = proxy_config(inv.doc)
+            cfg = proxy_config(inv)
             match = [s for s in cfg.sites if s.name == site]
             if not match:
                 raise Exit(f"proxy.maintenance: no site {site!r}", code=2)

@@ -87,11 +87,11 @@ def build(site: WebSite, out_dir: Path, path: str | Path | None = None,
 def release(inv: Inventory, connect: Callable[[str], Any], site_name: str,
             path: str | Path | None = None,
             emit: Callable[[str], None] = print) -> ReleaseReport:
-    site = web_site(inv.doc, site_name)
+    site = web_site(inv, site_name)
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="hosting-release-") as tmp:
         try:
-            index = [s["name"] for s in inv.doc["sites"]].index(site_name)
+            index = inv.sites.index(inv.site(site_name))
             built = build(site, Path(tmp), path, f"sites[{index}].codebase")
         except codebase.CodebaseError as exc:
             raise ReleaseError(f"{site_name}: cannot build the codebase: {exc}") from exc
@@ -124,9 +124,9 @@ def _proxy_maintenance(inv: Inventory, connect: Callable[[str], Any], site_name:
     from roles.proxy.config import proxy_config
 
     try:
-        flag = next(s.maintenance_flag for s in proxy_config(inv.doc).sites
+        flag = next(s.maintenance_flag for s in proxy_config(inv).sites
                     if s.name == site_name)
-        proxy = next(h.name for h in inv.hosts if h.role == "proxy")
+        proxy = inv.proxy.name
         connect(proxy).run(f"sudo -n touch {shlex.quote(flag)}", hide=True, in_stream=False)
     except Exception as exc:  # noqa: BLE001 -- reported with the release's own error
         return f"AND the proxy's maintenance flag could not be set: {exc}"
@@ -135,7 +135,7 @@ def _proxy_maintenance(inv: Inventory, connect: Callable[[str], Any], site_name:
 
 
 def rollback(inv: Inventory, connect: Callable[[str], Any], site_name: str) -> ReleaseReport:
-    site = web_site(inv.doc, site_name)
+    site = web_site(inv, site_name)
     start = time.monotonic()
     host = _sudo(connect(site.host), helper_argv("rollback", site))
     return ReleaseReport(site_name, "rollback", host["release"], host.get("previous"),
@@ -143,5 +143,5 @@ def rollback(inv: Inventory, connect: Callable[[str], Any], site_name: str) -> R
 
 
 def status(inv: Inventory, connect: Callable[[str], Any], site_name: str) -> dict[str, Any]:
-    site = web_site(inv.doc, site_name)
+    site = web_site(inv, site_name)
     return _sudo(connect(site.host), helper_argv("status", site))

@@ -30,7 +30,7 @@ def connected(env: str, inventory: str = "", identity: str = ""
 
 
 def _sites(inv: Inventory, site: str) -> list[str]:
-    names = [s["name"] for s in inv.doc["sites"]]
+    names = [s.name for s in inv.sites]
     if site and site not in names:
         raise Exit(f"web: no site {site!r}; sites: {', '.join(names)}", code=2)
     return [site] if site else names
@@ -88,6 +88,6 @@ def urls(c, env="lab", inventory=""):
     except InventoryError as exc:
         raise Exit(f"web.urls: {exc}", code=2) from exc
     ca = f" --cacert {inv.tls_client_ca}" if inv.tls_client_ca is not None else ""
-    for s in inv.doc["sites"]:
-        for name in (s["domain"], *s["aliases"]):
-            print(f"curl{ca} --resolve {name}:443:{s['public_ip']} https://{name}/")
+    for s in inv.sites:
+        for name in s.names:
+            print(f"curl{ca} --resolve {name}:443:{s.public_ip} https://{name}/")

@@ -10,11 +10,13 @@ Never logs (R-GDPR-11): /var/log is not backed up, `*.log` files and Drupal's lo
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
+from engine.inventory import Inventory
+from model.bootstrap import HOST_KRL
 from roles.backup.layout import CACHE_DIR, BackupLayout
 from roles.web.layout import PHP_VERSION, SiteLayout
+from roles.web.site import db_credentials
 
 # Drupal's database log (dblog): its rows are logs (R-GDPR-11); the table itself is kept so
 # a restored site still works.
@@ -38,36 +40,16 @@ def site_paths(site: str) -> tuple[list[str], list[str], list[str]]:
     return paths, excludes, [web.private_files]
 
 
-def _policy(inventory: Mapping[str, Any]) -> dict[str, Any]:
-    backup = dict(inventory.get("backup") or {})
-    return {k: backup[k] for k in ("timezone", "weekly_day", "local_keep_days", "a_keep_days",
-                                   "weekly_keep_days", "monthly_keep_days") if k in backup}
-
-
-def _site(inventory: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    for s in inventory["sites"]:
-        if s["name"] == name:
-            return s
-    raise KeyError(f"inventory has no site {name!r}")
-
-
-def db_credentials(inventory: Mapping[str, Any], site: str) -> str:
-    ref = inventory.get("secrets", {}).get(f"db_password_{site}", {}).get("ref", "")
-    if ref.startswith("host-file:"):
-        return ref.split(":", 2)[2]
-    return SiteLayout(site).db_credentials
-
-
-def runner_config(inventory: Mapping[str, Any], site: str) -> dict[str, Any]:
+def runner_config(inventory: Inventory, site: str) -> dict[str, Any]:
     """/etc/hosting/backup/<site>.json on the site's web host."""
-    s = _site(inventory, site)
+    s = inventory.site(site)
     lay = BackupLayout(site)
     paths, excludes, mounts = site_paths(site)
     remote = {"location": f"rclone:{site}", "ssh_config": lay.ssh_config}
     return {
         "site": site,
-        "host": s["host"],
-        "policy": _policy(inventory),
+        "host": s.host,
+        "policy": inventory.backup_policy,
         "restic": {"binary": "/usr/bin/restic", "cache_dir": CACHE_DIR},
         "password_file": lay.password,
         "repositories": {
@@ -75,7 +57,7 @@ def runner_config(inventory: Mapping[str, Any], site: str) -> dict[str, Any]:
             "a": {**remote, "ssh_alias": "backup-a"},
             "b": {**remote, "ssh_alias": "backup-b"},
         },
-        "database": {"name": s["database"], "option_file": db_credentials(inventory, site),
+        "database": {"name": s.database, "option_file": db_credentials(s),
                      "log_tables": list(LOG_TABLES)},
         "paths": paths,
         "excludes": excludes,
@@ -93,39 +75,38 @@ def runner_config(inventory: Mapping[str, Any], site: str) -> dict[str, Any]:
     }
 
 
-def storage_config(inventory: Mapping[str, Any], site: str, tier: str) -> dict[str, Any]:
+def storage_config(inventory: Inventory, site: str, tier: str) -> dict[str, Any]:
     """/etc/hosting/backup-storage/<site>.json on backup-a (tier a) or backup-b (tier b)."""
-    s = _site(inventory, site)
+    s = inventory.site(site)
     lay = BackupLayout(site)
     return {
         "site": site,
         "tier": tier,
-        "host": s["host"],
-        "policy": _policy(inventory),
+        "host": s.host,
+        "policy": inventory.backup_policy,
         "restic": {"binary": "/usr/bin/restic", "cache_dir": f"{lay.storage_home}/.cache"},
         "repository": lay.storage_repo,
         "password_file": lay.storage_password,
         "state_dir": lay.storage_state,
         "lock_file": f"{lay.storage_state}/rotate.lock",
         "check_subsets": 28,
+        # What the runner writes (backup.suspect): a snapshot claiming other paths is suspect.
+        "expect": {"paths": {"files": site_paths(site)[0], "db": [f"/{site}.sql"]}},
     }
 
 
-def ssh_config(inventory: Mapping[str, Any], site: str) -> str:
+def ssh_config(inventory: Inventory, site: str) -> str:
     """The web host's SSH client configuration for its pushes to A and B (R-BKP-7)."""
     from engine.render import render
 
     lay = BackupLayout(site)
-    storage = inventory["storage"]
-    hosts = {h["name"]: h for h in inventory["hosts"]}
-    tiers = [(alias, hosts[storage[t]]["private_ip"]) for t, alias in (("a", "backup-a"),
-                                                                        ("b", "backup-b"))]
-    return render("backup/ssh_config.j2", layout=lay, tiers=tiers)
+    tiers = [(alias, inventory.storage_host(t).private_ip) for t, alias in (("a", "backup-a"),
+                                                                             ("b", "backup-b"))]
+    return render("backup/ssh_config.j2", layout=lay, tiers=tiers, host_krl=HOST_KRL)
 
 
-def rotation_time(inventory: Mapping[str, Any], site: str) -> str:
+def rotation_time(inventory: Inventory, site: str) -> str:
     """When the storage servers rotate a site: midday, one site every 20 minutes, far from
     the night's backups and copies (a prune holds an exclusive lock)."""
-    names = [s["name"] for s in inventory["sites"]]
-    minutes = 12 * 60 + 20 * names.index(site)
+    minutes = 12 * 60 + 20 * inventory.sites.index(inventory.site(site))
     return f"{minutes // 60 % 24:02d}:{minutes % 60:02d}"

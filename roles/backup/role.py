@@ -52,7 +52,7 @@ def runner_files() -> list[Resource]:
 
 
 def timezone(ctx: HostContext) -> str:
-    return str((ctx.inventory.doc.get("backup") or {}).get("timezone", "Europe/Paris"))
+    return ctx.inventory.backup_timezone
 
 
 def secrets_check(site: str) -> Check:
@@ -69,20 +69,19 @@ def known_hosts(ctx: HostContext) -> str:
 
 def site_resources(ctx: HostContext, site: str) -> tuple[list[Resource], list[Handler]]:
     lay = BackupLayout(site)
-    doc = ctx.inventory.doc
-    s = next(x for x in doc["sites"] if x["name"] == site)
+    inv = ctx.inventory
     units = (DAEMON_RELOAD.name,)
     resources: list[Resource] = [
         Directory(f"{LOCAL_REPOS}/{site}", 0o700),
         Directory(lay.state, 0o755),
         secrets_check(site),
-        File(lay.config, json.dumps(config.runner_config(doc, site), indent=2) + "\n", 0o600),
-        File(lay.ssh_config, config.ssh_config(doc, site), 0o600),
+        File(lay.config, json.dumps(config.runner_config(inv, site), indent=2) + "\n", 0o600),
+        File(lay.ssh_config, config.ssh_config(inv, site), 0o600),
         File(f"/etc/systemd/system/{lay.unit}.service",
              render("backup/backup.service.j2", layout=lay, runner_dir=RUNNER_DIR,
                     python=PYTHON), notify=units),
         File(f"/etc/systemd/system/{lay.unit}.timer",
-             render("backup/backup.timer.j2", layout=lay, time=s["backup_time"],
+             render("backup/backup.timer.j2", layout=lay, time=inv.site(site).backup_time,
                     timezone=timezone(ctx)), notify=units),
         # Enabled, never started by the deploy: the timer starts the service at backup time.
         Service(f"{lay.unit}.timer", enabled=True, running=True),
@@ -92,7 +91,7 @@ def site_resources(ctx: HostContext, site: str) -> tuple[list[Resource], list[Ha
 
 def backup(ctx: HostContext) -> Desired:
     """Web hosts: back up each site they serve (one in the model)."""
-    sites = [s["name"] for s in ctx.inventory.doc["sites"] if s["host"] == ctx.host.name]
+    sites = [s.name for s in ctx.inventory.sites_on(ctx.host.name)]
     if not sites:
         return Desired()
     resources: list[Resource] = [

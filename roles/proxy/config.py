@@ -1,10 +1,9 @@
-"""What the proxy serves, derived from the inventory. Pure: plain data in, dataclasses out."""
+"""What the proxy serves, derived from the typed inventory. Pure: dataclasses in and out."""
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from engine.inventory import Inventory
 from roles.web.site import Limits, web_site
 
 # Per client IP, for requests that reach PHP (static assets are not counted). A page view is
@@ -43,31 +42,28 @@ class ProxyConfig:
     rate_burst: int = RATE_BURST
 
 
-def proxy_config(inventory: Mapping[str, Any], proxy_host: str = "proxy") -> ProxyConfig:
-    host = next((h for h in inventory["hosts"] if h["name"] == proxy_host), None)
-    if host is None:
-        raise KeyError(f"inventory has no host {proxy_host!r}")
-    indexable = bool(inventory.get("indexable", True))
-    allow = () if indexable else tuple(inventory.get("exposure_allow", ()))
+def proxy_config(inventory: Inventory, proxy_host: str = "proxy") -> ProxyConfig:
+    host = inventory.host(proxy_host)
+    indexable = inventory.indexable
+    allow = () if indexable else inventory.exposure_allow
     if not indexable and not allow:
         # The model refuses this too; refusing here keeps a hand-made inventory from
         # publishing a preprod to everybody.
         raise ValueError("a non-indexable environment needs exposure_allow")
     sites = []
-    for s in inventory["sites"]:
-        w = web_site(inventory, s["name"])
-        if s["public_ip"] not in host["site_ips"]:
-            raise ValueError(f"site {s['name']}: public IP {s['public_ip']} is not routed to "
-                             f"{proxy_host} (site_ips {host['site_ips']})")
-        sites.append(ProxySite(w.name, w.names, s["public_ip"], w.private_ip, w.limits,
+    for s in inventory.sites:
+        w = web_site(inventory, s.name)
+        if s.public_ip not in host.site_ips:
+            raise ValueError(f"site {s.name}: public IP {s.public_ip} is not routed to "
+                             f"{proxy_host} (site_ips {list(host.site_ips)})")
+        sites.append(ProxySite(w.name, w.names, s.public_ip, w.private_ip, w.limits,
                                allow, noindex=not indexable))
-    own = [f"{ip}/32" for ip in (host.get("public_ip"), *host["site_ips"]) if ip]
-    tls = inventory.get("tls") or {}
-    if not tls.get("certificate") or not tls.get("key"):
+    own = [f"{ip}/32" for ip in (host.public_ip, *host.site_ips) if ip]
+    tls = inventory.tls
+    if tls is None:
         raise ValueError("inventory names no tls.certificate / tls.key for the proxy")
     return ProxyConfig(
-        environment=inventory["environment"], sites=tuple(sites),
-        certificate=tls["certificate"], key=tls["key"],
-        unlimited=tuple(dict.fromkeys([*inventory.get("admin_networks", ()), *own,
-                                       "127.0.0.1/32"])),
+        environment=inventory.environment, sites=tuple(sites),
+        certificate=tls.certificate, key=tls.key,
+        unlimited=tuple(dict.fromkeys([*inventory.admin_networks, *own, "127.0.0.1/32"])),
     )

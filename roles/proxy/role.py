@@ -43,7 +43,7 @@ def tls_material(ctx: HostContext, cfg: ProxyConfig) -> certificate.Material | N
 
 
 def proxy(ctx: HostContext) -> Desired:
-    cfg = proxy_config(ctx.inventory.doc, ctx.host.name)
+    cfg = proxy_config(ctx.inventory, ctx.host.name)
     resources: list[Resource] = [
         Packages(("nginx",), leftovers=(DEFAULT_SITE,)),
         Directory(ACME_ROOT, 0o755),

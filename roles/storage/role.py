@@ -34,7 +34,7 @@ from roles.backup.role import DAEMON_RELOAD, runner_files, timezone
 
 def site_resources(ctx: HostContext, site: str, tier: str) -> list[Resource]:
     lay = BackupLayout(site)
-    doc = ctx.inventory.doc
+    inv = ctx.inventory
     user = lay.storage_user
     units = (DAEMON_RELOAD.name,)
     return [
@@ -44,14 +44,14 @@ def site_resources(ctx: HostContext, site: str, tier: str) -> list[Resource]:
         Directory(lay.storage_home, 0o700, user, user),
         Directory(lay.storage_state, 0o750, user, user),
         File(f"{PRINCIPALS_DIR}/{user}", render("storage/principals.j2", layout=lay), 0o644),
-        File(lay.storage_config, json.dumps(config.storage_config(doc, site, tier), indent=2)
+        File(lay.storage_config, json.dumps(config.storage_config(inv, site, tier), indent=2)
              + "\n", 0o640, "root", user),
         File(f"/etc/systemd/system/{lay.storage_unit}.service",
              render("storage/rotate.service.j2", layout=lay, runner_dir=RUNNER_DIR,
                     python=PYTHON), notify=units),
         File(f"/etc/systemd/system/{lay.storage_unit}.timer",
              render("storage/rotate.timer.j2", layout=lay,
-                    time=config.rotation_time(doc, site), timezone=timezone(ctx)),
+                    time=config.rotation_time(inv, site), timezone=timezone(ctx)),
              notify=units),
         Service(f"{lay.storage_unit}.timer", enabled=True, running=True),
     ]
@@ -67,7 +67,7 @@ def storage(ctx: HostContext) -> Desired:
         Directory(STORAGE_ROOT, 0o755),
         Directory(STORAGE_CONFIG_DIR, 0o755),
     ]
-    for s in ctx.inventory.doc["sites"]:
-        resources += site_resources(ctx, s["name"], tier)
+    for s in ctx.inventory.sites:
+        resources += site_resources(ctx, s.name, tier)
     handlers: list[Handler] = [DAEMON_RELOAD]
     return Desired(tuple(resources), tuple(handlers))

@@ -150,7 +150,7 @@ def site_services(site: WebSite) -> list[Resource]:
 
 
 def web(ctx: HostContext) -> Desired:
-    sites = sites_on_host(ctx.inventory.doc, ctx.host.name)
+    sites = sites_on_host(ctx.inventory, ctx.host.name)
     if not sites:
         return Desired()
     if len(sites) > 1:

@@ -1,11 +1,12 @@
 """One site as its web host serves it: the inventory's facts, plus the limits derived from
-them. Pure: built from the inventory document (a plain dict), no I/O."""
+them. Pure: built from the typed inventory (engine.inventory.Site), no I/O."""
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from engine.inventory import Inventory, Site
 from roles.web.layout import SiteLayout
 
 
@@ -62,49 +63,33 @@ class WebSite:
         return SiteLayout(self.name)
 
 
-def _host(inventory: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    for h in inventory["hosts"]:
-        if h["name"] == name:
-            return h
-    raise KeyError(f"inventory has no host {name!r}")
+def db_credentials(site: Site) -> str:
+    """The site's database credentials file on its web host: the inventory's reference
+    (`secrets.db_password_<site>`, a `host-file:<host>:<path>` kept on the web host itself),
+    or where the web role puts it when the inventory names none."""
+    ref = site.db_password
+    if ref is not None and ref.scheme == "host-file":
+        return ref.path
+    return SiteLayout(site.name).db_credentials
 
 
-def _proxy_ip(inventory: Mapping[str, Any]) -> str:
-    proxies = [h for h in inventory["hosts"] if h["role"] == "proxy"]
-    if len(proxies) != 1:
-        raise ValueError(f"expected one proxy host in the inventory, found {len(proxies)}")
-    return str(proxies[0]["private_ip"])
-
-
-def _credentials_path(inventory: Mapping[str, Any], site: str, default: str) -> str:
-    ref = inventory.get("secrets", {}).get(f"db_password_{site}", {}).get("ref", "")
-    # "host-file:<host>:<path>": the secret is generated and kept on the web host itself.
-    if ref.startswith("host-file:"):
-        return ref.split(":", 2)[2]
-    return default
-
-
-def web_site(inventory: Mapping[str, Any], name: str) -> WebSite:
-    for s in inventory["sites"]:
-        if s["name"] == name:
-            break
-    else:
-        raise KeyError(f"inventory has no site {name!r}")
-    php = s["php"]
+def web_site(inventory: Inventory, name: str) -> WebSite:
+    """Site `name` as its web host serves it (InventoryError naming the known sites when
+    there is no such site)."""
+    s = inventory.site(name)
     return WebSite(
-        name=s["name"], domain=s["domain"], aliases=tuple(s["aliases"]), host=s["host"],
-        private_ip=str(_host(inventory, s["host"])["private_ip"]),
-        proxy_ip=_proxy_ip(inventory),
-        admin_networks=tuple(inventory.get("admin_networks", ())),
-        database=s["database"],
-        limits=Limits(int(php["memory_limit_mb"]), int(php["upload_max_mb"]),
-                      int(php["max_execution_seconds"])),
-        cron_every_minutes=int(s["drupal"]["cron_every_minutes"]),
-        codebase=dict(s["codebase"]),
-        db_credentials=_credentials_path(inventory, name, SiteLayout(name).db_credentials),
-        environment=inventory["environment"],
+        name=s.name, domain=s.domain, aliases=s.aliases, host=s.host,
+        private_ip=inventory.host(s.host).private_ip,
+        proxy_ip=inventory.proxy.private_ip,
+        admin_networks=inventory.admin_networks,
+        database=s.database,
+        limits=Limits(s.php.memory_limit_mb, s.php.upload_max_mb, s.php.max_execution_seconds),
+        cron_every_minutes=s.drupal.cron_every_minutes,
+        codebase=dataclasses.asdict(s.codebase),
+        db_credentials=db_credentials(s),
+        environment=inventory.environment,
     )
 
 
-def sites_on_host(inventory: Mapping[str, Any], host: str) -> tuple[WebSite, ...]:
-    return tuple(web_site(inventory, s["name"]) for s in inventory["sites"] if s["host"] == host)
+def sites_on_host(inventory: Inventory, host: str) -> tuple[WebSite, ...]:
+    return tuple(web_site(inventory, s.name) for s in inventory.sites_on(host))

@@ -146,7 +146,7 @@ def page(chain: Chain) -> tuple[int, dict]:
 
 def maintenance_off(chain: Chain) -> None:
     with connected(chain.lab) as (inv, connect):
-        flag = next(s.maintenance_flag for s in proxy_config(inv.doc).sites if s.name == SITE)
+        flag = next(s.maintenance_flag for s in proxy_config(inv).sites if s.name == SITE)
         set_maintenance(connect(inv.by_role("proxy")[0].name), flag, False)
 
 

@@ -13,6 +13,7 @@ import pytest
 from backup.config import parse
 from backup.restore_choose import choose, parse_at
 from backup.restore_db import RestoreError
+from engine.inventory import Inventory
 from roles.backup import config
 from roles.backup.layout import BackupLayout
 
@@ -21,7 +22,7 @@ PARIS = ZoneInfo("Europe/Paris")
 
 
 @pytest.fixture(scope="module")
-def inventory() -> dict:
+def inventory() -> Inventory:
     from model import load_stack
     from model.inventory import HostAddresses, build_inventory
     from model.topology import plan_hosts, private_addresses
@@ -31,12 +32,13 @@ def inventory() -> dict:
     hosts = [HostAddresses(h.name, str(addrs[h.name]),
                            "198.51.100.20" if h.public else None) for h in plan_hosts(stack)]
     fp = "SHA256:" + "A" * 43
-    return build_inventory(stack, source="lab", hosts=hosts,
-                           site_public_ips={s.name: str(s.public_ip) for s in stack.sites},
-                           host_key_fingerprints={h.name: fp for h in plan_hosts(stack)})
+    return Inventory.from_doc(build_inventory(
+        stack, source="lab", hosts=hosts,
+        site_public_ips={s.name: str(s.public_ip) for s in stack.sites},
+        host_key_fingerprints={h.name: fp for h in plan_hosts(stack)}))
 
 
-def test_runner_config_is_valid_for_the_runner_itself(inventory: dict) -> None:
+def test_runner_config_is_valid_for_the_runner_itself(inventory: Inventory) -> None:
     for site in ("villeparisis", "participation"):
         data = config.runner_config(inventory, site)
         cfg = parse(json.loads(json.dumps(data)))
@@ -49,7 +51,7 @@ def test_runner_config_is_valid_for_the_runner_itself(inventory: dict) -> None:
 
 
 def test_backups_hold_site_and_config_but_never_logs_nor_secrets_of_the_backup(
-        inventory: dict) -> None:
+        inventory: Inventory) -> None:
     data = config.runner_config(inventory, "villeparisis")
     assert "/srv/villeparisis" in data["paths"]
     assert {"/etc/nginx", "/etc/php", "/etc/mysql", "/etc/hosting"} <= set(data["paths"])
@@ -62,10 +64,10 @@ def test_backups_hold_site_and_config_but_never_logs_nor_secrets_of_the_backup(
     assert "private" in subs and not {"private.enc", "tmp", "sessions"} & set(subs)
 
 
-def test_storage_config_and_rotation_times_are_spread(inventory: dict) -> None:
+def test_storage_config_and_rotation_times_are_spread(inventory: Inventory) -> None:
     a = config.storage_config(inventory, "villeparisis", "a")
     assert a["repository"] == "/srv/backups/villeparisis/repo" and a["tier"] == "a"
-    times = {config.rotation_time(inventory, s["name"]) for s in inventory["sites"]}
+    times = {config.rotation_time(inventory, s.name) for s in inventory.sites}
     assert times == {"12:00", "12:20"}
 
 
@@ -76,7 +78,7 @@ def test_the_forced_command_is_append_only_on_the_sites_own_repository() -> None
     assert lay.principal == "backup-villeparisis"
 
 
-def test_principals_file_and_units_render(inventory: dict) -> None:
+def test_principals_file_and_units_render(inventory: Inventory) -> None:
     from engine.render import render
 
     lay = BackupLayout("participation")
@@ -90,11 +92,10 @@ def test_principals_file_and_units_render(inventory: dict) -> None:
     assert "StrictHostKeyChecking yes" in ssh and "User backup-participation" in ssh
 
 
-def test_cert_renewal_rules(inventory: dict) -> None:
-    from engine.inventory import Inventory
+def test_cert_renewal_rules(inventory: Inventory) -> None:
     from tasks.backup_setup import needs_new_cert
 
-    inv = Inventory.from_doc(inventory)
+    inv = inventory
     web = inv.host("web-villeparisis")
     lay = BackupLayout("villeparisis")
     now = datetime(2026, 1, 1, tzinfo=PARIS)

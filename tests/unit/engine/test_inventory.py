@@ -1,13 +1,18 @@
-"""Loading the inventory: a file, Pulumi's stack output (a fake `pulumi` on PATH), selection."""
+"""Loading the inventory: a file, Pulumi's stack output (a fake `pulumi` on PATH), selection;
+the typed sites, their lookups and the secret references."""
 from __future__ import annotations
 
+import copy
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from engine.inventory import Inventory, InventoryError, load
+from engine.inventory import Inventory, InventoryError, SecretRef, load
+from model.types import Codebase, Drupal, Php, Tls
 
 
 @pytest.fixture
@@ -78,3 +83,128 @@ def test_select_unknown_host_or_role_is_an_error_not_nothing(prod: Inventory) ->
 def test_principals_for_role_from_the_model(prod: Inventory) -> None:
     assert prod.principals_for("storage") == ("sysadmin", "ci-deploy")
     assert prod.principals["sysadmin"] == ("proxy", "web", "ops", "storage")
+
+
+# --- the typed sites and secret references (issue 12: one typed inventory, each lookup once) --
+
+
+def _with(prod: Inventory, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    doc = copy.deepcopy(dict(prod.doc))
+    change(doc)
+    return doc
+
+
+def test_from_doc_sites_typed_with_the_models_types(prod: Inventory) -> None:
+    s = prod.sites[0]
+    assert (s.name, s.domain, s.aliases, s.host, s.public_ip, s.database, s.backup_time) == (
+        "villeparisis", "villeparisis.fr", ("www.villeparisis.fr",), "web-villeparisis",
+        "198.51.100.17", "villeparisis", "03:15")
+    assert s.php == Php("8.4", 256, 64, 60) and s.drupal == Drupal("11", 15)
+    assert s.codebase == Codebase("git", "https://git.example.org/villeparisis/site.git", "main")
+    assert s.db_password == SecretRef("web-villeparisis", "/etc/hosting/villeparisis/db.cnf")
+    assert s.names == ("villeparisis.fr", "www.villeparisis.fr")
+
+
+def test_site_known_name_returns_it(prod: Inventory) -> None:
+    assert prod.site("participation") is prod.sites[1]
+
+
+def test_site_unknown_name_raises_naming_it_and_the_known_ones(prod: Inventory) -> None:
+    with pytest.raises(InventoryError,
+                       match=r"no site 'nosuch' in the inventory; sites: villeparisis, "
+                             r"participation"):
+        prod.site("nosuch")
+
+
+def test_sites_on_web_host_its_site_other_hosts_none(prod: Inventory) -> None:
+    assert [s.name for s in prod.sites_on("web-participation")] == ["participation"]
+    assert prod.sites_on("proxy") == ()
+
+
+@pytest.mark.parametrize("ref,expected", [
+    ("host-file:web-a:/etc/hosting/a/db.cnf", SecretRef("web-a", "/etc/hosting/a/db.cnf")),
+    ("host-file:web-a:/etc/with:colon", SecretRef("web-a", "/etc/with:colon")),
+    ("file:/root/secret", SecretRef("", "/root/secret", "file")),
+    ("pulumi-output:dbPassword", SecretRef("", "dbPassword", "pulumi-output")),
+])
+def test_secret_ref_parse_valid_reference_gives_host_and_path(ref: str,
+                                                              expected: SecretRef) -> None:
+    parsed = SecretRef.parse(ref, "secrets.x.ref")
+    assert parsed == expected and str(parsed) == ref
+
+
+@pytest.mark.parametrize("ref,why", [
+    ("host-file:web-a", "not host-file:<host>:<path>"),
+    ("host-file::/etc/x", "not host-file:<host>:<path>"),
+    ("host-file:web-a:etc/x", "not host-file:<host>:<path>"),
+    ("file:relative", "not file:<path>"),
+    ("pulumi-output:", "names nothing"),
+    ("vault:x", "no secret reference"),
+    ("/etc/x", "no secret reference"),
+])
+def test_secret_ref_parse_malformed_reference_raises_naming_the_field(ref: str,
+                                                                      why: str) -> None:
+    with pytest.raises(InventoryError, match=rf"^secrets\.db_password_a\.ref: .*{why}"):
+        SecretRef.parse(ref, "secrets.db_password_a.ref")
+
+
+def test_from_doc_malformed_secret_ref_raises_naming_the_field(prod: Inventory) -> None:
+    doc = _with(prod, lambda d: d["secrets"]["db_password_participation"].update(
+        ref="host-file:web-participation"))
+    with pytest.raises(InventoryError,
+                       match=r"secrets\.db_password_participation\.ref: .*host-file:<host>"):
+        Inventory.from_doc(doc)
+
+
+def test_from_doc_secret_on_unknown_host_raises_naming_the_field(prod: Inventory) -> None:
+    doc = _with(prod, lambda d: d["secrets"]["db_password_participation"].update(
+        ref="host-file:web-nosuch:/etc/x"))
+    with pytest.raises(InventoryError, match=r"secrets\.db_password_participation\.ref: "
+                                             r"host 'web-nosuch' is not in the inventory"):
+        Inventory.from_doc(doc)
+
+
+def test_from_doc_db_password_on_another_web_host_raises(prod: Inventory) -> None:
+    doc = _with(prod, lambda d: d["secrets"]["db_password_participation"].update(
+        ref="host-file:web-villeparisis:/etc/x"))
+    with pytest.raises(InventoryError, match="on web-villeparisis, but site participation "
+                                             "lives on web-participation"):
+        Inventory.from_doc(doc)
+
+
+def test_from_doc_php_limit_not_a_number_raises_naming_the_field(prod: Inventory) -> None:
+    doc = _with(prod, lambda d: d["sites"][1]["php"].update(memory_limit_mb="lots"))
+    with pytest.raises(InventoryError,
+                       match=r"sites\[1\]\.php\.memory_limit_mb: 'lots' is not a number"):
+        Inventory.from_doc(doc)
+
+
+def test_from_doc_drupal_field_missing_raises_naming_the_field(prod: Inventory) -> None:
+    doc = _with(prod, lambda d: d["sites"][0]["drupal"].pop("cron_every_minutes"))
+    with pytest.raises(InventoryError, match=r"sites\[0\]\.drupal\.cron_every_minutes: missing"):
+        Inventory.from_doc(doc)
+
+
+def test_storage_host_each_tier_its_server_unknown_tier_raises(prod: Inventory) -> None:
+    assert (prod.storage_host("a").name, prod.storage_host("b").name) == ("backup-a",
+                                                                          "backup-b")
+    with pytest.raises(InventoryError, match=r"storage\.c: no such backup tier; tiers: a, b"):
+        prod.storage_host("c")
+
+
+def test_proxy_the_one_proxy_host(prod: Inventory) -> None:
+    assert prod.proxy.name == "proxy" and prod.proxy.role == "proxy"
+
+
+def test_tls_paths_set_typed_missing_none(prod: Inventory) -> None:
+    assert prod.tls == Tls("/etc/ssl/hosting/wildcard.villeparisis.fr.pem",
+                           "/etc/ssl/hosting/wildcard.villeparisis.fr.key")
+    assert Inventory.from_doc(_with(prod, lambda d: d.update(tls={}))).tls is None
+
+
+def test_backup_policy_only_the_fields_set_timezone_defaults(prod: Inventory) -> None:
+    assert prod.backup_policy["weekly_day"] == "sunday"
+    doc = _with(prod, lambda d: d.update(backup={"a_keep_days": 9}))
+    inv = Inventory.from_doc(doc)
+    assert inv.backup_policy == {"a_keep_days": 9}
+    assert inv.backup_timezone == "Europe/Paris"

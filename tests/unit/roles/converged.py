@@ -1,6 +1,6 @@
 """Helpers for the role tests that go through the deploy engine's own decisions
-(engine.decide): a host context for an inventory document, and the facts of a host on which a
-role's desired state already holds."""
+(engine.decide): a host context for a host of the typed inventory, and the facts of a host on
+which a role's desired state already holds."""
 from __future__ import annotations
 
 import hashlib
@@ -21,8 +21,7 @@ from engine.resources import (
 from engine.role import HostContext
 
 
-def role_ctx(doc, host):
-    inv = Inventory.from_doc(doc)
+def role_ctx(inv: Inventory, host: str) -> HostContext:
     return HostContext(inv, inv.host(host), SystemFacts(container="systemd-nspawn"))
 
 

@@ -40,7 +40,7 @@ class FakeConn:
 
 
 def _release(inv: Inventory, tmp_path: Path, record: dict[str, Any]):
-    site = inv.doc["sites"][0]["name"]
+    site = inv.sites[0].name
     conns: dict[str, FakeConn] = {}
     helper = Result(1, json.dumps(record) + "\n", "hosting-web release: release X failed")
 
@@ -74,6 +74,6 @@ def test_release_rolled_back_leaves_proxy_alone(prod, tmp_path):
 def test_helper_argv_passes_the_sites_database(prod):
     from roles.web.site import web_site
 
-    site = web_site(prod.doc, prod.doc["sites"][0]["name"])
+    site = web_site(prod, prod.sites[0].name)
     argv = rel.helper_argv("release", site)
     assert argv[argv.index("--database") + 1] == site.database

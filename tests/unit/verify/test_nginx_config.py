@@ -23,12 +23,12 @@ def dump(main: str, **extra: str) -> str:
 
 @pytest.fixture
 def web(prod):
-    return nc.load(dump(web_nginx_conf(web_site(prod.doc, "villeparisis"))))
+    return nc.load(dump(web_nginx_conf(web_site(prod, "villeparisis"))))
 
 
 @pytest.fixture
 def proxy(prod):
-    return nc.load(dump(proxy_nginx_conf(proxy_config(prod.doc))))
+    return nc.load(dump(proxy_nginx_conf(proxy_config(prod))))
 
 
 def test_load_expands_includes_in_place():
@@ -94,12 +94,12 @@ def test_location_selection_follows_nginx_order():
 
 
 def test_rendered_proxy_config_has_one_server_per_site_ip_and_port(proxy, prod):
-    for site in prod.doc["sites"]:
+    for site in prod.sites:
         for port in (80, 443):
             found = [s for s in nc.servers(proxy)
-                     if f"{site['public_ip']}:{port}" in {nc.listen_address(x)
-                                                          for x in s.all("listen")}
-                     and site["domain"] in nc.server_names(s)]
+                     if f"{site.public_ip}:{port}" in {nc.listen_address(x)
+                                                       for x in s.all("listen")}
+                     and site.domain in nc.server_names(s)]
             assert len(found) == 1
 
 

@@ -14,15 +14,15 @@ def _server_blocks(conf: str, ip: str) -> list[str]:
     return [b for b in conf.split("    server {")[1:] if f"listen {ip}:" in b]
 
 
-def test_nginx_conf_prod_listens_only_on_site_ips(prod_doc):
-    conf = nginx_conf(proxy_config(prod_doc))
+def test_nginx_conf_prod_listens_only_on_site_ips(prod):
+    conf = nginx_conf(proxy_config(prod))
     listens = set(re.findall(r"listen ([^ ;]+)", conf))
     assert listens == {"198.51.100.17:80", "198.51.100.17:443", "198.51.100.18:80",
                        "198.51.100.18:443"}
 
 
-def test_nginx_conf_prod_each_ip_serves_only_its_site(prod_doc):
-    conf = nginx_conf(proxy_config(prod_doc))
+def test_nginx_conf_prod_each_ip_serves_only_its_site(prod):
+    conf = nginx_conf(proxy_config(prod))
     blocks = _server_blocks(conf, "198.51.100.18")
     names = " ".join(re.findall(r"server_name ([^;]+);", " ".join(blocks)))
     assert "participation.villeparisis.fr" in names and "www.villeparisis.fr" not in names
@@ -31,8 +31,8 @@ def test_nginx_conf_prod_each_ip_serves_only_its_site(prod_doc):
     assert any("return 444" in b for b in blocks)
 
 
-def test_nginx_conf_prod_tls_intermediate_hsts_and_headers(prod_doc):
-    conf = nginx_conf(proxy_config(prod_doc))
+def test_nginx_conf_prod_tls_intermediate_hsts_and_headers(prod):
+    conf = nginx_conf(proxy_config(prod))
     assert "ssl_protocols TLSv1.2 TLSv1.3;" in conf
     assert "server_tokens off;" in conf
     assert 'Strict-Transport-Security "max-age=63072000" always' in conf
@@ -41,58 +41,58 @@ def test_nginx_conf_prod_tls_intermediate_hsts_and_headers(prod_doc):
     assert "http2 on;" in conf
 
 
-def test_nginx_conf_prod_http_redirects_except_acme(prod_doc):
-    conf = nginx_conf(proxy_config(prod_doc))
+def test_nginx_conf_prod_http_redirects_except_acme(prod):
+    conf = nginx_conf(proxy_config(prod))
     assert conf.count("return 301 https://$host$request_uri;") == 2
     assert conf.count("location ^~ /.well-known/acme-challenge/") == 2
 
 
-def test_nginx_conf_prod_proxies_to_web_host_with_forwarded_headers(prod_doc):
-    conf = nginx_conf(proxy_config(prod_doc))
+def test_nginx_conf_prod_proxies_to_web_host_with_forwarded_headers(prod):
+    conf = nginx_conf(proxy_config(prod))
     assert "server 10.20.0.100:80" in conf and "server 10.20.0.101:80" in conf
     for header in ("X-Forwarded-For $remote_addr", "X-Forwarded-Proto $scheme",
                    "X-Forwarded-Host $host", "Host $host"):
         assert f"proxy_set_header {header};" in conf
 
 
-def test_nginx_conf_prod_body_limit_is_each_sites_upload_limit(prod_doc):
-    conf = nginx_conf(proxy_config(prod_doc))
+def test_nginx_conf_prod_body_limit_is_each_sites_upload_limit(prod):
+    conf = nginx_conf(proxy_config(prod))
     assert re.findall(r"client_max_body_size (\S+);", conf) == ["64m", "32m"]
 
 
-def test_nginx_conf_prod_rate_limit_zone_per_site(prod_doc):
-    conf = nginx_conf(proxy_config(prod_doc))
+def test_nginx_conf_prod_rate_limit_zone_per_site(prod):
+    conf = nginx_conf(proxy_config(prod))
     assert "zone=site_villeparisis:10m" in conf and "zone=site_participation:10m" in conf
     assert "limit_req zone=site_villeparisis burst=40 nodelay;" in conf
 
 
-def test_nginx_conf_prod_maintenance_page_and_flag(prod_doc):
-    conf = nginx_conf(proxy_config(prod_doc))
+def test_nginx_conf_prod_maintenance_page_and_flag(prod):
+    conf = nginx_conf(proxy_config(prod))
     assert "error_page 502 503 504 =503 /_hosting_maintenance.html;" in conf
     assert "if (-f /var/lib/hosting/maintenance/villeparisis)" in conf
 
 
-def test_nginx_conf_prod_indexable_no_robots_header_no_allowlist(prod_doc):
-    conf = nginx_conf(proxy_config(prod_doc))
+def test_nginx_conf_prod_indexable_no_robots_header_no_allowlist(prod):
+    conf = nginx_conf(proxy_config(prod))
     assert "X-Robots-Tag" not in conf and "deny all;" not in conf
 
 
-def test_nginx_conf_preprod_noindex_and_allowlist(preprod_doc):
-    conf = nginx_conf(proxy_config(preprod_doc))
+def test_nginx_conf_preprod_noindex_and_allowlist(preprod):
+    conf = nginx_conf(proxy_config(preprod))
     assert 'X-Robots-Tag "noindex, nofollow, noarchive" always' in conf
     assert "allow 203.0.113.8/29;" in conf and "deny all;" in conf
 
 
-def test_nginx_conf_old_nginx_http2_on_listen(prod_doc):
-    conf = nginx_conf(proxy_config(prod_doc), nginx_version=(1, 22, 1))
+def test_nginx_conf_old_nginx_http2_on_listen(prod):
+    conf = nginx_conf(proxy_config(prod), nginx_version=(1, 22, 1))
     assert "http2 on;" not in conf and "ssl http2" in conf
 
 
-def test_nginx_conf_same_inventory_same_bytes(prod_doc):
-    assert nginx_conf(proxy_config(prod_doc)) == nginx_conf(proxy_config(prod_doc))
+def test_nginx_conf_same_inventory_same_bytes(prod):
+    assert nginx_conf(proxy_config(prod)) == nginx_conf(proxy_config(prod))
 
 
-@pytest.mark.parametrize("env", ["prod_doc", "preprod_doc"])
+@pytest.mark.parametrize("env", ["prod", "preprod"])
 def test_nginx_conf_passes_nginx_t(env, request, nginx_test, test_cert, tmp_path):
     cfg = proxy_config(request.getfixturevalue(env))
     cfg = dataclasses.replace(cfg, certificate=str(test_cert[0]), key=str(test_cert[1]))

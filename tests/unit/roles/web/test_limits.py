@@ -82,17 +82,16 @@ def test_parse_facts_mem_total_kb_becomes_memory_mb():
     assert parse_facts({"system": {}}).system.memory_mb == 0
 
 
-def _pool_of(prod_doc, memory_mb: int) -> str:
-    inv = Inventory.from_doc(prod_doc)
+def _pool_of(inv: Inventory, memory_mb: int) -> str:
     ctx = HostContext(inv, inv.host("web-villeparisis"), SystemFacts(memory_mb=memory_mb))
     path = SiteLayout("villeparisis").fpm_pool
     pool = next(r for r in web(ctx).resources if isinstance(r, File) and r.path == path)
     return pool.data.decode()
 
 
-def test_web_role_pool_rendered_from_the_hosts_memory_fact(prod_doc):
-    assert "pm.max_children = 40\n" in _pool_of(prod_doc, 15998)
-    assert "pm.max_children = 17\n" in _pool_of(prod_doc, 7949)
+def test_web_role_pool_rendered_from_the_hosts_memory_fact(prod):
+    assert "pm.max_children = 40\n" in _pool_of(prod, 15998)
+    assert "pm.max_children = 17\n" in _pool_of(prod, 7949)
 
 
 @pytest.mark.parametrize("minutes,lines", [

@@ -5,8 +5,8 @@ from roles.proxy.render import nginx_conf
 from roles.web.nginx_listen import listens
 
 
-def test_listens_proxy_prod_every_site_ip_on_80_and_443(prod_doc):
-    assert listens(nginx_conf(proxy_config(prod_doc))) == [
+def test_listens_proxy_prod_every_site_ip_on_80_and_443(prod):
+    assert listens(nginx_conf(proxy_config(prod))) == [
         "198.51.100.17:443", "198.51.100.17:80", "198.51.100.18:443", "198.51.100.18:80"]
 
 

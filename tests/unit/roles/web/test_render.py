@@ -11,8 +11,8 @@ from roles.web.site import web_site
 
 
 @pytest.fixture
-def site(prod_doc):
-    return web_site(prod_doc, "villeparisis")
+def site(prod):
+    return web_site(prod, "villeparisis")
 
 
 def test_nginx_conf_listens_on_private_ip_only(site):

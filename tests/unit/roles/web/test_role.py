@@ -9,8 +9,8 @@ from roles.web.role import web
 from tests.unit.roles.converged import converged, role_ctx
 
 
-def test_web_fresh_host_installs_everything_once(prod_doc):
-    d = web(role_ctx(prod_doc, "web-villeparisis"))
+def test_web_fresh_host_installs_everything_once(prod):
+    d = web(role_ctx(prod, "web-villeparisis"))
     plan = decide(d.resources, d.handlers, HostFacts())
     installs = [a for a in plan.actions if a.key == "packages"]
     assert len(installs) == 1
@@ -31,14 +31,14 @@ def test_web_fresh_host_installs_everything_once(prod_doc):
                    "restart-nginx"]
 
 
-def test_web_converged_host_gets_no_action(prod_doc):
-    d = web(role_ctx(prod_doc, "web-villeparisis"))
+def test_web_converged_host_gets_no_action(prod):
+    d = web(role_ctx(prod, "web-villeparisis"))
     plan = decide(d.resources, d.handlers, converged(d))
     assert plan.is_noop, [a.summary for a in plan.actions]
 
 
-def test_web_nginx_and_pool_validated_on_host(prod_doc):
-    d = web(role_ctx(prod_doc, "web-villeparisis"))
+def test_web_nginx_and_pool_validated_on_host(prod):
+    d = web(role_ctx(prod, "web-villeparisis"))
     files = {r.path: r for r in d.resources if isinstance(r, File)}
     assert files["/etc/nginx/nginx.conf"].validate == "/usr/sbin/nginx -t -q -c {}"
     assert files["/etc/php/8.4/fpm/pool.d/villeparisis.conf"].validate.startswith(
@@ -46,15 +46,15 @@ def test_web_nginx_and_pool_validated_on_host(prod_doc):
     assert files["/etc/mysql/mariadb.conf.d/90-hosting.cnf"].mode == 0o640
 
 
-def test_web_secrets_never_in_resources(prod_doc):
-    d = web(role_ctx(prod_doc, "web-villeparisis"))
+def test_web_secrets_never_in_resources(prod):
+    d = web(role_ctx(prod, "web-villeparisis"))
     paths = {r.path for r in d.resources if isinstance(r, File)}
     assert not {"/etc/hosting/villeparisis/db.cnf", "/etc/hosting/villeparisis/hash_salt",
                 "/etc/hosting/villeparisis/private.pass"} & paths
 
 
-def test_web_changed_pool_reloads_php_only(prod_doc):
-    d = web(role_ctx(prod_doc, "web-villeparisis"))
+def test_web_changed_pool_reloads_php_only(prod):
+    d = web(role_ctx(prod, "web-villeparisis"))
     facts = converged(d)
     pool = "/etc/php/8.4/fpm/pool.d/villeparisis.conf"
     facts.paths[pool] = PathFact(True, "file", 0o644, "root", "root", "x", b"old")
@@ -63,8 +63,8 @@ def test_web_changed_pool_reloads_php_only(prod_doc):
     assert [h.name for h in plan.handlers] == ["reload-php-fpm"]
 
 
-def test_web_check_would_change_runs_its_fix_alone(prod_doc):
-    d = web(role_ctx(prod_doc, "web-participation"))
+def test_web_check_would_change_runs_its_fix_alone(prod):
+    d = web(role_ctx(prod, "web-participation"))
     facts = converged(d)
     facts.commands["web-database-participation"] = CommandFact(3, "database missing\n")
     plan = decide(d.resources, d.handlers, facts)
@@ -74,12 +74,12 @@ def test_web_check_would_change_runs_its_fix_alone(prod_doc):
     assert action.op["check"][-1] == "--check"
 
 
-def test_web_role_on_proxy_host_is_empty(prod_doc):
-    assert web(role_ctx(prod_doc, "proxy")).resources == ()
+def test_web_role_on_proxy_host_is_empty(prod):
+    assert web(role_ctx(prod, "proxy")).resources == ()
 
 
-def test_web_nginx_listening_elsewhere_than_configured_restarts_it(prod_doc):
-    d = web(role_ctx(prod_doc, "web-villeparisis"))
+def test_web_nginx_listening_elsewhere_than_configured_restarts_it(prod):
+    d = web(role_ctx(prod, "web-villeparisis"))
     facts = converged(d)
     facts.commands["nginx-listen"] = CommandFact(0, "0.0.0.0:80\n[::]:80\n")
     plan = decide(d.resources, d.handlers, facts)
@@ -87,8 +87,8 @@ def test_web_nginx_listening_elsewhere_than_configured_restarts_it(prod_doc):
     assert [a.key for a in plan.actions] == ["probe:nginx-listen"]
 
 
-def test_nginx_listen_expected_sockets_are_the_configs(prod_doc):
-    d = web(role_ctx(prod_doc, "web-villeparisis"))
+def test_nginx_listen_expected_sockets_are_the_configs(prod):
+    d = web(role_ctx(prod, "web-villeparisis"))
     expected = next(r for r in d.resources if isinstance(r, File)
                     and r.path == "/var/lib/hosting/nginx-listen")
     assert expected.content == "10.20.0.100:80\n"
