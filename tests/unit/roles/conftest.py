@@ -1,6 +1,7 @@
-"""Fixtures for the roles' unit tests (tests/unit/roles and its web/, proxy/ folders): the
-inventory documents (`prod_doc`, `preprod_doc`: dicts, built and validated by the model's own
-code from the real stack files; the typed `prod`/`preprod` come from tests/unit/conftest.py), a
+"""Fixtures for the roles' unit tests (tests/unit/roles/<role>/, one folder per roles/<role>):
+the inventory documents (`prod_doc`, `preprod_doc`: dicts, built and validated by the model's
+own code from the real stack files, for tests that change a document before typing it; the
+typed `prod`/`preprod` the roles read come from tests/unit/conftest.py), a
 way to run `nginx -t` on rendered configs (in a private network namespace, where nginx may bind
 the sites' addresses), and a throwaway certificate for it."""
 from __future__ import annotations
