@@ -29,6 +29,7 @@ import gzip
 import json
 import os
 import re
+import socket
 import sys
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -278,7 +279,22 @@ def serve(listen: str, log: str) -> None:
     handler = type("Bound", (Handler,), {"log_path": log})
     server = HTTPServer((host, int(port)), handler)
     print(f"incident receiver on {listen}{PATH}, log {log}", file=sys.stderr, flush=True)
+    notify_ready()
     server.serve_forever()
+
+
+def notify_ready() -> bool:
+    """Tell systemd (Type=notify) the port is bound: `systemctl restart` returns only then,
+    so nothing posts to a receiver that is not listening yet."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return False
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.connect(address)
+        sock.sendall(b"READY=1")
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:

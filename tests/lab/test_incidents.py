@@ -50,6 +50,16 @@ def test_receiver_sample_notification_lands_in_log_without_personal_data(chain: 
                     "annotations": {"summary": "drill", "description": "call jane.doe@example.org"},
                     "startsAt": "2026-12-04T20:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
                     "fingerprint": "abc123"}]}
+    status = ""
+    for _ in range(30):  # the deploy may have just restarted it
+        up = chain.lab.root_exec("ops", ["curl", "-sf", "--max-time", "5",
+                                         f"http://{incidents.LISTEN}/healthz"], check=False)
+        if up.returncode == 0:
+            break
+        status = chain.lab.root_exec("ops", ["systemctl", "status", "--no-pager", "-n", "20",
+                                             incidents.UNIT], check=False).stdout
+        time.sleep(1)
+    assert up.returncode == 0, status
     posted = chain.lab.root_exec(
         "ops", ["curl", "-sf", "--max-time", "10", "-H", "Content-Type: application/json",
                 "--data-binary", "@-", f"http://{incidents.LISTEN}/alertmanager"],

@@ -209,3 +209,19 @@ def test_main_append_reads_stdin_and_appends_cleaned_record(tmp_path, monkeypatc
 def test_serve_non_loopback_address_refused() -> None:
     with pytest.raises(SystemExit, match="loopback"):
         receiver.serve("0.0.0.0:9099", os.devnull)
+
+
+def test_notify_ready_sends_ready_to_systemds_socket(tmp_path, monkeypatch) -> None:
+    import socket
+
+    path = str(tmp_path / "notify")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(path)
+        monkeypatch.setenv("NOTIFY_SOCKET", path)
+        assert receiver.notify_ready() is True
+        assert sock.recv(64) == b"READY=1"
+
+
+def test_notify_ready_without_systemd_does_nothing(monkeypatch) -> None:
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    assert receiver.notify_ready() is False

@@ -17,6 +17,7 @@ def test_resources_ops_receiver_runs_unprivileged_on_loopback(ctx_for) -> None:
     unit = _by_path(res)[f"/etc/systemd/system/{incidents.UNIT}"].content
     assert f"User={incidents.USER}" in unit and "User=root" not in unit
     assert "--listen 127.0.0.1:9099" in unit
+    assert "Type=notify" in unit  # restart returns once the port is bound
     assert "ProtectSystem=strict" in unit and f"ReadWritePaths={incidents.LOG_DIR}" in unit
     assert any(isinstance(r, User) and r.name == incidents.USER for r in res)
     assert Service(incidents.UNIT, enabled=True, running=True) in res
