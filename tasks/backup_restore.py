@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from engine.access import Access, credentials
@@ -34,6 +34,7 @@ from engine.run import converge_hosts
 from roles import registry
 from roles.backup.layout import CONFIG_DIR, PYTHON, RUNNER_DIR, BackupLayout
 from roles.proxy.config import proxy_config
+from tasks.backup_ledger import LedgerError, choose_from_ledger, pinned_argv, read_ledger
 from tasks.backup_setup import SetupError, converge_files, setup_site, sudo
 from tasks.incident_record import now as incident_now
 from tasks.incident_record import record_incident, restore_record
@@ -87,11 +88,18 @@ def run_restore(env: str, site: str, at: str = "", source: str = "a", to: str = 
                 apply_config: bool = False, inventory: str = "", identity: str = "",
                 ca_dir: str = "", emit: Callable[[str], None] = print,
                 stage_config: bool = False, redump: bool = False,
-                snapshot: str = "") -> dict[str, Any]:
+                snapshot: str = "", before: str = "",
+                allow_suspect: Sequence[str] = ()) -> dict[str, Any]:
     t0 = time.monotonic()
     started = incident_now()
     if source not in ("local", "a", "b"):
         raise RestoreTaskError(f"--from {source!r}: local, a or b")
+    if before and source == "local":
+        # After a compromise the host's own repository is the attacker's to rewrite.
+        raise RestoreTaskError("--before (a suspected compromise) restores from a or b only: "
+                               "the local repository of a compromised host is never used")
+    if before and (at or snapshot):
+        raise RestoreTaskError("--before chooses the backup: give it without --at/--snapshot")
     inv = load(env, inventory or None)
     creds = credentials(env, identity, ca_dir, inv=inv)
     try:
@@ -110,6 +118,19 @@ def run_restore(env: str, site: str, at: str = "", source: str = "a", to: str = 
     def access() -> Access:
         return Access(inv, creds)
 
+    if source in ("a", "b") and not snapshot:
+        # From A or B the storage server's ledger chooses, never the snapshots' claims
+        # (issue 19); before the maintenance page: a choice that fails changes nothing.
+        a = access()
+        try:
+            doc = read_ledger(inv, a, site, source)
+            choice = choose_from_ledger(inv, doc, site, at, before, allow_suspect, emit)
+        except LedgerError as exc:
+            raise RestoreTaskError(f"nothing done: {exc}") from None
+        finally:
+            a.close()
+        argv = pinned_argv(argv, choice)
+
     flag = next(p.maintenance_flag for p in proxy_config(inv).sites if p.name == site)
     proxy = inv.proxy
 
@@ -127,7 +148,7 @@ def run_restore(env: str, site: str, at: str = "", source: str = "a", to: str = 
                                f"done: {exc}") from exc
     emit(f"restore {site}: maintenance page on at {proxy.name}")
     try:
-        result = _restore(inv, creds, access, target, site, s, lay, source, at,
+        result = _restore(inv, creds, access, target, site, s, lay, source, at or before,
                           argv, emit, t0)
     except Exception as exc:
         _record(inv, access, restore_record(None, site, source, at, started, str(exc)), emit)

@@ -15,7 +15,6 @@ STATE_ROOT = "/var/lib/hosting/backup"  # status.json + runs.jsonl per site (R-I
 CACHE_DIR = "/var/cache/hosting/backup"  # restic's cache (safe to delete)
 LOCAL_REPOS = "/var/backups/hosting"  # web host: the local repository of each site (R-BKP-1)
 STORAGE_ROOT = "/srv/backups"  # storage server: one directory per site (R-BKP-2, R-BKP-3)
-RCLONE = "/usr/bin/rclone"
 
 
 @dataclass(frozen=True)
@@ -105,7 +104,8 @@ class BackupLayout:
 
     def forced_command(self) -> str:
         """What sshd runs for the principal, whatever the client asks: the site's repository
-        served append-only (R-BKP-7). The same string goes into the certificate's
-        force-command and the storage server's principals file (sshd requires them equal)."""
-        return (f"{RCLONE} serve restic --config /dev/null --stdio --append-only "
-                f"{self.storage_repo}")
+        served append-only (R-BKP-7) behind the site's space limit on that server (backup.serve,
+        R-GDPR-4). The same string goes into the certificate's force-command and the storage
+        server's principals file (sshd requires them equal)."""
+        return (f"/usr/bin/env PYTHONPATH={RUNNER_DIR} {PYTHON} -m backup.serve "
+                f"--site {self.site}")

@@ -71,10 +71,15 @@ def test_storage_config_and_rotation_times_are_spread(inventory: Inventory) -> N
     assert times == {"12:00", "12:20"}
 
 
-def test_the_forced_command_is_append_only_on_the_sites_own_repository() -> None:
+def test_the_forced_command_is_append_only_on_the_sites_own_repository(
+        inventory: Inventory) -> None:
+    from backup.serve import server_argv
+    from backup.storage_site import parse
+
     lay = BackupLayout("villeparisis")
-    cmd = lay.forced_command()
-    assert "--append-only" in cmd and cmd.endswith(" /srv/backups/villeparisis/repo")
+    assert lay.forced_command().endswith("-m backup.serve --site villeparisis")
+    served = server_argv(parse(config.storage_config(inventory, "villeparisis", "a")))
+    assert "--append-only" in served and served[-1] == "/srv/backups/villeparisis/repo"
     assert lay.principal == "backup-villeparisis"
 
 
