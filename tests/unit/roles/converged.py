@@ -47,9 +47,9 @@ def converged(desired) -> HostFacts:
         elif isinstance(r, Probe):
             expected = next(f for f in desired.resources
                             if isinstance(f, File) and f.path == r.expect_from)
+            commands[r.name] = CommandFact(0, expected.data.decode())
         elif isinstance(r, Check):
             commands[r.name] = CommandFact(0, "")  # exit 0: in state
-            commands[r.name] = CommandFact(0, expected.data.decode())
         elif isinstance(r, Sysctl):
             pass
     return HostFacts(SystemFacts(container="systemd-nspawn"), paths, packages, units, {}, users,
