@@ -296,6 +296,12 @@ class Inventory:
     def secret(self, name: str) -> SecretRef | None:
         return self.secrets.get(name)
 
+    @property
+    def site_quota_gb(self) -> int | None:
+        """Each site's space limit on each storage server (`storage.site_quota_gb`)."""
+        value = (self.doc.get("storage") or {}).get("site_quota_gb")
+        return int(value) if value is not None else None
+
     def storage_host(self, tier: str) -> Host:
         """The storage server of backup tier `a` (daily) or `b` (long-term)."""
         storage = self.doc["storage"]

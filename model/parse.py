@@ -148,7 +148,8 @@ def _build(v: _Values, file: str) -> Stack:
             "timezone", "weekly_day", "local_keep_days", "a_keep_days", "weekly_keep_days",
             "monthly_keep_days"))),
         flavors=Flavors(*(v("flavors", k) for k in ("proxy", "web", "ops", "storage"))),
-        storage=Storage(v("storage", "backup_a_volume_gb"), v("storage", "backup_b_volume_gb")),
+        storage=Storage(v("storage", "backup_a_volume_gb"), v("storage", "backup_b_volume_gb"),
+                        v("storage", "site_quota_gb")),
         tls=Tls(v("tls", "certificate"), v("tls", "key")),
         exposure=Exposure(indexable=v("exposure", "indexable")
                           if "exposure" in v.config else True,

@@ -31,6 +31,7 @@ def check_stack(r: ErrorList, s: Stack) -> None:
     _principals(r, s)
     _exposure(r, s)
     _monitoring(r, s)
+    _site_quota(r, s)
 
 
 def _environment_file(r: ErrorList, s: Stack) -> None:
@@ -173,6 +174,19 @@ def _regions(r: ErrorList, s: Stack) -> None:
     if where is not None and where == region_location(b):
         r.error("ovh.backup_b_region", f"{b} is in the same location ({where}) as ovh.region "
                 f"{a}: long-term backups go to another region (R-BKP-3)")
+
+
+def _site_quota(r: ErrorList, s: Stack) -> None:
+    """R-GDPR-4: one site must not be able to take another's space: the limits of all sites
+    together fit on the smaller storage volume."""
+    st = s.storage
+    if st.site_quota_gb is None or not (st.backup_a_volume_gb and st.backup_b_volume_gb):
+        return
+    smaller = min(st.backup_a_volume_gb, st.backup_b_volume_gb)
+    if st.site_quota_gb * len(s.sites) > smaller:
+        r.error("storage.site_quota_gb", f"{st.site_quota_gb} GB x {len(s.sites)} sites does not "
+                f"fit on the smaller storage volume ({smaller} GB): one site could fill the "
+                "space of another (R-GDPR-4)")
 
 
 def _principals(r: ErrorList, s: Stack) -> None:

@@ -66,6 +66,14 @@ class Flavors:
 class Storage:
     backup_a_volume_gb: int
     backup_b_volume_gb: int
+    site_quota_gb: int | None = None  # None: 90 % of the smaller volume / number of sites
+
+    def quota_gb(self, sites: int) -> int:
+        """Each site's space limit on each storage server (backup.serve, R-GDPR-4)."""
+        if self.site_quota_gb is not None:
+            return self.site_quota_gb
+        return max(1, int(0.9 * min(self.backup_a_volume_gb, self.backup_b_volume_gb))
+                   // max(sites, 1))
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,8 @@ def storage_config(inventory: Inventory, site: str, tier: str) -> dict[str, Any]
         "check_subsets": 28,
         # What the runner writes (backup.suspect): a snapshot claiming other paths is suspect.
         "expect": {"paths": {"files": site_paths(site)[0], "db": [f"/{site}.sql"]}},
+        # The site's space limit on this server, enforced by the forced command (backup.serve).
+        **({"quota_gb": inventory.site_quota_gb} if inventory.site_quota_gb else {}),
     }
 
 

@@ -67,6 +67,7 @@ def test_backups_hold_site_and_config_but_never_logs_nor_secrets_of_the_backup(
 def test_storage_config_and_rotation_times_are_spread(inventory: Inventory) -> None:
     a = config.storage_config(inventory, "villeparisis", "a")
     assert a["repository"] == "/srv/backups/villeparisis/repo" and a["tier"] == "a"
+    assert a["quota_gb"] == inventory.site_quota_gb == 225  # 90 % of 500 GB, two sites
     times = {config.rotation_time(inventory, s.name) for s in inventory.sites}
     assert times == {"12:00", "12:20"}
 

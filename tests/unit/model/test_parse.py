@@ -345,3 +345,22 @@ def test_parse_stack_backup_b_in_another_location_accepted(mutated, main, far):
 ])
 def test_region_location_by_site_code(region, city):
     assert region_location(region) == city
+
+
+def test_parse_stack_site_quota_default_shares_the_smaller_volume(mutated):
+    stack = parse_stack(mutated(lambda c: None), FILE)
+    st = stack.storage
+    expected = int(0.9 * min(st.backup_a_volume_gb, st.backup_b_volume_gb)) // len(stack.sites)
+    assert st.site_quota_gb is None and st.quota_gb(len(stack.sites)) == expected
+
+
+def test_parse_stack_site_quota_too_large_for_the_volumes_names_the_field(mutated):
+    with pytest.raises(ConfigErrors) as info:
+        parse_stack(mutated(_set("storage.site_quota_gb", 100000)), FILE)
+    [(path, message)] = [(e.path, e.message) for e in info.value.errors]
+    assert path == "storage.site_quota_gb" and "R-GDPR-4" in message
+
+
+def test_parse_stack_site_quota_set_is_used(mutated):
+    stack = parse_stack(mutated(_set("storage.site_quota_gb", 20)), FILE)
+    assert stack.storage.quota_gb(len(stack.sites)) == 20
