@@ -86,6 +86,22 @@ def test_compromised_web_host_cannot_poison_restores_stall_rotation_or_keep_acce
                      + " 2>&1")
     assert added.returncode == 0, added.stdout  # the append-only server lets a key in
 
+    # Writes past the site's space limit (lowered for the drill; the model's is 90 % of the
+    # smaller volume shared between the sites): the forced command stops the session.
+    config = chain.root(chain.storage("a")) / lay.storage_config.lstrip("/")
+    original = config.read_text()
+    lowered = {**json.loads(original), "quota_gb": 0.0001, "request_allowance_mb": 1}
+    config.write_text(json.dumps(lowered))  # same file: its owner and mode stay
+    try:
+        big = chain.sh(web, "head -c 8000000 /dev/urandom | " + attacker_restic(
+            chain, f"backup --host web-{SITE} --tag files --stdin --stdin-filename big.bin")
+            + " 2>&1", timeout=300)
+    finally:
+        config.write_text(original)
+    assert big.returncode != 0, big.stdout
+    refusal = chain.root(chain.storage("a")) / lay.storage_state.lstrip("/") / "quota.json"
+    assert json.loads(refusal.read_text())["quota_bytes"] == int(0.0001 * 2**30)
+
     # --- the storage job: clean run, every anomaly reported ----------------------------------
     rot = chain.rotate(SITE, "a")
     assert rot.returncode == 0, rot.stderr
