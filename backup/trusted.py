@@ -44,8 +44,9 @@ def rotation_view(listing: Sequence[Mapping[str, Any]], ledger: Ledger, host: st
     kept: list[str] = []
     suspect: list[str] = []
     today = policy.local_date(now)
+    claims = {str(s.get("id")): s for s in listing}
     for entry in ledger.present():
-        claim = next((s for s in listing if s.get("id") == entry.id), None)
+        claim = claims.get(entry.id)
         if entry.is_suspect:
             suspect.append(entry.id)
         if claim is not None and entry.id in own_ids and not entry.is_suspect:
