@@ -27,7 +27,7 @@ OTHER = "villeparisis"
 STOLEN = "/root/stolen"  # where the attacker keeps a copy of the host's backup identity
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def chain(lab: LabSession) -> Chain:
     return backup_chain(lab)
 
