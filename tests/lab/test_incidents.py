@@ -113,3 +113,33 @@ def test_fab_restore_that_fails_still_appends_a_failed_record(chain: Chain) -> N
 
     chain.lab.root_exec(chain.lab.hosts_with_role("proxy")[0],
                         ["rm", "-f", f"{MAINTENANCE_DIR}/{SITE}"])
+
+
+def test_failed_release_appends_a_record_and_its_metric_says_failed(chain: Chain,
+                                                                    tmp_path) -> None:
+    import shutil
+
+    from backup.metrics import parse_text
+
+    from .test_web_support import FIXTURE, release
+
+    site = "participation"
+    tree = tmp_path / "fatal"
+    shutil.copytree(FIXTURE, tree)
+    (tree / "RELEASE").write_text("fixture-fatal\n")
+    index = tree / "web/index.php"  # parses (php -l passes), dies on every request
+    index.write_text(index.read_text().replace(
+        "declare(strict_types=1);", "declare(strict_types=1);\nthrow new Error('broken');"))
+    before = len(_log(chain))
+    with pytest.raises(Exception, match="failed its health check"):
+        release(chain.lab, site, tree)
+    [record] = [r for r in _log(chain)[before:] if r.get("kind") == "release"]
+    assert (record["site"], record["status"], record["host"]) == (
+        site, "failed", chain.web(site))
+    assert "health check" in record["errors"][0]
+    prom = chain.root(chain.web(site)) / "var/lib/prometheus/node-exporter" / \
+        f"hosting_site_{site}.prom"
+    s = parse_text(prom.read_text())
+    assert s[("hosting_site_release_last_success", (("site", site),))] == 0
+    live = [dict(labels) for (name, labels) in s if name == "hosting_site_release_info"]
+    assert live and live[0]["version"] == "fixture-1"  # switched back: the old release serves
