@@ -31,6 +31,7 @@ from typing import Any
 from backup.config import ConfigError
 from backup.restic import Repo, Restic, ResticError
 from backup.storage_site import DEFAULT_DIR, StorageSite, load_site
+from backup.trusted import locks_of, remove_locks
 
 KEYS_FILE = "keys.json"
 
@@ -41,9 +42,14 @@ def key_list(restic: Restic, repo: Repo) -> list[dict[str, Any]]:
     return json.loads(proc.stdout or "[]") or []
 
 
-def rekey(cfg: StorageSite, new_password_file: str) -> dict[str, Any]:
-    restic = cfg.restic
+def rekey(cfg: StorageSite, new_password_file: str, drop_locks_of: str = "") -> dict[str, Any]:
+    restic = replace(cfg.restic, retry_lock="5m")  # a rotation may hold the lock a while
     old_repo = cfg.repo
+    dropped = []
+    if drop_locks_of:
+        # The contained host's sessions are over (its identity revoked, its server processes
+        # ended): a lock it left would block the key changes for ever.
+        dropped = remove_locks(old_repo, locks_of(old_repo, restic, drop_locks_of))
     new_repo = replace(old_repo, password_file=new_password_file)
     restic.run(restic.key_argv(old_repo, "add", "--new-password-file", new_password_file),
                f"add the new key to {cfg.tier}", timeout=300)
@@ -66,7 +72,8 @@ def rekey(cfg: StorageSite, new_password_file: str) -> dict[str, Any]:
                        f"remove key {key['id'][:8]} of {cfg.tier}", timeout=300)
             removed.append(key["id"])
     record_keys(cfg, [current[0]])
-    return {"added": current[0], "removed": removed, "saved": str(saved)}
+    return {"added": current[0], "removed": removed, "saved": str(saved),
+            "locks_dropped": dropped}
 
 
 def record_keys(cfg: StorageSite, ids: Sequence[str]) -> None:
@@ -98,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--site", required=True)
     p.add_argument("--config", help=f"default: {DEFAULT_DIR}/SITE.json")
     p.add_argument("--new-password-file", required=True)
+    p.add_argument("--drop-locks-of", default="",
+                   help="remove the locks this (contained) host left in the repository")
     args = p.parse_args(argv)
     try:
         cfg = load_site(args.config or DEFAULT_DIR / f"{args.site}.json")
@@ -105,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"rekey {args.site}: bad configuration: {error}", file=sys.stderr)
         return 2
     try:
-        result = rekey(cfg, args.new_password_file)
+        result = rekey(cfg, args.new_password_file, args.drop_locks_of)
     except (ResticError, OSError, ValueError) as error:
         print(f"rekey {cfg.site} on {cfg.tier}: FAILED: {error}", file=sys.stderr)
         return 4

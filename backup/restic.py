@@ -159,7 +159,7 @@ class Restic:
 
     def key_argv(self, repo: Repo, *args: str) -> list[str]:
         """`restic key add|remove|list ...` (key add/remove lock the repository)."""
-        lock = ["--no-lock"] if args[:1] == ("list",) else []
+        lock = ["--no-lock"] if args[:1] == ("list",) else ["--retry-lock", self.retry_lock]
         return [*self._base(repo), *lock, "key", *args]
 
     def cat_argv(self, repo: Repo, *what: str) -> list[str]:

@@ -15,6 +15,7 @@ The rotation (backup.rotate) must never trust, never crash and never stall (R-BK
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -79,6 +80,25 @@ def junk_locks(repo: Repo, restic: Restic, timeout: float = 120) -> list[str]:
                 continue  # a lock released meanwhile
             junk.append(name)
     return junk
+
+
+def locks_of(repo: Repo, restic: Restic, host: str, timeout: float = 120) -> list[str]:
+    """Lock files a process on `host` holds (restic records its host name in each lock): after
+    `fab backup.contain` revoked that host's identity and ended its sessions, none is alive."""
+    try:
+        names = sorted(os.listdir(Path(repo.location) / "locks"))
+    except FileNotFoundError:
+        return []
+    held = []
+    for name in names:
+        try:
+            proc = restic.run(restic.cat_argv(repo, "lock", name), f"read lock {name[:8]}",
+                              timeout)
+            if json.loads(proc.stdout or "{}").get("hostname") == host:
+                held.append(name)
+        except (ResticError, ValueError):
+            continue  # junk or gone: junk_locks' business
+    return held
 
 
 def remove_locks(repo: Repo, names: Sequence[str]) -> list[str]:

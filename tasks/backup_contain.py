@@ -46,6 +46,9 @@ from sshtrust import ca
 from tasks.backup_setup import backup_roles, converge_files, setup_site, sudo
 from tasks.incident_record import record_incident
 
+# The site's backup sessions on a storage server: the forced command and the server it runs.
+SESSION_PATTERN = "backup[.]serve|rclone serve restic"
+
 
 class ContainError(RuntimeError):
     pass
@@ -130,6 +133,20 @@ def _contain(inv: Inventory, creds: Any, site: str, web_name: str, since: dateti
     done.append(f"revoked {len(serials)} backup certificate(s) of {lay.principal}, KRL pushed "
                 f"to {len(report.results)} hosts")
     emit(f"contain {site}: {done[-1]}")
+    # A session opened before the revocation outlives it: end the site's backup sessions on
+    # A and B (the forced command and its server), never the rotation.
+    for tier in ("a", "b"):
+        host = inv.storage_host(tier)
+        a = access()
+        try:
+            res = sudo(a.connection(host), ["pkill", "-u", lay.storage_user, "-f",
+                                            SESSION_PATTERN], warn=True)
+        finally:
+            a.close()
+        if res.exited not in (0, 1):  # 1: no session was running
+            raise ContainError(f"ending the backup sessions on {host.name}: "
+                               f"{res.stderr.strip()[-300:]}")
+    done.append("live backup sessions of the site ended on A and B")
 
     # 2. New password and keys on A and B, from the trusted side.
     password = secrets.token_urlsafe(32)
@@ -143,7 +160,8 @@ def _contain(inv: Inventory, creds: Any, site: str, web_name: str, since: dateti
         a = access()
         try:
             res = sudo(a.connection(host), storage_argv(site, "backup.rekey",
-                                                         "--new-password-file", staged),
+                                                         "--new-password-file", staged,
+                                                         "--drop-locks-of", web.name),
                        timeout=900, warn=True)
         finally:
             a.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -136,7 +137,7 @@ def test_rekey_removes_the_old_and_added_keys_and_the_rotation_reports_strangers
 def test_junk_locks_leave_the_lock_of_a_backup_running_now(site: Site) -> None:
     """A backup that waits on its input holds a real lock: never taken for junk."""
     from backup.restic import Repo, Restic
-    from backup.trusted import junk_locks
+    from backup.trusted import junk_locks, locks_of
 
     assert site.run(DAY1).returncode == 0
     repo_dir = site.repo_dir("a")
@@ -156,6 +157,9 @@ def test_junk_locks_leave_the_lock_of_a_backup_running_now(site: Site) -> None:
         repo = Repo(tier="a", location=str(repo_dir),
                     password_file=str(site.root / "etc" / "password"))
         assert junk_locks(repo, Restic(binary=site.restic)) == ["e" * 64]
+        # fab backup.contain drops the locks of the contained host, and only those.
+        assert locks_of(repo, Restic(binary=site.restic), socket.gethostname()) == real
+        assert locks_of(repo, Restic(binary=site.restic), "web-other") == []
     finally:
         running.kill()
         running.wait()
