@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from engine.facts import SystemFacts
 from engine.inventory import Host, Inventory
 from engine.resources import Handler, Resource
+
+if TYPE_CHECKING:
+    from engine.tls_ca import InternalTls
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,9 @@ class Settings:
     user_krl: bytes | None = None
     host_krl: bytes | None = None  # the host CA's KRL, for the hosts' own SSH clients
     ntp_servers: tuple[str, ...] = ("ntp.ovh.net",)
+    # The proxy -> web hop's CA certificate and leaves (engine.tls_ca.ensure); None: this
+    # machine holds no internal CA, and the roles leave the hosts' internal TLS files alone.
+    internal_tls: InternalTls | None = None
 
 
 @dataclass(frozen=True)

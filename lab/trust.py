@@ -12,6 +12,7 @@ import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from engine import tls_ca
 from localcmd import run
 from sshtrust.ca import create_ca, init_krl, make_key_id, sign_host_key, sign_user_key
 from sshtrust.certificate import load_certificate
@@ -60,6 +61,8 @@ class LabTrust:
         # pushes them and compares them (a missing one would only be created, never updated).
         for ca_key in (self.user_ca, self.host_ca):
             init_krl(ca_key.with_suffix(".krl"), ca_key.with_name(ca_key.name + ".pub"))
+        # The internal X.509 CA of the proxy -> web hop, as `fab ca.create` makes it.
+        tls_ca.create(self.dir, f"{self.prefix}-lab")
         return created
 
     def ca_public(self, which: str) -> str:

@@ -213,7 +213,7 @@ def _restore(inv: Inventory, creds: Any, access: Callable[[], Access], target: A
         res = sudo(conn, argv, timeout=6 * 3600, warn=True)
         timings["restore"] = round(time.monotonic() - t, 1)
         check = conn.run(f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 20 "
-                         f"--resolve {s.domain}:80:{target.private_ip} "
+                         f"--resolve {s.domain}:80:127.0.0.1 "
                          f"http://{s.domain}/", hide=True, warn=True,
                          in_stream=False)
     finally:

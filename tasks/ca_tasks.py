@@ -8,7 +8,7 @@ from invoke import task
 from invoke.exceptions import Exit
 
 from engine import ca_admin as ops
-from engine import remote
+from engine import remote, tls_ca
 from engine.access import Access, AccessError, credentials, resolve_ca_dir
 from engine.converge import HostResult, converge
 from engine.facts import FactRequest
@@ -40,11 +40,13 @@ def _ca_dir(env: str, ca_dir: str, inventory: str = "") -> Path:
 
 @task(help={"env": ENV_HELP, "ca-dir": CA_HELP})
 def create(c, env="lab", ca_dir=""):
-    """Create the user CA and host CA (0600 keys) and their empty KRLs; idempotent."""
+    """Create the user CA and host CA (0600 keys) and their empty KRLs, and the internal
+    X.509 CA of the proxy -> web hop; idempotent."""
     try:
         d = _ca_dir(env, ca_dir)
         pubs = ops.create(d, env)
-    except (SshTrustError, InventoryError, AccessError) as exc:
+        tls_ca.create(d, env)
+    except (SshTrustError, InventoryError, AccessError, tls_ca.TlsCaError) as exc:
         raise _fail(exc) from exc
     print(f"CA directory {d} (keep it on this machine; back it up offline)")
     print(f"Pulumi.{env}.yaml, hosting:ssh:")

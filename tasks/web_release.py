@@ -54,7 +54,7 @@ def helper_argv(command: str, site: WebSite) -> list[str]:
             "--owner", lay.code_owner, "--group", lay.group,
             "--settings-local", lay.settings_local,
             "--default-settings", f"{lay.etc}/settings.default.php",
-            "--health-url", f"http://{site.private_ip}/", "--health-host", site.domain,
+            "--health-url", "http://127.0.0.1/", "--health-host", site.domain,
             "--php", f"/usr/bin/php{PHP_VERSION}", "--database", site.database]
 
 

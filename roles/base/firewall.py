@@ -5,7 +5,7 @@ Who may reach what (sources are the inventory's addresses, nothing is typed by h
   ops          22 from the admin networks only (it is the bastion)
   proxy        80/443 on its site IPs (from anywhere, or from `exposure_allow` when the
                environment is not public, e.g. preprod, plus the bastion's site probes)
-  web          80 from the proxy's private IP only (R-HOST-1)
+  web          443 from the proxy's private IP only (R-HOST-1; TLS, client certificate)
   storage      22 from the web hosts (backup transfers, R-BKP-2/7) and the bastion
 The file starts with `flush ruleset`: `nft -f` applies it as ONE transaction (atomic, never a
 half-open window), after `nft -c -f` validated it on the host.
@@ -19,6 +19,7 @@ from engine.inventory import Host, Inventory
 from engine.render import render
 from engine.resources import File, Handler, Probe, Resource, Service
 from engine.role import HostContext
+from roles.web.render import INTERNAL_PORT
 
 NFT_CONF = "/etc/nftables.conf"
 APPLIED = "/var/lib/hosting/nftables.applied"
@@ -86,7 +87,10 @@ def rules_for(inv: Inventory, host: Host) -> tuple[Rule, ...]:
                               (80, 443), (bastion.public_ip,), host.site_ips))
     if host.role == "web":
         proxies = tuple(h.private_ip for h in inv.by_role("proxy"))
-        rules.append(Rule("HTTP from the reverse proxy only (R-HOST-1)", (80,), proxies))
+        # HTTPS with the proxy's client certificate (issue 19 item 6): only the proxy's
+        # address, and nginx also refuses a client without a certificate of the internal CA.
+        rules.append(Rule("HTTPS from the reverse proxy only (R-HOST-1)",
+                          (INTERNAL_PORT,), proxies))
     if host.name != bastion.name:
         rules.append(Rule("node exporter, scraped by the bastion only (R-HOST-4)",
                           (NODE_EXPORTER,), (bastion.private_ip,)))

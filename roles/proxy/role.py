@@ -57,7 +57,17 @@ def proxy(ctx: HostContext) -> Desired:
     if material is not None:
         resources += certificate.resources(material, cfg.certificate, cfg.key,
                                            site_names(cfg), (RELOAD_NGINX.name,))
-    conf = render.nginx_conf(cfg)
+    # The proxy -> web hop: this proxy's client certificate and the internal CA (issue 19
+    # item 6), when the deploy carries them (roles/web/nginx_listen.internal_tls).
+    internal = render.InternalPaths()
+    tls = ctx.settings.internal_tls
+    if tls is not None:
+        leaf = tls.client(ctx.host.name)
+        resources += nginx_listen.internal_tls(tls.ca_pem, leaf.cert_pem, leaf.key_pem,
+                                               internal.ca, internal.client_cert,
+                                               internal.client_key, (RELOAD_NGINX.name,))
+    backends = {s.name: ctx.inventory.site(s.name).host for s in cfg.sites}
+    conf = render.nginx_conf(cfg, backends, internal=internal)
     resources += [
         File("/etc/nginx/nginx.conf", conf, validate=NGINX_TEST,
              notify=(RELOAD_NGINX.name,)),

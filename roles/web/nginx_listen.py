@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from engine.resources import File, Handler, Probe, Resource
+from engine.resources import Directory, File, Handler, Probe, Resource
 
 EXPECTED = "/var/lib/hosting/nginx-listen"
 RESTART = Handler("restart-nginx", ("systemctl", "restart", "nginx.service"))
@@ -31,4 +31,20 @@ def resources(conf: str) -> list[Resource]:
         Probe("nginx-listen", LIVE, EXPECTED, notify=(RESTART.name,),
               summary="nginx does not listen where its configuration says (a reload cannot "
                       "replace Debian's *:80): restart it"),
+    ]
+
+
+def internal_tls(ca_pem: bytes, cert_pem: bytes, key_pem: bytes, ca: str, cert: str, key: str,
+                 notify: tuple[str, ...]) -> list[Resource]:
+    """The proxy -> web hop's TLS files on either end (issue 19 item 6), before nginx.conf (its
+    `nginx -t` loads them). The key first and 0600 root (nginx's master reads it as root), so
+    nginx never sees a new certificate with the old key. Only when the deploy carries them
+    (Settings.internal_tls): without, the deployed files are left alone, never downgraded,
+    and a host that has none fails nginx.conf's validation naming the missing file."""
+    dirs = sorted({d.rpartition("/")[0] for d in (ca, cert, key)})
+    return [
+        *(Directory(d, 0o755) for d in dirs),
+        File(key, key_pem, 0o600, sensitive=True, notify=notify),
+        File(cert, cert_pem, 0o644, notify=notify),
+        File(ca, ca_pem, 0o644, notify=notify),
     ]

@@ -3,6 +3,7 @@ Pure: (sites, versions) -> text."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from engine.render import render
 from roles.web.layout import MYSQL_SOCKET, PHP_VERSION
@@ -11,10 +12,27 @@ from roles.web.site import WebSite
 
 NGINX_LOG_DIR = "/var/log/nginx"
 NGINX_PID = "/run/nginx.pid"
+# The proxy -> web hop (issue 19 item 6): HTTPS on the web host's private address, the proxy's
+# client certificate required. Its files, on both ends, live here (engine/tls_ca.py issues
+# them on the admin's machine; the roles install what Settings.internal_tls carries).
+INTERNAL_DIR = "/etc/nginx/internal-tls"
+INTERNAL_PORT = 443
 
 
-def nginx_conf(site: WebSite, log_dir: str = NGINX_LOG_DIR, pid_file: str = NGINX_PID) -> str:
-    return render("web/nginx.conf.j2", site=site, log_dir=log_dir, pid_file=pid_file)
+@dataclass(frozen=True)
+class InternalFiles:
+    """The web host's side: its server certificate and key, and the CA its clients must
+    have a certificate from."""
+    ca: str = f"{INTERNAL_DIR}/ca.pem"
+    cert: str = f"{INTERNAL_DIR}/server.pem"
+    key: str = f"{INTERNAL_DIR}/server.key"
+    port: int = INTERNAL_PORT
+
+
+def nginx_conf(site: WebSite, log_dir: str = NGINX_LOG_DIR, pid_file: str = NGINX_PID,
+               internal: InternalFiles | None = None) -> str:
+    return render("web/nginx.conf.j2", site=site, log_dir=log_dir, pid_file=pid_file,
+                  internal=internal or InternalFiles())
 
 
 def php_pool(site: WebSite, memory_mb: int = 0, sites_on_host: int = 1) -> str:

@@ -167,7 +167,16 @@ def web(ctx: HostContext) -> Desired:
     *state, private = site_state(site)
     resources += state
     resources += site_files(site, ctx.system.memory_mb, len(sites))
-    nginx_conf = render.nginx_conf(site)
+    # The proxy -> web hop (issue 19 item 6): this host's server certificate and the CA whose
+    # client certificates it admits, when the deploy carries them.
+    internal = render.InternalFiles()
+    tls = ctx.settings.internal_tls
+    if tls is not None:
+        leaf = tls.server(ctx.host.name)
+        resources += nginx_listen.internal_tls(tls.ca_pem, leaf.cert_pem, leaf.key_pem,
+                                               internal.ca, internal.cert, internal.key,
+                                               (RELOAD_NGINX.name,))
+    nginx_conf = render.nginx_conf(site, internal=internal)
     resources += [
         File(f"/etc/php/{PHP_VERSION}/fpm/conf.d/90-hosting.ini", render.php_ini(),
              notify=(RELOAD_FPM.name,)),

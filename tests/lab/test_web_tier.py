@@ -297,7 +297,8 @@ def test_web_host_effective_nginx_config(tier, site):
     conf = tier.lab.sudo(tier.host_of(site), "nginx -T 2>/dev/null").stdout
     private = tier.lab.host(tier.host_of(site))["private_ip"]
     proxy = tier.lab.host("proxy")["private_ip"]
-    assert f"listen {private}:80 default_server;" in conf
+    assert f"listen {private}:443 ssl default_server;" in conf  # the proxy's hop: TLS
+    assert "ssl_verify_client on;" in conf
     assert f"set_real_ip_from {proxy};" in conf and "server_tokens off;" in conf
 
 
@@ -305,7 +306,8 @@ def test_web_host_http_only_from_the_proxy(tier):
     s = tier.site("villeparisis")
     private = tier.lab.host(s["host"])["private_ip"]
     with Probe(tier.lab.lab, "prv", host_offset=250, index=92) as probe:
-        assert probe.tcp_open([(private, 80)]) == {f"{private}:80": False}
+        assert probe.tcp_open([(private, 80), (private, 443)]) == {f"{private}:80": False,
+                                                                 f"{private}:443": False}
 
 
 # ---- operations ---------------------------------------------------------------------------

@@ -78,7 +78,8 @@ def expected_listens(host_entry: dict[str, Any], inventory: dict[str, Any]) -> s
     if host_entry["role"] == "proxy":
         return {f"{s['public_ip']}:{port}" for s in sites_of(host_entry, inventory)
                 for port in (80, 443)}
-    return {f"{host_entry['private_ip']}:80"}
+    # The proxy's HTTPS hop, and plain HTTP on the loopback for the host's own checks.
+    return {f"{host_entry['private_ip']}:443", "127.0.0.1:80"}
 
 
 def site_server(conf: nc.Directive, site: dict[str, Any], port: int) -> nc.Directive:
@@ -93,7 +94,10 @@ def site_server(conf: nc.Directive, site: dict[str, Any], port: int) -> nc.Direc
 
 
 def web_server(conf: nc.Directive) -> nc.Directive:
-    [server] = nc.servers(conf)  # one site per web host (R-HOST-2)
+    """The server the proxy reaches (one site per web host, R-HOST-2); the other one answers
+    on the loopback only, for the host's own health checks."""
+    [server] = [s for s in nc.servers(conf)
+                if not all(nc.listen_address(x).startswith("127.") for x in s.all("listen"))]
     return server
 
 
@@ -308,7 +312,7 @@ def test_proxy_passes_to_the_sites_web_host_private_address(conf, host_entry, in
         name = re.sub(r"^https?://", "", target)
         backends = ([s.args[0] for s in upstreams[name].all("server")] if name in upstreams
                     else [name])
-        want = f"{_host(inventory, site['host'])['private_ip']}:80"
+        want = f"{_host(inventory, site['host'])['private_ip']}:443"
         if backends != [want]:
             problems.append(f"{site['name']}: proxied to {backends}, want [{want}]")
     _fails(problems)
@@ -386,6 +390,19 @@ def test_web_real_ip_only_from_the_proxy(conf, inventory):
     trusted = [d.args[0] for d in nc.inherited(levels, "set_real_ip_from")]
     assert trusted == [_proxy(inventory)["private_ip"]]
     assert nc.value(levels, "real_ip_header") == "X-Forwarded-For"
+
+
+@pytest.mark.roles("web")
+def test_web_private_listener_requires_the_proxys_client_certificate(conf):
+    # Issue 19 item 6: TLS on the private hop, and only a client with a certificate of the
+    # internal CA (the proxy's) is served; the loopback listener trusts no forwarded header.
+    levels = [nc.http(conf), web_server(conf)]
+    assert [a for x in web_server(conf).all("listen") for a in x.args[1:2]] == ["ssl"]
+    assert nc.value(levels, "ssl_verify_client") == "on"
+    assert nc.value(levels, "ssl_client_certificate")
+    for server in nc.servers(conf):
+        if server is not web_server(conf):
+            assert not nc.inherited([nc.http(conf), server], "set_real_ip_from")
 
 
 @pytest.mark.roles("web")

@@ -102,3 +102,32 @@ def test_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
                                            serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     return chain, key_path
+
+
+@pytest.fixture(scope="session")
+def internal_ca(tmp_path_factory: pytest.TempPathFactory, prod):
+    """An internal CA directory (engine/tls_ca.py) with the prod inventory's leaves issued:
+    (ca_dir, InternalTls)."""
+    from engine import tls_ca
+
+    d = tmp_path_factory.mktemp("internal-ca")
+    tls_ca.create(d, "unit")
+    return d, tls_ca.ensure(d, prod)
+
+
+@pytest.fixture(scope="session")
+def internal_files(internal_ca, tmp_path_factory: pytest.TempPathFactory):
+    """The proxy -> web hop's files written where nginx -t can load them: (proxy paths, web
+    host web-villeparisis paths)."""
+    from roles.proxy.render import InternalPaths
+    from roles.web.render import InternalFiles
+
+    _d, tls = internal_ca
+    out = tmp_path_factory.mktemp("internal-files")
+    client, server = tls.client("proxy"), tls.server("web-villeparisis")
+    files = {"ca.pem": tls.ca_pem, "client.pem": client.cert_pem, "client.key": client.key_pem,
+             "server.pem": server.cert_pem, "server.key": server.key_pem}
+    for name, data in files.items():
+        (out / name).write_bytes(data)
+    return (InternalPaths(str(out / "ca.pem"), str(out / "client.pem"), str(out / "client.key")),
+            InternalFiles(str(out / "ca.pem"), str(out / "server.pem"), str(out / "server.key")))

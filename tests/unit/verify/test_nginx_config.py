@@ -68,16 +68,17 @@ def test_inherited_takes_the_innermost_level_only():
 
 @pytest.mark.parametrize("uri", BLOCKED)
 def test_rendered_web_config_refuses_every_blocked_path(web, uri):
-    [server] = nc.servers(web)
-    assert nc.refuses(nc.select_location(server, uri)), uri
+    # Both servers: the proxy's HTTPS one and the loopback one for local checks.
+    for server in nc.servers(web):
+        assert nc.refuses(nc.select_location(server, uri)), uri
 
 
 @pytest.mark.parametrize("uri", ["/", "/node/1", "/index.php", "/update.php",
                                  "/sites/default/files/report.txt", "/core/misc/drupal.js",
                                  "/.well-known/security.txt", "/system/files/doc.pdf"])
 def test_rendered_web_config_serves_pages_files_and_front_controllers(web, uri):
-    [server] = nc.servers(web)
-    assert not nc.refuses(nc.select_location(server, uri)), uri
+    for server in nc.servers(web):
+        assert not nc.refuses(nc.select_location(server, uri)), uri
 
 
 def test_location_selection_follows_nginx_order():

@@ -53,9 +53,9 @@ def test_rules_for_prod_proxy_no_probe_rule_sites_open_to_all(prod: Inventory) -
 
 
 @pytest.mark.parametrize("host", ["web-villeparisis", "web-participation"])
-def test_rules_for_web_http_from_the_proxy_only(prod: Inventory, host: str) -> None:
+def test_rules_for_web_https_from_the_proxy_only(prod: Inventory, host: str) -> None:
     ops, proxy = ip(prod, "ops"), ip(prod, "proxy")
-    assert openings(prod, host) == {((22,), (ops,), ()), ((80,), (proxy,), ()),
+    assert openings(prod, host) == {((22,), (ops,), ()), ((443,), (proxy,), ()),
                                     ((9100,), (ops,), ())}
 
 

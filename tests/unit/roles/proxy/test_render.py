@@ -49,7 +49,7 @@ def test_nginx_conf_prod_http_redirects_except_acme(prod):
 
 def test_nginx_conf_prod_proxies_to_web_host_with_forwarded_headers(prod):
     conf = nginx_conf(proxy_config(prod))
-    assert "server 10.20.0.100:80" in conf and "server 10.20.0.101:80" in conf
+    assert "server 10.20.0.100:443" in conf and "server 10.20.0.101:443" in conf
     for header in ("X-Forwarded-For $remote_addr", "X-Forwarded-Proto $scheme",
                    "X-Forwarded-Host $host", "Host $host"):
         assert f"proxy_set_header {header};" in conf
@@ -93,10 +93,12 @@ def test_nginx_conf_same_inventory_same_bytes(prod):
 
 
 @pytest.mark.parametrize("env", ["prod", "preprod"])
-def test_nginx_conf_passes_nginx_t(env, request, nginx_test, test_cert, tmp_path):
+def test_nginx_conf_passes_nginx_t(env, request, nginx_test, test_cert, internal_files,
+                                   tmp_path):
     cfg = proxy_config(request.getfixturevalue(env))
     cfg = dataclasses.replace(cfg, certificate=str(test_cert[0]), key=str(test_cert[1]))
-    conf = nginx_conf(cfg, nginx_version=nginx_version() or (1, 26), log_dir=str(tmp_path),
+    conf = nginx_conf(cfg, internal=internal_files[0],
+                      nginx_version=nginx_version() or (1, 26), log_dir=str(tmp_path),
                       pid_file=str(tmp_path / "nginx.pid"))
     proc = nginx_test(conf, tmp_path)
     assert proc.returncode == 0, proc.stderr

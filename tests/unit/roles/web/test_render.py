@@ -15,9 +15,9 @@ def site(prod):
     return web_site(prod, "villeparisis")
 
 
-def test_nginx_conf_listens_on_private_ip_only(site):
+def test_nginx_conf_listens_on_private_https_and_loopback_only(site):
     conf = render.nginx_conf(site)
-    assert re.findall(r"listen ([^ ;]+)", conf) == ["10.20.0.100:80"]
+    assert re.findall(r"listen ([^ ;]+)", conf) == ["10.20.0.100:443", "127.0.0.1:80"]
 
 
 def test_nginx_conf_trusts_forwarded_headers_from_proxy_only(site):
@@ -110,8 +110,9 @@ def test_private_service_mounts_gocryptfs_before_php(site):
             "/srv/villeparisis/private") in unit
 
 
-def test_nginx_conf_passes_nginx_t(site, nginx_test, tmp_path):
-    conf = render.nginx_conf(site, log_dir=str(tmp_path), pid_file=str(tmp_path / "n.pid"))
+def test_nginx_conf_passes_nginx_t(site, nginx_test, internal_files, tmp_path):
+    conf = render.nginx_conf(site, log_dir=str(tmp_path), pid_file=str(tmp_path / "n.pid"),
+                             internal=internal_files[1])
     proc = nginx_test(conf, tmp_path)
     assert proc.returncode == 0, proc.stderr
 

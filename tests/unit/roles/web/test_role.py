@@ -91,4 +91,4 @@ def test_nginx_listen_expected_sockets_are_the_configs(prod):
     d = web(role_ctx(prod, "web-villeparisis"))
     expected = next(r for r in d.resources if isinstance(r, File)
                     and r.path == "/var/lib/hosting/nginx-listen")
-    assert expected.content == "10.20.0.100:80\n"
+    assert expected.content == "10.20.0.100:443\n127.0.0.1:80\n"
