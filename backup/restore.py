@@ -82,7 +82,10 @@ def restore_record(result: dict[str, Any], started: str, at: str | None,
     safety_ = result.get("safety") or {}
     return {
         "time": started, "site": result.get("site"), "host": result.get("host"),
-        "from": result.get("from"), "at": at, "snapshot": selector,
+        "from": result.get("from"), "at": at,
+        # One --snapshot (a safety snapshot) as given; the ledger's pair (two) as a list.
+        "snapshot": (selector[0] if isinstance(selector, list) and len(selector) == 1
+                     else selector),
         "snapshots": result.get("snapshots"), "snapshot_time": result.get("snapshot_time"),
         "result": "ok" if not result.get("errors") else "failed",
         "outcome": result.get("outcome"), "errors": result.get("errors", []),
