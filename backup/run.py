@@ -45,7 +45,7 @@ from backup.lock import LockHeld, exclusive
 from backup.records import cached_listing, save_listing
 from backup.restic import ResticError
 from backup.rotation import LOCAL, TIER_A, TIER_B, select
-from backup.snapshots import parse_restic_time
+from backup.snapshots import parse_restic_time, readable
 from backup.status import (
     RunRecord,
     append_run,
@@ -73,7 +73,7 @@ def copy_offsite(cfg: SiteBackup, record: RunRecord, local: list[dict[str, Any]]
         repo = cfg.repo(tier)
         try:
             with record.step(f"copy to {tier}") as step:
-                present = cfg.restic.snapshots(repo)
+                present = readable(cfg.restic.snapshots(repo))  # year 0 is the ledger's
                 ids = snapshots_to_copy(tier, own, series(present, cfg.host), now, cfg.policy)
                 step["copied"] = len(ids)
                 if ids:

@@ -62,6 +62,20 @@ def _snapshot(
     return Snapshot(snapshot_id, parse_restic_time(time_text), frozenset(tags), original)
 
 
+def readable(entries: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The entries whose time can be read. A storage server's listing may hold what a
+    compromised web host wrote (year 0, garbage): the runner leaves those to the storage side's
+    ledger (backup.ledger) instead of failing its copies (issue 19)."""
+    out = []
+    for entry in entries:
+        try:
+            parse_restic_time(str(entry.get("time", "")))
+        except (ValueError, OverflowError):
+            continue
+        out.append(entry)
+    return out
+
+
 def read_snapshots(entries: Iterable[Mapping[str, Any] | Snapshot]) -> list[Snapshot]:
     """Snapshots oldest first; accepts restic JSON entries or Snapshot objects."""
     snapshots = [e if isinstance(e, Snapshot) else Snapshot.from_restic(e) for e in entries]

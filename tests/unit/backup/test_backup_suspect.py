@@ -54,3 +54,12 @@ def test_from_config_bad_expect_names_the_field() -> None:
         Expectation.from_config({"expect": {"paths": ["x"]}}, "web-demo")
     got = Expectation.from_config({"expect": {"window_hours": 48}}, "web-demo")
     assert got.window == timedelta(hours=48) and got.host == "web-demo"
+
+
+def test_readable_drops_entries_whose_time_cannot_be_read() -> None:
+    from backup.snapshots import readable
+
+    entries = [{"id": "a", "time": "2025-01-05T02:15:00Z"},
+               {"id": "b", "time": "0000-01-01T00:00:00Z"}, {"id": "c", "time": "garbage"},
+               {"id": "d"}]
+    assert [e["id"] for e in readable(entries)] == ["a"]

@@ -163,3 +163,11 @@ def test_junk_locks_leave_the_lock_of_a_backup_running_now(site: Site) -> None:
     finally:
         running.kill()
         running.wait()
+
+
+def test_run_copies_past_a_year_zero_snapshot_on_a(site: Site) -> None:
+    """The web host's next night still copies to A when A holds a snapshot it cannot date."""
+    assert site.run(DAY1).returncode == 0
+    forge(site, "a", "0000-01-01 00:00:00")
+    proc = site.run("2025-01-06T03:15:00+01:00")
+    assert proc.returncode == 0, proc.stderr
