@@ -24,6 +24,7 @@ from lab.config import LabConfig
 from lab.containers import Container, mounted
 from lab.image import ensure_image, prune_images, using_images
 from lab.inventory import dump, inventory_document, known_hosts, ssh_config, write_if_changed
+from lab.limits import ensure_inotify_instances
 from lab.plan import LabHost, LabPlan, make_plan
 from lab.trust import LabTrust
 from model.bootstrap import bootstrap_commands, bootstrap_files
@@ -141,6 +142,9 @@ class Lab:
         with self._locked():
             self._check_ranges()
             self._save_config(report)
+            raised = ensure_inotify_instances()
+            if raised:
+                report.changes.append(raised)
             with using_images(self.cfg.image_cache):  # until our hosts sit on it
                 image, report.image_seconds = ensure_image(
                     self.cfg.image_cache, self.cfg.suite, self.cfg.mirror,

@@ -84,3 +84,14 @@ def test_cmd_inventory_renewal_failure_exits_1_naming_it(
     out = capsys.readouterr()
     assert out.out == ""  # no inventory naming a certificate that is not there
     assert "cannot renew the user or TLS certificate" in out.err
+
+
+def test_ensure_inotify_instances_low_limit_raised_high_one_kept(tmp_path) -> None:
+    from lab.limits import ensure_inotify_instances
+
+    knob = tmp_path / "max_user_instances"
+    knob.write_text("128\n")
+    assert "raised from 128 to 512" in ensure_inotify_instances(knob, 512)
+    assert knob.read_text().strip() == "512"
+    knob.write_text("8192\n")
+    assert ensure_inotify_instances(knob, 512) == "" and knob.read_text().strip() == "8192"
