@@ -262,23 +262,18 @@ def update(path: str | Path, repo: str | Path, listing: Iterable[Mapping[str, An
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from backup.config import ConfigError
     from backup.lock import LockHeld, exclusive
     from backup.restic import ResticError
-    from backup.storage_site import DEFAULT_DIR, load_site
+    from backup.storage_site import command_line
 
-    p = argparse.ArgumentParser(prog="python3 -m backup.ledger")
-    p.add_argument("--site", required=True)
-    p.add_argument("--config", help=f"default: {DEFAULT_DIR}/SITE.json")
-    p.add_argument("--json", action="store_true", help="print the folded ledger (no update)")
-    p.add_argument("--mark-since", help="ISO time with offset: every snapshot that arrived from "
-                                        "then until now is suspect (fab backup.contain)")
-    p.add_argument("--reason", default="arrived after a suspected compromise")
-    args = p.parse_args(argv)
-    try:
-        cfg = load_site(args.config or DEFAULT_DIR / f"{args.site}.json")
-    except ConfigError as error:
-        print(f"ledger {args.site}: bad configuration: {error}", file=sys.stderr)
+    def more(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--json", action="store_true", help="print the folded ledger (no update)")
+        p.add_argument("--mark-since", help="ISO time with offset: every snapshot that arrived "
+                                            "from then until now is suspect (fab backup.contain)")
+        p.add_argument("--reason", default="arrived after a suspected compromise")
+
+    args, cfg = command_line("backup.ledger", argv, more)
+    if cfg is None:
         return 2
     path = Path(cfg.state_dir) / LEDGER_FILE
     if args.mark_since:

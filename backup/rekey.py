@@ -28,9 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from backup.config import ConfigError
 from backup.restic import Repo, Restic, ResticError
-from backup.storage_site import DEFAULT_DIR, StorageSite, load_site
+from backup.storage_site import StorageSite, command_line
 from backup.trusted import locks_of, remove_locks
 
 KEYS_FILE = "keys.json"
@@ -101,17 +100,13 @@ def unexpected_keys(cfg: StorageSite) -> tuple[list[str], bool]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python3 -m backup.rekey")
-    p.add_argument("--site", required=True)
-    p.add_argument("--config", help=f"default: {DEFAULT_DIR}/SITE.json")
-    p.add_argument("--new-password-file", required=True)
-    p.add_argument("--drop-locks-of", default="",
-                   help="remove the locks this (contained) host left in the repository")
-    args = p.parse_args(argv)
-    try:
-        cfg = load_site(args.config or DEFAULT_DIR / f"{args.site}.json")
-    except ConfigError as error:
-        print(f"rekey {args.site}: bad configuration: {error}", file=sys.stderr)
+    def more(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--new-password-file", required=True)
+        p.add_argument("--drop-locks-of", default="",
+                       help="remove the locks this (contained) host left in the repository")
+
+    args, cfg = command_line("backup.rekey", argv, more)
+    if cfg is None:
         return 2
     try:
         result = rekey(cfg, args.new_password_file, args.drop_locks_of)

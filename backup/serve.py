@@ -36,10 +36,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from backup.config import ConfigError
 from backup.lock import LockHeld, exclusive
 from backup.status import directory_size
-from backup.storage_site import DEFAULT_DIR, StorageSite, load_site
+from backup.storage_site import StorageSite, command_line
 
 RCLONE = "/usr/bin/rclone"
 CHUNK = 1 << 16
@@ -100,15 +99,9 @@ def serve(cfg: StorageSite, stdin: int = 0, rclone: str = RCLONE) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python3 -m backup.serve")
-    p.add_argument("--site", required=True)
-    p.add_argument("--config", help=f"default: {DEFAULT_DIR}/SITE.json")
-    p.add_argument("--rclone", default=RCLONE, help=argparse.SUPPRESS)  # tests
-    args = p.parse_args(argv)
-    try:
-        cfg = load_site(args.config or DEFAULT_DIR / f"{args.site}.json")
-    except ConfigError as error:
-        print(f"backup.serve {args.site}: bad configuration: {error}", file=sys.stderr)
+    args, cfg = command_line("backup.serve", argv, lambda p: p.add_argument(
+        "--rclone", default=RCLONE, help=argparse.SUPPRESS))  # tests
+    if cfg is None:
         return 2
     try:
         with exclusive(Path(cfg.state_dir) / "serve.lock", f"backup session of {cfg.site}",

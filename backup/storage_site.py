@@ -7,6 +7,9 @@ field is a ConfigError naming it.
 
 from __future__ import annotations
 
+import argparse
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,3 +89,20 @@ def parse(data: dict[str, Any], source: str = "config") -> StorageSite:
 def load_site(path: str | Path) -> StorageSite:
     path = Path(path)
     return parse(read_json_object(path), str(path))
+
+
+def command_line(prog: str, argv: Sequence[str] | None,
+                 more: Callable[[argparse.ArgumentParser], None] = lambda _p: None,
+                 ) -> tuple[argparse.Namespace, StorageSite | None]:
+    """The storage-side commands' shared start: `--site NAME [--config PATH]` plus `more`'s
+    options, and the site's configuration; None (the error said on stderr) when it is bad."""
+    p = argparse.ArgumentParser(prog=f"python3 -m {prog}")
+    p.add_argument("--site", required=True)
+    p.add_argument("--config", help=f"default: {DEFAULT_DIR}/SITE.json")
+    more(p)
+    args = p.parse_args(argv)
+    try:
+        return args, load_site(args.config or DEFAULT_DIR / f"{args.site}.json")
+    except ConfigError as error:
+        print(f"{prog} {args.site}: bad configuration: {error}", file=sys.stderr)
+        return args, None

@@ -60,14 +60,17 @@ def rotation_view(listing: Sequence[Mapping[str, Any]], ledger: Ledger, host: st
     return View(tuple(genuine), tuple(expired), tuple(kept), tuple(suspect))
 
 
-def junk_locks(repo: Repo, restic: Restic, timeout: float = 120) -> list[str]:
-    """Names in <repo>/locks/ that restic cannot read as a lock (never a real one)."""
+def lock_names(repo: Repo) -> list[str]:
     try:
-        names = sorted(os.listdir(Path(repo.location) / "locks"))
+        return sorted(os.listdir(Path(repo.location) / "locks"))
     except FileNotFoundError:
         return []
+
+
+def junk_locks(repo: Repo, restic: Restic, timeout: float = 120) -> list[str]:
+    """Names in <repo>/locks/ that restic cannot read as a lock (never a real one)."""
     junk = []
-    for name in names:
+    for name in lock_names(repo):
         if not SNAPSHOT_NAME.fullmatch(name):
             junk.append(name)
             continue
@@ -85,12 +88,8 @@ def junk_locks(repo: Repo, restic: Restic, timeout: float = 120) -> list[str]:
 def locks_of(repo: Repo, restic: Restic, host: str, timeout: float = 120) -> list[str]:
     """Lock files a process on `host` holds (restic records its host name in each lock): after
     `fab backup.contain` revoked that host's identity and ended its sessions, none is alive."""
-    try:
-        names = sorted(os.listdir(Path(repo.location) / "locks"))
-    except FileNotFoundError:
-        return []
     held = []
-    for name in names:
+    for name in lock_names(repo):
         try:
             proc = restic.run(restic.cat_argv(repo, "lock", name), f"read lock {name[:8]}",
                               timeout)
