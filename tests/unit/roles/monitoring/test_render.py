@@ -41,7 +41,7 @@ def test_rules_yml_rendered_passes_promtool_check_rules(prod_doc, tmp_path, lab)
     rules.write_text(r.rules_yml(c.monitoring(Inventory.from_doc(prod_doc)), lab))
     out = run_tool([promtool, "check", "rules", str(rules)])
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "SUCCESS: 13 rules found" in out.stdout
+    assert "SUCCESS: 16 rules found" in out.stdout
 
 
 @pytest.mark.parametrize("email", [None, EMAIL], ids=["webhook-only", "with-email"])
@@ -138,7 +138,10 @@ def test_rules_yml_every_alert_of_the_issue_with_runbook(prod_doc):
     assert set(alerts) == {"SiteDown", "SiteSlow", "CertExpiring", "CertInvalid", "BackupStale",
                            "BackupFailed", "RepositoryCheckFailed", "DiskWillFillIn24h",
                            "DiskAlmostFull", "HostDown", "UnitFailed", "SecurityUpdatesPending",
-                           "TargetMissing"}
+                           "TargetMissing",
+                           # issue 19: what a compromised web host does to its backups
+                           "BackupSuspectSnapshots", "BackupUnexpectedKey",
+                           "BackupQuotaNearlyFull"}
     assert all(a["annotations"]["runbook"] and a["annotations"]["summary"]
                for a in alerts.values())
 
