@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from fabric import Connection
 from paramiko import MissingHostKeyPolicy, PKey, SSHClient
 from paramiko.ssh_exception import SSHException
 
+from engine import tls_ca
 from engine.inventory import Host, Inventory
 from engine.role import Settings
 from sshtrust.hostkey import HostTrust, load_user_key, make_connection, quiet_config
@@ -56,11 +58,22 @@ class Credentials:
         """Revoked host certificates: checked here, by every connection we make."""
         return self.ca_dir / "host_ca.krl"
 
-    def settings(self) -> Settings:
-        """What every converge with the baseline needs from this machine: the user KRL, when
-        it holds one (a host converged without it would keep its first-boot, empty KRL)."""
+    def settings(self, inv: Inventory | None = None,
+                 emit: Callable[[str], None] | None = None) -> Settings:
+        """What every converge with the baseline needs from this machine: the user and host
+        KRLs, when it holds them (a host converged without them would keep its first-boot,
+        empty ones), and, given the inventory, the proxy -> web hop's certificates from the
+        internal CA, issued or renewed here (engine.tls_ca): a web host converged without them
+        (a restore onto a fresh host, say) could not load its nginx configuration."""
+        internal = None
+        if inv is not None:
+            try:
+                internal = tls_ca.ensure(self.ca_dir, inv, emit=emit)
+            except tls_ca.TlsCaError as exc:
+                raise AccessError(str(exc)) from exc
         return Settings(user_krl=self.user_krl.read_bytes() if self.user_krl.is_file() else None,
-                        host_krl=self.host_krl.read_bytes() if self.host_krl.is_file() else None)
+                        host_krl=self.host_krl.read_bytes() if self.host_krl.is_file() else None,
+                        internal_tls=internal)
 
 
 def default_ca_dir(env: str) -> Path:

@@ -210,7 +210,7 @@ def _contain(inv: Inventory, creds: Any, site: str, web_name: str, since: dateti
         done.append(f"{web.name}: local repository moved aside to {moved}")
     converge_files(inv, access(), web, [File(lay.password, password, 0o600, sensitive=True)],
                    emit)
-    report = converge_hosts(inv, access(), [web], backup_roles, creds.settings(),
+    report = converge_hosts(inv, access(), [web], backup_roles, creds.settings(inv),
                             emit=lambda _m: None)
     if not report.ok:
         r = report.results[0]

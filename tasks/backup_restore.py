@@ -190,7 +190,7 @@ def _restore(inv: Inventory, creds: Any, access: Callable[[], Access], target: A
         emit(f"restore {site}: repository password installed on {target.name} from storage")
     timings["password"] = round(time.monotonic() - t, 1)
     t = time.monotonic()
-    report = converge_hosts(inv, access(), [target], registry.desired, creds.settings(),
+    report = converge_hosts(inv, access(), [target], registry.desired, creds.settings(inv),
                             emit=lambda _m: None)
     if not report.ok:
         r = report.results[0]

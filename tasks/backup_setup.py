@@ -169,7 +169,7 @@ def run_setup(env: str = "lab", sites: str = "", inventory: str = "", identity: 
     hosts = [h for h in inv.hosts if h.role == "storage"
              or (h.role == "web" and any(n in h.sites for n in chosen))]
     report = converge_hosts(inv, Access(inv, creds), hosts, backup_roles,
-                            creds.settings(), emit=lambda _m: None)
+                            creds.settings(inv), emit=lambda _m: None)
     for r in report.results:
         changed = r.changed
         emit(f"{r.host}: {'FAILED ' + (r.error or '') if not r.ok else f'{changed} changed'}")

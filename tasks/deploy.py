@@ -1,13 +1,11 @@
 """`fab deploy`: converge every selected host to its roles, in parallel."""
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 from invoke import task
 from invoke.exceptions import Exit
 
-from engine import tls_ca
 from engine.access import Access, AccessError, credentials
 from engine.inventory import InventoryError, load
 from engine.report import details, notes_summary, summary_table
@@ -26,14 +24,10 @@ def run_deploy(env: str = "lab", hosts: str = "", role: str = "", check: bool = 
     emit(f"deploy {env}: {len(chosen)} host(s), {mode}")
     # The proxy -> web hop's certificates, issued or renewed in the CA directory before
     # converging, like the user KRL is read from it (issue 19 item 6; docs/web-tier.md).
-    try:
-        internal = tls_ca.ensure(creds.ca_dir, inv, emit=emit)
-    except tls_ca.TlsCaError as exc:
-        raise AccessError(str(exc)) from exc
-    if internal is None:
+    settings = creds.settings(inv, emit=emit)
+    if settings.internal_tls is None:
         emit(f"deploy {env}: no internal CA in {creds.ca_dir} (`fab ca.create`): the proxy -> "
              "web certificates on the hosts are left as they are")
-    settings = dataclasses.replace(creds.settings(), internal_tls=internal)
     report = converge_hosts(inv, Access(inv, creds), chosen, registry.desired,
                             settings, check=check, emit=emit, workers=workers)
     for r in report.results:

@@ -27,6 +27,19 @@ def test_settings_without_a_krl_leaves_the_hosts_one(tmp_path: Path) -> None:
     assert creds(tmp_path).settings().user_krl is None
 
 
+def test_settings_with_the_inventory_carry_the_internal_tls_leaves(tmp_path: Path,
+                                                                  prod: Inventory) -> None:
+    """Every converge gets the proxy -> web certificates, not only `fab deploy`'s: a restore
+    onto a fresh web host converges it, and its nginx cannot load without them (issue 19)."""
+    from engine import tls_ca
+
+    assert creds(tmp_path).settings(prod).internal_tls is None  # no internal CA here
+    tls_ca.create(tmp_path, "prod")
+    internal = creds(tmp_path).settings(prod).internal_tls
+    assert internal is not None
+    assert creds(tmp_path).settings().internal_tls is None  # without the inventory: none
+
+
 def key_with_cert(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("private\n")
