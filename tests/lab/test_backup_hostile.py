@@ -156,3 +156,19 @@ def test_compromised_web_host_cannot_poison_restores_stall_rotation_or_keep_acce
     assert after.returncode == 0, after.stderr
     assert "unexpected repository key" not in " ".join(
         storage_status(chain)["last_run"]["warnings"])
+
+    # Leave the shared lab healthy: the forged snapshots were evidence for this drill; the
+    # trusted side forgets them, and the next rotation sees no suspect left.
+    with lab_env(chain.lab):
+        inv = load("lab")
+        access = Access(inv, credentials("lab", inv=inv))
+        try:
+            doc = read_ledger(inv, access, SITE, "a")
+        finally:
+            access.close()
+    forged_left = sorted(e["id"] for e in doc["entries"] if e["suspect"] and not e["gone"])
+    if forged_left:
+        assert chain.restic(SITE, "a", "forget", *forged_left).returncode == 0
+    clean = chain.rotate(SITE, "a")
+    assert clean.returncode == 0, clean.stderr
+    assert "suspect snapshot" not in " ".join(storage_status(chain)["last_run"]["warnings"])
