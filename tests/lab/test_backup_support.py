@@ -78,6 +78,22 @@ class Chain:
         path = self.root(self.web(site)) / BackupLayout(site).state.lstrip("/") / "status.json"
         return json.loads(path.read_text())
 
+    def tags_of_next_backup(self, site: str) -> list[str]:
+        """The rotation tags the runner will give a backup of `site` taken now (backup.tags on
+        the local tier's snapshots, with the site's own policy). Every backup of a day that
+        began weekly or monthly goes to B too; after local midnight the day's first backup
+        is a plain daily, so tests that may straddle midnight read this instead of assuming."""
+        from datetime import UTC, datetime
+
+        from backup.config import parse
+        from backup.tags import tags_for_new_snapshot
+        from backup.take import series
+
+        lay = BackupLayout(site)
+        cfg = parse(json.loads((self.root(self.web(site)) / lay.config.lstrip("/")).read_text()))
+        own = series(self.snapshots(site, "local"), cfg.host)
+        return tags_for_new_snapshot(own, datetime.now(UTC), cfg.policy)
+
     def sh(self, host: str, script: str, timeout: float = 600
            ) -> subprocess.CompletedProcess[str]:
         return self.lab.root_exec(host, ["sh", "-c", script], check=False, timeout=timeout)
