@@ -81,12 +81,18 @@ def blackbox_yml(inv: Inventory, m: Monitoring, ca_file: str | None) -> str:
 
 
 def inventory_textfile(inv: Inventory) -> str:
-    """The hosts Prometheus must scrape, as node-exporter textfile metrics on ops:
-    TargetMissing fires for a host in this list without an `up{job="node"}` series."""
+    """The hosts Prometheus must scrape and the sites that must report backups, as
+    node-exporter textfile metrics on ops: TargetMissing fires for a host in this list without
+    an `up{job="node"}` series, BackupNeverReported for a site without a runner metric."""
     lines = ["# HELP hosting_inventory_host A host of the inventory (roles/monitoring).",
              "# TYPE hosting_inventory_host gauge"]
     lines += [f'hosting_inventory_host{{inventory_host="{h.name}",inventory_role="{h.role}"}} 1'
               for h in inv.hosts]
+    # BackupNeverReported: a site of this list whose runner never wrote a metric.
+    lines += ["# HELP hosting_inventory_site A site of the inventory (roles/monitoring).",
+              "# TYPE hosting_inventory_site gauge"]
+    lines += [f'hosting_inventory_site{{inventory_site="{s["name"]}"}} 1'
+              for s in inv.doc.get("sites", ())]
     return "\n".join(lines) + "\n"
 
 

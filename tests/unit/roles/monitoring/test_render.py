@@ -41,7 +41,7 @@ def test_rules_yml_rendered_passes_promtool_check_rules(prod_doc, tmp_path, lab)
     rules.write_text(r.rules_yml(c.monitoring(Inventory.from_doc(prod_doc)), lab))
     out = run_tool([promtool, "check", "rules", str(rules)])
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "SUCCESS: 16 rules found" in out.stdout
+    assert "SUCCESS: 19 rules found" in out.stdout
 
 
 @pytest.mark.parametrize("email", [None, EMAIL], ids=["webhook-only", "with-email"])
@@ -138,10 +138,12 @@ def test_rules_yml_every_alert_of_the_issue_with_runbook(prod_doc):
     assert set(alerts) == {"SiteDown", "SiteSlow", "CertExpiring", "CertInvalid", "BackupStale",
                            "BackupFailed", "RepositoryCheckFailed", "DiskWillFillIn24h",
                            "DiskAlmostFull", "HostDown", "UnitFailed", "SecurityUpdatesPending",
-                           "TargetMissing",
+                           "TargetMissing", "UnattendedUpgradesFailed",
                            # issue 19: what a compromised web host does to its backups
                            "BackupSuspectSnapshots", "BackupUnexpectedKey",
-                           "BackupQuotaNearlyFull"}
+                           "BackupQuotaNearlyFull",
+                           # a storage rotation that failed; a site whose backups never reported
+                           "BackupRotationFailed", "BackupNeverReported"}
     assert all(a["annotations"]["runbook"] and a["annotations"]["summary"]
                for a in alerts.values())
 
@@ -171,3 +173,13 @@ def test_inventory_textfile_lists_every_host(prod_doc):
     for h in inv.hosts:
         assert f'hosting_inventory_host{{inventory_host="{h.name}",inventory_role="{h.role}"}} 1' \
             in text
+
+
+def test_inventory_textfile_lists_every_site_for_backup_never_reported(prod_doc):
+    inv = Inventory.from_doc(prod_doc)
+    text = r.inventory_textfile(inv)
+    names = [s["name"] for s in prod_doc["sites"]]
+    assert names
+    for name in names:
+        assert f'hosting_inventory_site{{inventory_site="{name}"}} 1' in text
+    assert text.count("hosting_inventory_site{") == len(names)
