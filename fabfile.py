@@ -3,6 +3,7 @@ from invoke import Collection
 
 from tasks import backup_tasks, monitor_tasks, proxy_tasks, web_tasks
 from tasks import ca_tasks as ca
+from tasks.audit_tasks import audit
 from tasks.deploy import deploy
 from tasks.incidents_tasks import incidents
 from tasks.verify import verify
@@ -14,3 +15,4 @@ ns = Collection(deploy, verify, Collection.from_module(ca, name="ca"),
                 Collection.from_module(monitor_tasks, name="monitor"))
 ns.add_task(backup_tasks.restore)  # `fab restore --site NAME ...` (R-INC-1), as documented
 ns.add_task(incidents)  # `fab incidents [--json]`: the incident record on ops (R-INC-4)
+ns.add_task(audit)  # `fab audit [--env prod] [--out DIR]`: the contract, clause by clause

@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("model", "infra", "policy", "lab", "engine", "roles", "tasks", "onhost", "backup",
-            "sshtrust", "localcmd", "bench")
+            "sshtrust", "localcmd", "bench", "audit")
 BARE_NAME_DIRS = ("onhost/web",)  # directories whose modules import siblings by bare name
 
 
