@@ -10,6 +10,7 @@ password files are named to restic on the host, never read here.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import socket
 import ssl
@@ -113,13 +114,31 @@ def host_facts(inv: Inventory, conn: Any, name: str) -> dict[str, Any]:
     return d
 
 
+def redact(grant: str) -> str:
+    """A SHOW GRANTS line with every quoted string after IDENTIFIED (a password hash, an
+    authentication string) replaced: they are secrets; the rest of the line stays."""
+    head, sep, tail = grant.partition(" IDENTIFIED ")
+    return head + sep + re.sub(r"'(?:[^'\\]|\\.)*'", "'(redacted)'", tail) if sep else grant
+
+
+def php_version(listing: str) -> str:
+    """The PHP-FPM package's upstream version from `dpkg-query -W` lines (`php8.4-fpm
+    8.4.11-1`): "8.4.11"; "" when none is installed."""
+    for line in listing.splitlines():
+        name, _, version = line.strip().partition(" ")
+        if re.match(r"^php\d+\.\d+-fpm$", name) and version:
+            return version.split("-")[0].split("+")[0]
+    return ""
+
+
 def web_facts(inv: Inventory, conn: Any, name: str) -> dict[str, Any]:
     d: dict[str, Any] = {}
     code, text, _ = sudo(conn, ["findmnt", "-J", "-t", "fuse.gocryptfs"])
     d["gocryptfs"] = json.loads(text).get("filesystems", []) if code == 0 and text.strip() \
         else []
     d["private_files"] = {s.name: SiteLayout(s.name).private_files for s in inv.sites_on(name)}
-    d["php_version"] = sudo(conn, ["php", "-r", "echo PHP_VERSION;"])[1].strip()
+    d["php_version"] = php_version(sudo(conn, ["dpkg-query", "-W", "-f=${Package} ${Version}\\n",
+                                               "php*-fpm"])[1])
     d["mariadb_version"] = sudo(conn, ["mariadb", "--version"])[1].strip()
     code, text, err = sudo(conn, ["mariadb", "--protocol=socket", "-N", "-B", "-e",
                                   "SELECT User, Host FROM mysql.user"])
@@ -134,7 +153,8 @@ def web_facts(inv: Inventory, conn: Any, name: str) -> dict[str, Any]:
         q = "SHOW GRANTS FOR '{}'@'{}'".format(user.replace("'", "''"), where.replace("'", "''"))
         c, g, e = sudo(conn, ["mariadb", "--protocol=socket", "-N", "-B", "-e", q])
         grants.append({"account": [user, where],
-                       "grants": g.splitlines() if c == 0 else [f"(unreadable: {e.strip()})"]})
+                       "grants": [redact(x) for x in g.splitlines()] if c == 0
+                       else [f"(unreadable: {e.strip()[-200:]})"]})
     d["grants"] = grants
     return d
 

@@ -274,3 +274,21 @@ def test_krl_serials_listing_parsed_with_ranges() -> None:
 def test_sshd_settings_first_value_wins() -> None:
     assert sshd_settings("Port 22\nport 2222\nPasswordAuthentication no\n") == {
         "port": "22", "passwordauthentication": "no"}
+
+
+def test_redact_grant_password_hash_removed_grant_option_kept() -> None:
+    from audit.collect import redact
+
+    line = ("GRANT USAGE ON *.* TO `villeparisis`@`localhost` IDENTIFIED BY PASSWORD "
+            "'*AB12CD' WITH GRANT OPTION")
+    assert redact(line) == ("GRANT USAGE ON *.* TO `villeparisis`@`localhost` IDENTIFIED BY "
+                            "PASSWORD '(redacted)' WITH GRANT OPTION")
+    plain = "GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost` IDENTIFIED VIA unix_socket"
+    assert redact(plain) == plain
+
+
+def test_php_version_from_dpkg_listing() -> None:
+    from audit.collect import php_version
+
+    assert php_version("php-fpm \nphp8.4-fpm 8.4.11-1\n") == "8.4.11"
+    assert php_version("") == ""
