@@ -1,7 +1,7 @@
 """Fabric's entry point (`fab -l`): the tasks live in roles/; see docs/deploy.md."""
 from invoke import Collection
 
-from tasks import backup_tasks, monitor_tasks, proxy_tasks, web_tasks
+from tasks import acme_tasks, backup_tasks, monitor_tasks, proxy_tasks, web_tasks
 from tasks import ca_tasks as ca
 from tasks.audit_tasks import audit
 from tasks.deploy import deploy
@@ -12,7 +12,8 @@ ns = Collection(deploy, verify, Collection.from_module(ca, name="ca"),
                 Collection.from_module(web_tasks, name="web"),
                 Collection.from_module(proxy_tasks, name="proxy"),
                 Collection.from_module(backup_tasks, name="backup"),
-                Collection.from_module(monitor_tasks, name="monitor"))
+                Collection.from_module(monitor_tasks, name="monitor"),
+                Collection.from_module(acme_tasks, name="acme"))
 ns.add_task(backup_tasks.restore)  # `fab restore --site NAME ...` (R-INC-1), as documented
 ns.add_task(incidents)  # `fab incidents [--json]`: the incident record on ops (R-INC-4)
 ns.add_task(audit)  # `fab audit [--env prod] [--out DIR]`: the contract, clause by clause

@@ -1,11 +1,13 @@
 """Which roles converge a host, by its inventory role. Every host gets the baseline; then the
 proxy, the web tier with the site's backup runner (R-BKP-1), the storage servers' repositories
 and rotation (R-BKP-2, R-BKP-3); the node exporter everywhere and the monitoring, alerting and
-incident record on ops (R-HOST-4, R-INC-4). What needs the CA or another host's secret (backup
-certificates, passwords on A/B, repositories) stays in `fab backup.setup`."""
+incident record on ops (R-HOST-4, R-INC-4); with an enabled `acme` section, certbot on ops and
+the proxy's certificate installer (issue 14, R-SCOPE-2). What needs the CA or another host's
+secret (backup certificates, passwords on A/B, repositories) stays in `fab backup.setup`."""
 from __future__ import annotations
 
 from engine.role import Desired, HostContext, Role
+from roles.acme.role import acme_ops, acme_proxy
 from roles.backup.role import backup
 from roles.base import baseline
 from roles.monitoring.role import node_exporter, ops_monitoring
@@ -15,9 +17,9 @@ from roles.storage.role import storage
 from roles.web.role import web
 
 ROLES: dict[str, tuple[Role, ...]] = {
-    "proxy": (baseline, node_exporter, updates, proxy),
+    "proxy": (baseline, node_exporter, updates, proxy, acme_proxy),
     "web": (baseline, node_exporter, updates, web, backup),
-    "ops": (baseline, node_exporter, updates, ops_monitoring),
+    "ops": (baseline, node_exporter, updates, ops_monitoring, acme_ops),
     "storage": (baseline, node_exporter, updates, storage),
 }
 

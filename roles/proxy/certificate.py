@@ -80,12 +80,15 @@ def from_directory(path: Path) -> Material:
 
 
 def resources(m: Material, cert_path: str, key_path: str, names: tuple[str, ...],
-              notify: tuple[str, ...]) -> list[Resource]:
+              notify: tuple[str, ...], create_only: bool = False) -> list[Resource]:
+    """`create_only`: with ACME on (issue 14) this pair is the fallback, installed only where
+    no certificate is yet; the ACME deploy hook replaces it and a deploy never rolls it back."""
     check(m, names)
     dirs = sorted({os.path.dirname(cert_path), os.path.dirname(key_path)})
     return [
         *(Directory(d, 0o755) for d in dirs),
         # The key first: nginx must never see a new certificate with the old key.
-        File(key_path, m.key_pem, 0o600, sensitive=True, notify=notify),
-        File(cert_path, m.chain_pem, 0o644, notify=notify),
+        File(key_path, m.key_pem, 0o600, sensitive=True, notify=notify,
+             create_only=create_only),
+        File(cert_path, m.chain_pem, 0o644, notify=notify, create_only=create_only),
     ]

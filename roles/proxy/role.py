@@ -55,8 +55,11 @@ def proxy(ctx: HostContext) -> Desired:
     ]
     material = tls_material(ctx, cfg)
     if material is not None:
+        # With ACME on, the ACME certificate wins once the hook installed it (issue 14).
+        acme_on = bool((ctx.inventory.doc.get("acme") or {}).get("enabled"))
         resources += certificate.resources(material, cfg.certificate, cfg.key,
-                                           site_names(cfg), (RELOAD_NGINX.name,))
+                                           site_names(cfg), (RELOAD_NGINX.name,),
+                                           create_only=acme_on)
     # The proxy -> web hop: this proxy's client certificate and the internal CA (issue 19
     # item 6), when the deploy carries them (roles/web/nginx_listen.internal_tls).
     internal = render.InternalPaths()

@@ -1,0 +1,122 @@
+"""The ACME roles (issue 14, R-SCOPE-2): the wildcard certificate by DNS-01 on the OVH zone.
+
+`acme_ops` (ops): certbot and its OVH plugin (Debian packages), certbot's defaults
+(/etc/letsencrypt/cli.ini: ACME directory, account e-mail, ECDSA key, DNS-01 through the
+credentials file, the deploy hook), the renewal by Debian's certbot.timer with a drop-in
+(`--no-random-sleep-on-renew` in the lab only; an incident record when a run fails), the deploy
+hook and the SSH client it pushes with (its own key, generated on ops, certified by
+`fab acme.setup` with the user CA: principal acme-deploy, forced command, ops' address only).
+The credentials file (/etc/hosting/acme/ovh.ini, 0600) is never written by the role: `fab
+acme.set-credentials` puts it there from stdin; the role keeps its directory 0700.
+
+`acme_proxy` (proxy): the account the hook logs in as (`hosting-acme`, principal acme-deploy
+with the same forced command), its one sudo rule, and the installer (onhost/acme/install.py:
+check the pair, save the live one, nginx -t, reload, put it back on failure).
+
+Both are empty when the inventory has no enabled `acme` section.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.render import render
+from engine.resources import Check, Directory, File, Handler, Packages, Resource, Service, User
+from engine.role import Desired, HostContext
+from model.bootstrap import HOST_KRL, PRINCIPALS_DIR
+from roles.acme import config as c
+
+SOURCE = Path(__file__).resolve().parents[2] / "onhost" / "acme"
+HOOK_SCRIPT = f"{c.HOOK_DIR}/deploy_hook.py"
+FAILED_UNIT = "hosting-acme-failed.service"
+DROPIN = "/etc/systemd/system/certbot.service.d/hosting.conf"
+PROXY_HOME = "/var/lib/hosting-acme"
+
+HANDLERS = (Handler("acme-daemon-reload", ("systemctl", "daemon-reload")),)
+
+
+def hook_command() -> str:
+    return f"{c.PYTHON} -I {HOOK_SCRIPT} deploy"
+
+
+def install_command(cert: str, key: str) -> str:
+    """The proxy's forced command: the same string in the certificate (fab acme.setup), the
+    principals file and sudoers (sshd refuses a certificate whose forced command differs)."""
+    return f"sudo -n {c.PYTHON} -I {c.INSTALLER} --cert {cert} --key {key}"
+
+
+def cli_ini(acme: c.Acme) -> str:
+    return render("acme/cli.ini.j2", acme=acme, credentials=c.CREDENTIALS, hook=hook_command())
+
+
+def certbot_dropin(acme: c.Acme) -> str:
+    return render("acme/certbot.service.conf.j2", lab=acme.lab, failed_unit=FAILED_UNIT)
+
+
+def ssh_config(ctx: HostContext) -> str:
+    proxy = ctx.inventory.proxy
+    return render("acme/ssh_config.j2", proxy_address=proxy.private_ip, user=c.PROXY_USER,
+                  key=c.SSH_KEY, cert=c.SSH_CERT, known_hosts=c.KNOWN_HOSTS,
+                  host_krl=HOST_KRL)
+
+
+def known_hosts(ctx: HostContext) -> str:
+    # The proxy proves itself with its host certificate (no trust on first use).
+    return f"@cert-authority proxy {ctx.inventory.host_ca_public_key}\n"
+
+
+def ssh_key_check() -> Check:
+    key = c.SSH_KEY
+    return Check("acme-ssh-key", ("sh", "-c", f"test -s {key} && test -s {key}.pub || exit 3"),
+                 ("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "acme-deploy@ops",
+                  "-f", key),
+                 "generate the SSH key certificate deploys use (certified by fab acme.setup)")
+
+
+def acme_ops(ctx: HostContext) -> Desired:
+    acme = c.acme(ctx.inventory)
+    if acme is None:
+        return Desired()
+    reload_ = (HANDLERS[0].name,)
+    resources: list[Resource] = [
+        Packages(("certbot", "python3-certbot-dns-ovh", "openssh-client")),
+        Directory(c.CONFIG_DIR, 0o755),
+        Directory(c.CREDENTIALS_DIR, 0o700),
+        Directory(c.SSH_DIR, 0o700),
+        Directory(c.HOOK_DIR, 0o755),
+        Directory("/var/lib/hosting/acme", 0o755),
+        ssh_key_check(),
+        File(c.SSH_CONFIG, ssh_config(ctx), 0o600),
+        File(c.KNOWN_HOSTS, known_hosts(ctx), 0o644),
+        *(File(f"{c.HOOK_DIR}/{src.name}", src.read_text(), 0o644)
+          for src in sorted(SOURCE.glob("*.py"))),
+        File(c.CLI_INI, cli_ini(acme), 0o644),
+        Directory("/etc/systemd/system/certbot.service.d", 0o755),
+        File(DROPIN, certbot_dropin(acme), 0o644, notify=reload_),
+        File(f"/etc/systemd/system/{FAILED_UNIT}",
+             render("acme/failed.service.j2", python=c.PYTHON, hook_script=HOOK_SCRIPT),
+             0o644, notify=reload_),
+        Service("certbot.timer", enabled=True, running=True),
+    ]
+    return Desired(tuple(resources), HANDLERS)
+
+
+def acme_proxy(ctx: HostContext) -> Desired:
+    inv = ctx.inventory
+    if c.acme(inv) is None or inv.tls is None:
+        return Desired()
+    command = install_command(inv.tls.certificate, inv.tls.key)
+    sudo_command = command.removeprefix("sudo -n ")
+    resources: list[Resource] = [
+        Packages(("sudo", "openssl")),
+        User(c.PROXY_USER, PROXY_HOME, shell="/bin/sh"),
+        Directory(c.HOOK_DIR, 0o755),
+        File(c.INSTALLER, (SOURCE / "install.py").read_text(), 0o644),
+        File("/etc/sudoers.d/hosting-acme",
+             render("acme/sudoers.j2", user=c.PROXY_USER, command=sudo_command), 0o440,
+             validate="/usr/sbin/visudo -cqf {}"),
+        # Only the certificate's forced command, with no pty or forwarding, whichever the
+        # certificate says (sshd refuses one whose forced command differs from this).
+        File(f"{PRINCIPALS_DIR}/{c.PROXY_USER}",
+             f'restrict,command="{command}" {c.PRINCIPAL}\n', 0o644),
+    ]
+    return Desired(tuple(resources))

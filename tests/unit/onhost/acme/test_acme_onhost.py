@@ -1,0 +1,133 @@
+"""onhost/acme: the proxy's installer (check, save, nginx -t, reload, put back on failure) and
+the ops host's certbot hooks (push over SSH, incident record on failure). Issue 14, R-INC-4."""
+from __future__ import annotations
+
+import json
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+from lab import tls
+from onhost.acme import deploy_hook, install
+
+ROOT = Path(__file__).resolve().parents[4]
+RECEIVER = ROOT / "onhost" / "incidents" / "receiver.py"
+NAMES = ("*.villeparisis.fr", "villeparisis.fr")
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[str, str]:
+    d = tls.issue(tmp_path / "ca", "prod", NAMES)
+    return (d / "fullchain.pem").read_text(), (d / "privkey.pem").read_text()
+
+
+@pytest.fixture
+def live(tmp_path: Path, pair) -> tuple[Path, Path]:
+    other = tls.issue(tmp_path / "ca-old", "prod", NAMES)
+    cert, key = tmp_path / "live.pem", tmp_path / "live.key"
+    cert.write_text((other / "fullchain.pem").read_text())
+    key.write_text((other / "privkey.pem").read_text())
+    return cert, key
+
+
+def fake_run(monkeypatch, fail: str = "") -> list[list[str]]:
+    """openssl runs for real; nginx and systemctl are recorded (and fail when named)."""
+    calls: list[list[str]] = []
+    real = install.run
+
+    def run(argv, stdin=b"", timeout=60):
+        if argv[0] == "openssl":
+            return real(argv, stdin, timeout)
+        calls.append(argv)
+        return (1, f"{argv[0]}: drill failure") if argv[0] == fail else (0, "")
+    monkeypatch.setattr(install, "run", run)
+    return calls
+
+
+def test_install_good_pair_writes_key_0600_and_reloads(monkeypatch, pair, live):
+    calls = fake_run(monkeypatch)
+    cert, key = live
+    result = install.install(pair[0], pair[1], str(cert), str(key))
+    assert result["ok"] and result["serial"]
+    assert cert.read_text() == pair[0] and key.read_text() == pair[1]
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert calls == [["nginx", "-t", "-q"], ["systemctl", "reload", "nginx.service"]]
+
+
+def test_install_key_mismatch_refused_nothing_written(monkeypatch, pair, live, tmp_path):
+    calls = fake_run(monkeypatch)
+    cert, key = live
+    before = cert.read_text(), key.read_text()
+    other = tls.issue(tmp_path / "ca3", "prod", NAMES)
+    result = install.install(pair[0], (other / "privkey.pem").read_text(), str(cert), str(key))
+    assert not result["ok"] and "does not match" in result["errors"][0]
+    assert (cert.read_text(), key.read_text()) == before and calls == []
+
+
+def test_install_nginx_test_fails_restores_previous_pair(monkeypatch, pair, live):
+    fake_run(monkeypatch, fail="nginx")
+    cert, key = live
+    before = cert.read_text(), key.read_text()
+    result = install.install(pair[0], pair[1], str(cert), str(key))
+    assert not result["ok"] and result["kept"] == "previous"
+    assert any("nginx -t failed" in e for e in result["errors"])
+    assert (cert.read_text(), key.read_text()) == before
+
+
+def test_install_main_bad_input_exits_1_naming_input(monkeypatch, capsys, live):
+    fake_run(monkeypatch)
+    monkeypatch.setattr(sys, "stdin", type("S", (), {"buffer": __import__("io").BytesIO(b"{")})())
+    assert install.main(["--cert", str(live[0]), "--key", str(live[1])]) == 1
+    assert json.loads(capsys.readouterr().out)["errors"][0].startswith("input:")
+
+
+def fake_ssh(tmp_path: Path, monkeypatch, answer: str, rc: int) -> Path:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    seen = tmp_path / "ssh-stdin"
+    ssh = bin_dir / "ssh"
+    ssh.write_text(f"#!/bin/sh\ncat > {seen}\necho '{answer}'\nexit {rc}\n")
+    ssh.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    return seen
+
+
+def lineage(tmp_path: Path, pair) -> Path:
+    d = tmp_path / "live" / "villeparisis.fr"
+    d.mkdir(parents=True)
+    (d / "fullchain.pem").write_text(pair[0])
+    (d / "privkey.pem").write_text(pair[1])
+    return d
+
+
+def test_deploy_ok_sends_pair_on_stdin_and_writes_status(tmp_path, monkeypatch, pair):
+    seen = fake_ssh(tmp_path, monkeypatch, '{"ok": true, "serial": "ab"}', 0)
+    status, log = tmp_path / "status.json", tmp_path / "incidents.jsonl"
+    rc = deploy_hook.deploy(str(lineage(tmp_path, pair)), "cfg", str(status), str(RECEIVER),
+                            str(log))
+    assert rc == 0
+    assert json.loads(seen.read_text()) == {"fullchain": pair[0], "privkey": pair[1]}
+    assert json.loads(status.read_text())["serial"] == "ab"
+    assert not log.exists()
+
+
+def test_deploy_proxy_refuses_records_incident_and_exits_1(tmp_path, monkeypatch, pair, capsys):
+    fake_ssh(tmp_path, monkeypatch, '{"ok": false, "errors": ["nginx -t failed: x"]}', 1)
+    status, log = tmp_path / "status.json", tmp_path / "incidents.jsonl"
+    rc = deploy_hook.deploy(str(lineage(tmp_path, pair)), "cfg", str(status), str(RECEIVER),
+                            str(log))
+    assert rc == 1
+    record = json.loads(log.read_text().splitlines()[-1])
+    assert record["status"] == "failed" and "keeps serving the previous" in record["what"]
+    assert record["errors"] == ["nginx -t failed: x"]
+    assert json.loads(status.read_text())["incident"] == "recorded"
+    assert "PRIVATE KEY" not in capsys.readouterr().out + log.read_text()
+
+
+def test_failed_records_renewal_failure_incident(tmp_path):
+    log = tmp_path / "incidents.jsonl"
+    assert deploy_hook.failed("certbot.service", str(RECEIVER), str(log)) == 0
+    record = json.loads(log.read_text())
+    assert "ACME renewal failed" in record["what"] and record["status"] == "failed"
