@@ -32,7 +32,9 @@ from roles.web.site import WebSite, sites_on_host
 PACKAGES = ("nginx", f"php{PHP_VERSION}-fpm", f"php{PHP_VERSION}-cli",
             f"php{PHP_VERSION}-mysql", f"php{PHP_VERSION}-opcache", f"php{PHP_VERSION}-gd",
             f"php{PHP_VERSION}-xml", f"php{PHP_VERSION}-mbstring", f"php{PHP_VERSION}-curl",
-            f"php{PHP_VERSION}-intl", "gocryptfs", "fuse3", "curl")
+            f"php{PHP_VERSION}-intl", "gocryptfs", "fuse3", "curl",
+            # `fab export` encrypts the site's archive on the host (backup.export, R-DATA-1).
+            "age")
 HELPER_SRC = Path(__file__).resolve().parents[2] / "onhost" / "web"
 HELPER_DIR = "/usr/local/lib/hosting/web"
 HELPER = ("/usr/bin/python3", HELPER_DIR)
