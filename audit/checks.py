@@ -75,7 +75,7 @@ def sites_listed(ctx: Context) -> list[Evidence]:
 def regions(ctx: Context) -> list[Evidence]:
     seen = {h.name: h.region for h in ctx.inv.hosts}
     bad = {n: r for n, r in seen.items() if region_location(r) is None}
-    if ctx.inv.environment == "lab":
+    if ctx.inv.source == "lab":
         return [Evidence("inventory.regions", "manual",
                          f"a lab on one machine: regions {sorted(set(seen.values()))} name no "
                          "datacenter")]
@@ -398,7 +398,9 @@ def ca_register(ctx: Context) -> list[Evidence]:
     f = ctx.fact("ca")
     if not f.ok:
         return [unavailable("ca.issued", f, "the CA's register")]
-    known = set(ctx.inv.principals)
+    # People and CI (hosting:ssh.principals), and each site's backup principal, valid on
+    # the storage servers only behind its forced command (roles/backup/layout.py).
+    known = set(ctx.inv.principals) | {backup_principal(s.name) for s in ctx.inv.sites}
     revoked = set(f.data.get("revoked_serials", []))
     live = [c for c in f.data.get("user", []) if c["valid_before"] > ctx.now.timestamp()
             and c["serial"] not in revoked]
@@ -412,6 +414,12 @@ def ca_register(ctx: Context) -> list[Evidence]:
         saw += "; principals the model does not know: " + ", ".join(
             f"serial {c['serial']}" for c in unknown)
     return [Evidence("ca.issued", "fail" if unknown else "pass", saw, cut("\n".join(lines)))]
+
+
+def backup_principal(site: str) -> str:
+    from roles.backup.layout import BackupLayout
+
+    return BackupLayout(site).principal
 
 
 def versions(ctx: Context) -> list[Evidence]:
@@ -569,8 +577,8 @@ def content(ctx: Context) -> list[Evidence]:
             problems.append(f"files snapshot lacks {', '.join(sorted(want - got))}")
         listing = local.get("listing") or []
         private = local.get("private_files", "")
-        if kinds.get("files") and private and not any(p.startswith(private + "/")
-                                                      for p in listing):
+        if kinds.get("files") and private and not any(p == private or p.startswith(
+                private + "/") for p in listing):
             problems.append(f"no private file ({private}) in the newest files snapshot")
         db_paths = (kinds.get("db") or {}).get("paths") or []
         out.append(Evidence("backups.content", "fail" if problems else "pass",

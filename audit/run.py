@@ -52,7 +52,8 @@ def grade(clauses: Iterable[Clause], ctx: Context,
             status = combine(evidence)
             reason = ""
             if status == "manual":
-                reason = "; ".join(e.saw for e in evidence if e.status == "manual")[:400]
+                reason = "; ".join(dict.fromkeys(e.saw for e in evidence
+                                                 if e.status == "manual"))[:400]
             rows.append(Row(cl.id, text, status, tuple(evidence), reason=reason,
                             look_at=rule.note))
     if any(cl.id == "R-GDPR-10" for cl in clauses):
@@ -118,7 +119,8 @@ def run_audit(env: str = "lab", inventory: str = "", identity: str = "", ca_dir:
     finally:
         access.close()
     rows = grade(clauses, Context(facts, inv, datetime.now(UTC)))
-    report = Report(inv.environment, started, now(), rows,
+    label = env if env == inv.environment else f"{env} (inventory of {inv.environment})"
+    report = Report(label, started, now(), rows,
                     {n: {"ok": f.ok, "seconds": f.seconds, **({"error": f.error} if f.error
                                                               else {})}
                      for n, f in facts.items()})

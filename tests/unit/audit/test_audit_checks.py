@@ -292,3 +292,21 @@ def test_php_version_from_dpkg_listing() -> None:
 
     assert php_version("php-fpm \nphp8.4-fpm 8.4.11-1\n") == "8.4.11"
     assert php_version("") == ""
+
+
+def test_ca_register_backup_principals_known_others_fail(prod) -> None:
+    later = int((NOW + timedelta(days=80)).timestamp())
+    cert = {"serial": 4, "key_id": "prod-backup-villeparisis@web-villeparisis",
+            "principals": ["backup-villeparisis"], "valid_before": later}
+    assert c.ca_register(ctx(prod, ca=Fact(True, {"user": [cert]})))[0].status == "pass"
+    cert["principals"] = ["root"]
+    ev = c.ca_register(ctx(prod, ca=Fact(True, {"user": [cert]})))
+    assert ev[0].status == "fail" and "serial 4" in ev[0].saw
+
+
+def test_content_empty_private_directory_itself_backed_up_passes(prod) -> None:
+    local = snaps((ago(hours=1), ["db"]), (ago(hours=1), ["files"]))
+    ev = c.content(backups(prod, local=local, expect_paths=["/x"],
+                           listing=["/x", "/srv/villeparisis/private"],
+                           private_files="/srv/villeparisis/private"))
+    assert ev[0].status == "pass", ev[0].saw
