@@ -5,6 +5,7 @@ from tasks import acme_tasks, backup_tasks, monitor_tasks, proxy_tasks, web_task
 from tasks import ca_tasks as ca
 from tasks.audit_tasks import audit
 from tasks.deploy import deploy
+from tasks.export_tasks import export
 from tasks.incidents_tasks import incidents
 from tasks.verify import verify
 
@@ -17,3 +18,4 @@ ns = Collection(deploy, verify, Collection.from_module(ca, name="ca"),
 ns.add_task(backup_tasks.restore)  # `fab restore --site NAME ...` (R-INC-1), as documented
 ns.add_task(incidents)  # `fab incidents [--json]`: the incident record on ops (R-INC-4)
 ns.add_task(audit)  # `fab audit [--env prod] [--out DIR]`: the contract, clause by clause
+ns.add_task(export)  # `fab export --site X --to FILE --recipient AGE_KEY` (R-DATA-1)

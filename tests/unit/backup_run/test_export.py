@@ -188,6 +188,7 @@ def test_main_lock_held_refuses_with_75(site: Site) -> None:
 def test_write_archive_dump_differing_from_its_trailer_raises(site: Site) -> None:
     site_data(site)
     assert site.run(T1, "--local-only").returncode == 0
+    genuine = {s["id"] for s in site.snapshots("local")}
     forged = b"INSERT INTO t VALUES (1);\n" + trailer_line("0" * 64)
     proc = subprocess.run(
         [site.restic, "--repo", str(site.repo_dir("local")), "--password-file",
@@ -196,7 +197,7 @@ def test_write_archive_dump_differing_from_its_trailer_raises(site: Site) -> Non
          "2026-03-02 00:30:00"], input=forged, capture_output=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     snaps = site.snapshots("local")
-    db = max((s for s in snaps if "db" in s["tags"]), key=lambda s: s["time"])
+    db = next(s for s in snaps if s["id"] not in genuine)
     files = next(s for s in snaps if "files" in s["tags"])
     cfg = config_mod.load(site.config_path)
     with pytest.raises(ExportError, match="differs from the sha256 recorded"):
