@@ -196,12 +196,17 @@ def set_credentials(c_, env="lab", inventory="", identity=""):
     try:
         creds = read_credentials()
         with connected(env, inventory, identity) as (inv, connect):
-            ini = credentials_ini(_acme(inv).ovh_endpoint, creds)
-            _run(connect(inv.bastion.name), write_credentials_argv(), "writing credentials",
-                 stdin=ini.encode())
+            write_credentials(inv, connect, creds)
     except (InventoryError, AccessError, AcmeError) as exc:
         raise _fail(exc) from exc
     print(f"acme: OVH credentials written to {c.CREDENTIALS} on ops (0600)")
+
+
+def write_credentials(inv: Inventory, connect: Any, creds: dict[str, str]) -> None:
+    """certbot's credentials file on ops, through stdin (the task, and the lab's set-up)."""
+    ini = credentials_ini(_acme(inv).ovh_endpoint, creds)
+    _run(connect(inv.bastion.name), write_credentials_argv(), "writing credentials",
+         stdin=ini.encode())
 
 
 def setup_cert(inv: Inventory, connect: Any, ca_dir: Path,

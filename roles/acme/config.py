@@ -29,7 +29,8 @@ CURVES = ("secp256r1", "secp384r1")
 # On ops (certbot's own layout under /etc/letsencrypt).
 CONFIG_DIR = "/etc/letsencrypt"
 CLI_INI = f"{CONFIG_DIR}/cli.ini"
-# The OVH credentials: 0600 root, written by `fab acme.set-credentials` (stdin, never argv);
+# The OVH credentials (certbot-dns-ovh's INI format, read by onhost/acme/ovh_dns.py): 0600
+# root, written by `fab acme.set-credentials` (stdin, never argv);
 # the role only makes sure the directory exists and never reads or overwrites the file.
 CREDENTIALS_DIR = "/etc/hosting/acme"
 CREDENTIALS = f"{CREDENTIALS_DIR}/ovh.ini"
@@ -135,20 +136,15 @@ def acme(inv: Inventory) -> Acme | None:
 
 
 def access_rules(zone: str) -> list[dict[str, str]]:
-    """The OVH API calls certbot-dns-ovh (lexicon's ovh provider) makes for DNS-01, and no
-    other: the zone list (the plugin finds the zone by name), this zone's status, its records
-    (list, read, create, delete) and its refresh. No PUT, nothing of another zone, nothing
-    outside /domain/zone. A unit test runs the real plugin against lab/fake_ovh.py with these
-    rules (enough) and with each one removed (not enough)."""
+    """The OVH API calls the DNS-01 hooks make (onhost/acme/ovh_dns.py), and no other: create a
+    record in this zone, delete a record of it, refresh it. Nothing can be read, nothing of
+    another zone, nothing outside /domain/zone. A unit test runs the hooks against
+    lab/fake_ovh.py with these rules (enough) and with each one removed (403)."""
     if not _NAME.match(zone) or zone.startswith("*."):
         raise AcmeConfigError(f"dns_zone: {zone!r} is not a DNS zone name")
     z = f"/domain/zone/{zone}"
     return [
-        {"method": "GET", "path": "/domain/zone/"},
-        {"method": "GET", "path": f"{z}/status"},
-        {"method": "GET", "path": f"{z}/record"},
         {"method": "POST", "path": f"{z}/record"},
-        {"method": "GET", "path": f"{z}/record/*"},
         {"method": "DELETE", "path": f"{z}/record/*"},
         {"method": "POST", "path": f"{z}/refresh"},
     ]

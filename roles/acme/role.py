@@ -1,9 +1,10 @@
 """The ACME roles (issue 14, R-SCOPE-2): the wildcard certificate by DNS-01 on the OVH zone.
 
-`acme_ops` (ops): certbot and its OVH plugin (Debian packages), certbot's defaults
-(/etc/letsencrypt/cli.ini: ACME directory, account e-mail, ECDSA key, DNS-01 through the
-credentials file, the deploy hook), the renewal by Debian's certbot.timer with a drop-in
-(`--no-random-sleep-on-renew` in the lab only; an incident record when a run fails), the deploy
+`acme_ops` (ops): certbot (Debian package), certbot's defaults (/etc/letsencrypt/cli.ini: ACME
+directory, account e-mail, ECDSA key, DNS-01 through the manual authenticator and the OVH
+hooks of onhost/acme/ovh_dns.py, which read the credentials file; the deploy hook), the
+renewal by Debian's certbot.timer with a drop-in (`--no-random-sleep-on-renew` in the lab only;
+an incident record when a run fails), the deploy
 hook and the SSH client it pushes with (its own key, generated on ops, certified by
 `fab acme.setup` with the user CA: principal acme-deploy, forced command, ops' address only).
 The credentials file (/etc/hosting/acme/ovh.ini, 0600) is never written by the role: `fab
@@ -44,8 +45,15 @@ def install_command(cert: str, key: str) -> str:
     return f"sudo -n {c.PYTHON} -I {c.INSTALLER} --cert {cert} --key {key}"
 
 
+def dns_hook(acme: c.Acme, command: str) -> str:
+    """certbot's manual DNS-01 hook (onhost/acme/ovh_dns.py): no secret in it, only paths."""
+    return (f"{c.PYTHON} -I {c.HOOK_DIR}/ovh_dns.py {command} --credentials {c.CREDENTIALS} "
+            f"--zone {acme.zone} --propagation-seconds {acme.propagation_seconds}")
+
+
 def cli_ini(acme: c.Acme) -> str:
-    return render("acme/cli.ini.j2", acme=acme, credentials=c.CREDENTIALS, hook=hook_command())
+    return render("acme/cli.ini.j2", acme=acme, auth_hook=dns_hook(acme, "auth"),
+                  cleanup_hook=dns_hook(acme, "cleanup"), hook=hook_command())
 
 
 def certbot_dropin(acme: c.Acme) -> str:
@@ -61,7 +69,9 @@ def ssh_config(ctx: HostContext) -> str:
 
 def known_hosts(ctx: HostContext) -> str:
     # The proxy proves itself with its host certificate (no trust on first use).
-    return f"@cert-authority proxy {ctx.inventory.host_ca_public_key}\n"
+    # ssh looks the HostName (the private address) up: both names, like the backup pushes.
+    proxy = ctx.inventory.proxy
+    return f"@cert-authority proxy,{proxy.private_ip} {ctx.inventory.host_ca_public_key}\n"
 
 
 def ssh_key_check() -> Check:
@@ -78,7 +88,7 @@ def acme_ops(ctx: HostContext) -> Desired:
         return Desired()
     reload_ = (HANDLERS[0].name,)
     resources: list[Resource] = [
-        Packages(("certbot", "python3-certbot-dns-ovh", "openssh-client")),
+        Packages(("certbot", "openssh-client")),
         Directory(c.CONFIG_DIR, 0o755),
         Directory(c.CREDENTIALS_DIR, 0o700),
         Directory(c.SSH_DIR, 0o700),

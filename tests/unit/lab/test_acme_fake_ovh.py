@@ -1,7 +1,7 @@
 """lab/fake_ovh.py: the fake OVH API checks the request signature like OVH and enforces the
-consumer key's access rules (issue 14); the real certbot-dns-ovh plugin (Debian's package,
-run by /usr/bin/python3) works with the rules `fab acme.credentials` asks for and fails with
-any one of them missing."""
+consumer key's access rules (issue 14); certbot's DNS-01 hooks (onhost/acme/ovh_dns.py) work
+with the rules `fab acme.credentials` asks for and get 403 with any one of them missing; an
+independent client (lexicon's, Debian 12) signs the way the fake checks."""
 from __future__ import annotations
 
 import json
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from lab import fake_ovh as f
+from onhost.acme import ovh_dns
 from roles.acme.config import access_rules
 
 ZONE = "villeparisis.fr"
@@ -56,8 +57,7 @@ def test_handle_valid_signature_creates_record():
     body = json.dumps({"fieldType": "TXT", "subDomain": "_acme-challenge", "target": "t"})
     status, rec = call(api, "POST", f"/domain/zone/{ZONE}/record", body)
     assert status == 200 and rec["subDomain"] == "_acme-challenge"
-    status, ids = call(api, "GET", f"/domain/zone/{ZONE}/record?fieldType=TXT")
-    assert status == 200 and ids == [rec["id"]]
+    assert list(api.zones.records[ZONE]) == [rec["id"]]
 
 
 def test_handle_bad_signature_returns_400_and_changes_nothing():
@@ -69,19 +69,19 @@ def test_handle_bad_signature_returns_400_and_changes_nothing():
 
 
 def test_handle_signature_over_other_url_returns_400():
-    api = make_api()
+    api = make_api(rules=[{"method": "GET", "path": "/domain/zone/*"}])
     url = BASE + f"/domain/zone/{ZONE}/record?subDomain=a"
     headers = signed("GET", BASE + f"/domain/zone/{ZONE}/record?subDomain=b")
     assert api.handle("GET", url, "", headers)[0] == 400
 
 
 def test_handle_unknown_consumer_returns_403():
-    assert call(make_api(), "GET", "/domain/zone/", ck="other")[0] == 403
+    assert call(make_api(), "POST", f"/domain/zone/{ZONE}/refresh", ck="other")[0] == 403
 
 
 def test_handle_stale_timestamp_returns_400():
     api = make_api(clock=lambda: 1_700_000_000.0 + f.MAX_SKEW + 5)
-    assert call(api, "GET", "/domain/zone/")[0] == 400
+    assert call(api, "POST", f"/domain/zone/{ZONE}/refresh")[0] == 400
 
 
 def test_handle_call_outside_rules_returns_403():
@@ -139,18 +139,7 @@ def test_load_state_group_readable_refused(tmp_path: Path):
         f.load_state(str(state))
 
 
-# --- the real plugin against the fake, over HTTP on the loopback ------------------------------
-
-def plugin_available() -> bool:
-    probe = subprocess.run(["/usr/bin/python3", "-c", "import certbot_dns_ovh, lexicon"],
-                           capture_output=True, check=False)
-    return probe.returncode == 0
-
-
-needs_plugin = pytest.mark.skipif(
-    not os.path.exists("/usr/bin/python3") or not plugin_available(),
-    reason="Debian's python3-certbot-dns-ovh is not installed (scripts/install-system-deps)")
-
+# --- real clients against the fake, over HTTP on the loopback ---------------------------------
 
 @pytest.fixture
 def serve() -> Iterator:
@@ -168,28 +157,69 @@ def serve() -> Iterator:
         s.server_close()
 
 
-def run_plugin(url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["/usr/bin/python3", str(HERE / "acme_plugin_driver.py"), url],
-                          input=json.dumps({"ak": AK, "as": AS, "ck": CK}),
-                          capture_output=True, text=True, timeout=60, check=False)
+def hooks_client(base: str) -> ovh_dns.Client:
+    return ovh_dns.Client({"dns_ovh_endpoint": "ovh-eu", "dns_ovh_application_key": AK,
+                           "dns_ovh_application_secret": AS, "dns_ovh_consumer_key": CK},
+                          base=base)
 
 
-@needs_plugin
-def test_plugin_with_requested_rules_adds_publishes_and_deletes_txt(serve):
+def test_hooks_with_requested_rules_add_publish_and_delete_txt(serve):
     published: list = []
     api = make_api(published=published, clock=time.time)
-    proc = run_plugin(serve(api))
+    client = hooks_client(serve(api))
+    ids = [ovh_dns.auth(client, ZONE, ZONE, "token-apex"),
+           ovh_dns.auth(client, ZONE, "*.villeparisis.fr", "token-wild")]
+    assert published[-1] == (f"_acme-challenge.{ZONE}", ["token-apex", "token-wild"])
+    assert ovh_dns.cleanup(client, ZONE, ids) == []
+    assert api.zones.records[ZONE] == {} and published[-1][1] == []
+    assert [s for _m, _p, s in api.calls if s != 200] == []
+
+
+@pytest.mark.parametrize("missing", range(len(access_rules(ZONE))),
+                         ids=[f"{r['method']} {r['path']}" for r in access_rules(ZONE)])
+def test_hooks_without_one_rule_get_403(serve, missing: int):
+    rules = [r for i, r in enumerate(access_rules(ZONE)) if i != missing]
+    api = make_api(rules=rules, clock=time.time)
+    client = hooks_client(serve(api))
+    errors: list[str] = []
+    try:
+        errors += ovh_dns.cleanup(client, ZONE, [ovh_dns.auth(client, ZONE, ZONE, "t")])
+    except ovh_dns.OvhError as exc:
+        errors.append(str(exc))
+    assert any("HTTP 403" in e and "not been granted" in e for e in errors), errors
+
+
+def test_hooks_wrong_secret_get_400_invalid_signature(serve):
+    api = make_api(clock=time.time)
+    client = hooks_client(serve(api))
+    client.secret = "wrong"
+    with pytest.raises(ovh_dns.OvhError, match="HTTP 400: Invalid signature"):
+        ovh_dns.auth(client, ZONE, ZONE, "t")
+
+
+# An independent OVH client (lexicon's, behind Debian 12's certbot-dns-ovh; Debian 13 has
+# neither) signs the way the fake checks: the fake's signature rule is OVH's, not ours.
+LEXICON_RULES = [{"method": m, "path": p} for m, p in (
+    ("GET", "/domain/zone/"), ("GET", f"/domain/zone/{ZONE}/status"),
+    ("GET", f"/domain/zone/{ZONE}/record"), ("POST", f"/domain/zone/{ZONE}/record"),
+    ("GET", f"/domain/zone/{ZONE}/record/*"), ("DELETE", f"/domain/zone/{ZONE}/record/*"),
+    ("POST", f"/domain/zone/{ZONE}/refresh"))]
+
+
+def plugin_available() -> bool:
+    probe = subprocess.run(["/usr/bin/python3", "-c", "import certbot_dns_ovh, lexicon"],
+                           capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/python3") or not plugin_available(),
+                    reason="Debian 12's python3-certbot-dns-ovh is not installed here")
+def test_lexicon_client_signs_as_fake_checks_add_and_delete_txt(serve):
+    published: list = []
+    api = make_api(rules=LEXICON_RULES, published=published, clock=time.time)
+    proc = subprocess.run(["/usr/bin/python3", str(HERE / "acme_plugin_driver.py"),
+                           serve(api)], input=json.dumps({"ak": AK, "as": AS, "ck": CK}),
+                          capture_output=True, text=True, timeout=60, check=False)
     assert proc.stdout.strip() == "OK", proc.stdout + proc.stderr
     assert [s for _m, _p, s in api.calls if s != 200] == []
     assert (f"_acme-challenge.{ZONE}", ["token-1"]) in published
-    assert api.zones.records[ZONE] == {} and published[-1][1] == []
-
-
-@needs_plugin
-@pytest.mark.parametrize("missing", range(len(access_rules(ZONE))),
-                         ids=[f"{r['method']} {r['path']}" for r in access_rules(ZONE)])
-def test_plugin_without_one_rule_gets_403(serve, missing: int):
-    rules = [r for i, r in enumerate(access_rules(ZONE)) if i != missing]
-    api = make_api(rules=rules, clock=time.time)
-    run_plugin(serve(api))
-    assert 403 in [s for _m, _p, s in api.calls]

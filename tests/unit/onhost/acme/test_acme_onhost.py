@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lab import tls
-from onhost.acme import deploy_hook, install
+from onhost.acme import deploy_hook, install, ovh_dns
 
 ROOT = Path(__file__).resolve().parents[4]
 RECEIVER = ROOT / "onhost" / "incidents" / "receiver.py"
@@ -131,3 +131,47 @@ def test_failed_records_renewal_failure_incident(tmp_path):
     assert deploy_hook.failed("certbot.service", str(RECEIVER), str(log)) == 0
     record = json.loads(log.read_text())
     assert "ACME renewal failed" in record["what"] and record["status"] == "failed"
+
+
+@pytest.mark.parametrize(("domain", "sub"), [
+    ("villeparisis.fr", "_acme-challenge"),
+    ("*.villeparisis.fr", "_acme-challenge"),
+    ("participation.villeparisis.fr", "_acme-challenge.participation"),
+])
+def test_sub_domain_inside_zone_returns_record_name(domain: str, sub: str):
+    assert ovh_dns.sub_domain(domain, "villeparisis.fr") == sub
+
+
+def test_sub_domain_outside_zone_raises():
+    with pytest.raises(ovh_dns.OvhError, match="not inside the zone"):
+        ovh_dns.sub_domain("example.org", "villeparisis.fr")
+
+
+def credentials_file(tmp_path: Path, mode: int, drop: str = "") -> Path:
+    path = tmp_path / "ovh.ini"
+    lines = [f"{f} = {'ovh-eu' if f == 'dns_ovh_endpoint' else 'v1'}"
+             for f in ovh_dns.FIELDS if f != drop]
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(mode)
+    return path
+
+
+def test_read_credentials_group_readable_refused(tmp_path: Path):
+    with pytest.raises(ovh_dns.OvhError, match="must be 0600"):
+        ovh_dns.read_credentials(str(credentials_file(tmp_path, 0o640)))
+
+
+def test_read_credentials_missing_field_names_it(tmp_path: Path):
+    with pytest.raises(ovh_dns.OvhError, match="dns_ovh_consumer_key missing"):
+        ovh_dns.read_credentials(str(credentials_file(tmp_path, 0o600, "dns_ovh_consumer_key")))
+
+
+def test_main_auth_unreachable_api_exits_1_without_secret(tmp_path, monkeypatch, capsys):
+    creds = credentials_file(tmp_path, 0o600)
+    monkeypatch.setitem(ovh_dns.ENDPOINTS, "ovh-eu", "http://127.0.0.1:9/1.0")
+    monkeypatch.setenv("CERTBOT_DOMAIN", "villeparisis.fr")
+    monkeypatch.setenv("CERTBOT_VALIDATION", "tok")
+    rc = ovh_dns.main(["auth", "--credentials", str(creds), "--zone", "villeparisis.fr",
+                       "--propagation-seconds", "0"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "GET http://127.0.0.1:9/1.0/auth/time" in err and "v1" not in err

@@ -45,16 +45,19 @@ def test_acme_ops_disabled_returns_nothing(prod: Inventory):
     assert role.acme_proxy(ctx(prod, "proxy")).resources == ()
 
 
-def test_cli_ini_renders_dns01_ovh_ecdsa_and_deploy_hook(prod: Inventory):
+def test_cli_ini_renders_dns01_ovh_hooks_ecdsa_and_deploy_hook(prod: Inventory):
     inv = with_acme(prod, ON)
     ini = files(role.acme_ops(ctx(inv, "ops")))[c.CLI_INI].content
     parsed = configparser.ConfigParser()
     parsed.read_string("[cli]\n" + str(ini))
     s = parsed["cli"]
     assert s["server"] == c.PRODUCTION
-    assert s["authenticator"] == "dns-ovh"
-    assert s["dns-ovh-credentials"] == c.CREDENTIALS
-    assert s["dns-ovh-propagation-seconds"] == "30"
+    assert (s["authenticator"], s["preferred-challenges"]) == ("manual", "dns")
+    auth = s["manual-auth-hook"].split()
+    assert auth[2:4] == [f"{c.HOOK_DIR}/ovh_dns.py", "auth"]
+    assert auth[4:] == ["--credentials", c.CREDENTIALS, "--zone", "villeparisis.fr",
+                        "--propagation-seconds", "30"]
+    assert s["manual-cleanup-hook"].split()[3] == "cleanup"
     assert (s["key-type"], s["elliptic-curve"]) == ("ecdsa", "secp256r1")
     assert s["deploy-hook"] == role.hook_command()
     assert s["email"] == "hostmaster@villeparisis.fr"
@@ -84,7 +87,8 @@ def test_acme_ops_ssh_config_certificate_only_to_proxy(prod: Inventory):
     conf = str(f[c.SSH_CONFIG].content)
     assert f"HostName {inv.proxy.private_ip}" in conf
     assert f"CertificateFile {c.SSH_CERT}" in conf and "StrictHostKeyChecking yes" in conf
-    assert str(f[c.KNOWN_HOSTS].content).startswith("@cert-authority proxy ")
+    assert str(f[c.KNOWN_HOSTS].content).startswith(
+        f"@cert-authority proxy,{inv.proxy.private_ip} ")
 
 
 def test_acme_proxy_forced_command_same_in_principals_and_sudoers(prod: Inventory):
