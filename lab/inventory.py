@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from lab import tls
+from lab import acme, tls
 from lab.plan import LabPlan
 from model.inventory import HostAddresses, build_inventory, validate_inventory
 from sshtrust.openssh import inventory_ssh_config, known_hosts_line
@@ -34,6 +34,8 @@ def inventory_document(plan: LabPlan, fingerprints: Mapping[str, str], *,
         doc["ssh"]["identity"] = str(identity)
     if tls_dir is not None:
         doc["tls"]["source"] = tls.ensure_for_inventory(tls_dir, doc)
+    if acme.enabled():  # LAB_ACME=1: certbot on ops against the lab's pebble (issue 14)
+        doc["acme"] = acme.acme_section(doc)
     validate_inventory(doc)
     return doc
 
