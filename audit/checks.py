@@ -422,6 +422,41 @@ def backup_principal(site: str) -> str:
     return BackupLayout(site).principal
 
 
+def who_logs_in(ctx: Context) -> dict[str, Any]:
+    """Who can log in where, as collected (the report's R-INC-3 section): per host, per valid
+    certificate, per database account."""
+    out: dict[str, Any] = {"hosts": {}, "databases": {}}
+    hosts = ctx.fact("hosts")
+    for name, h in (hosts.data or {}).items() if hosts.ok else ():
+        role = ctx.inv.host(name).role
+        if h.get("error"):
+            out["hosts"][name] = {"role": role, "error": h["error"]}
+            continue
+        ca = h.get("user_ca", "").split()
+        out["hosts"][name] = {"role": role, "login_user": ctx.inv.login_user,
+                              "principals": h.get("principals", []),
+                              "user_ca": " ".join(ca[2:3]) or " ".join(ca[:1]) or "none",
+                              "krl_serials": h.get("krl_serials", [])}
+        if role == "storage":
+            for site, line in (h.get("storage") or {}).get("principals", {}).items():
+                if line:
+                    out["hosts"][name]["principals"] = [
+                        *out["hosts"][name]["principals"],
+                        f"{backup_principal(site)} (backup of {site}, forced command)"]
+        if h.get("grants") is not None:
+            out["databases"][name] = [{"account": "@".join(a["account"]),
+                                       "grants": a["grants"]} for a in h["grants"]]
+    ca_fact = ctx.fact("ca")
+    if ca_fact.ok:
+        revoked = set(ca_fact.data.get("revoked_serials", []))
+        out["certificates"] = [
+            {"serial": c["serial"], "key_id": c["key_id"], "principals": c["principals"],
+             "until": f"{datetime.fromtimestamp(c['valid_before'], UTC):%Y-%m-%d %H:%M}"}
+            for c in ca_fact.data.get("user", [])
+            if c["valid_before"] > ctx.now.timestamp() and c["serial"] not in revoked]
+    return out
+
+
 def versions(ctx: Context) -> list[Evidence]:
     hosts, out = _hosts(ctx, "hosts.versions")
     for name, h in hosts.items():
@@ -726,7 +761,7 @@ def verify_cases(ctx: Context, module: str, only: tuple[str, ...] = ()) -> list[
     failed = [c for c in cases if c["outcome"] in ("failed", "error")]
     passed = sum(c["outcome"] == "passed" for c in cases)
     skipped = sum(c["outcome"] == "skipped" for c in cases)
-    saw = f"{passed} passed, {len(failed)} failed, {skipped} skipped"
+    saw = f"tests/verify/{module}.py: {passed} passed, {len(failed)} failed, {skipped} skipped"
     excerpt = "\n".join(f"{c['name']}: {cut(c.get('message', ''), 200)}" for c in failed[:8])
     if failed:
         return [Evidence(check, "fail", saw, cut(excerpt))]

@@ -79,6 +79,7 @@ class Report:
     finished: str
     rows: list[Row]
     collectors: dict[str, dict[str, Any]]  # name -> {ok, seconds, error}
+    access: dict[str, Any] = field(default_factory=dict)  # who can log in where (R-INC-3)
 
     def counts(self) -> dict[str, int]:
         return {s: sum(r.status == s for r in self.rows) for s in STATUSES}
@@ -91,7 +92,8 @@ class Report:
         return {"schema": 1, "environment": self.environment, "started": self.started,
                 "finished": self.finished, "counts": self.counts(),
                 "automated": sum(r.status in ("pass", "fail") for r in self.rows),
-                "collectors": self.collectors, "rows": [r.as_dict() for r in self.rows]}
+                "collectors": self.collectors, "access": self.access,
+                "rows": [r.as_dict() for r in self.rows]}
 
 
 def schema() -> dict[str, Any]:
@@ -126,6 +128,7 @@ def markdown(report: Report) -> str:
             brief = "; ".join(e.saw for e in (bad or r.evidence))
         lines.append(f"| {r.id} | {_cell(r.clause)} | {SYMBOL[r.status]} | "
                      f"{_cell(cut(brief, 220))} |")
+    lines += access_markdown(report.access)
     lines += ["", "Status: **pass** a check ran on the live platform and saw the clause held; "
               "**FAIL** a check saw it broken; **manual** a person must look (why and where "
               "is in the details); **n/a** the clause does not apply here.", "",
@@ -147,6 +150,40 @@ def markdown(report: Report) -> str:
         result = "ok" if info.get("ok") else f"unavailable: {error}"
         lines.append(f"| {name} | {result} | {info.get('seconds', 0):.1f} |")
     return "\n".join(lines) + "\n"
+
+
+def access_markdown(access: dict[str, Any]) -> list[str]:
+    """Who can log in where (R-INC-3), in full: per host the principals sshd accepts and the
+    user CA it trusts, the certificates valid now, and every database account's grants."""
+    if not access:
+        return []
+    lines = ["", "## Who can log in where (R-INC-3)", "",
+             "| host | role | login user | principals accepted | user CA trusted | "
+             "revoked serials (KRL) |", "|---|---|---|---|---|---|"]
+    for name, h in access.get("hosts", {}).items():
+        if h.get("error"):
+            lines.append(f"| {name} | {h.get('role', '')} | not read: {_cell(cut(h['error'], 120))}"
+                         " | | | |")
+            continue
+        lines.append(f"| {name} | {h['role']} | {h['login_user']} | "
+                     f"{', '.join(h['principals']) or 'none'} | {_cell(h['user_ca'])} | "
+                     f"{', '.join(h['krl_serials']) or 'none'} |")
+    certs = access.get("certificates")
+    if certs is not None:
+        lines += ["", "Certificates of the user CA valid now (from its register; revoked ones "
+                  "left out):", "", "| serial | key id | principals | valid until (UTC) |",
+                  "|---|---|---|---|"]
+        lines += [f"| {c['serial']} | {_cell(c['key_id'])} | {', '.join(c['principals'])} | "
+                  f"{c['until']} |" for c in certs]
+    dbs = access.get("databases", {})
+    if dbs:
+        lines += ["", "Database accounts (MariaDB, per web host; password hashes removed):", "",
+                  "| host | account | grants |", "|---|---|---|"]
+        for host, accounts in dbs.items():
+            for a in accounts:
+                lines.append(f"| {host} | {a['account']} | "
+                             f"{_cell(' / '.join(a['grants']))} |")
+    return lines
 
 
 def write(report: Report, out: Path) -> tuple[Path, Path]:

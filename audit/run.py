@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from audit import collect
-from audit.checks import Context, Fact
+from audit.checks import Context, Fact, who_logs_in
 from audit.clauses import CLAUSES, Checks, Manual, NotApplicable
 from audit.contract import Clause, load, short
 from audit.report import Evidence, Report, Row, combine, now, write
@@ -118,12 +118,13 @@ def run_audit(env: str = "lab", inventory: str = "", identity: str = "", ca_dir:
         facts = gather(inv, access, creds, out_dir, skip, emit)
     finally:
         access.close()
-    rows = grade(clauses, Context(facts, inv, datetime.now(UTC)))
+    ctx = Context(facts, inv, datetime.now(UTC))
+    rows = grade(clauses, ctx)
     label = env if env == inv.environment else f"{env} (inventory of {inv.environment})"
     report = Report(label, started, now(), rows,
                     {n: {"ok": f.ok, "seconds": f.seconds, **({"error": f.error} if f.error
                                                               else {})}
-                     for n, f in facts.items()})
+                     for n, f in facts.items()}, who_logs_in(ctx))
     md, js = write(report, out_dir)
     return report, md, js
 

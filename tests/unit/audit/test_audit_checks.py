@@ -310,3 +310,23 @@ def test_content_empty_private_directory_itself_backed_up_passes(prod) -> None:
                            listing=["/x", "/srv/villeparisis/private"],
                            private_files="/srv/villeparisis/private"))
     assert ev[0].status == "pass", ev[0].saw
+
+
+def test_who_logs_in_hosts_certificates_and_databases_listed(prod) -> None:
+    later = int((NOW + timedelta(hours=4)).timestamp())
+    hosts = {"ops": sshd_host(prod, ["ci-deploy", "sysadmin"]) | {"krl_serials": ["7"]},
+             "backup-a": sshd_host(prod, ["sysadmin"]) | {"storage": {"principals": {
+                 "villeparisis": 'restrict,command="..." backup-villeparisis'}}},
+             "web-villeparisis": sshd_host(prod, ["sysadmin"]) | {"grants": [
+                 {"account": ["villeparisis", "localhost"], "grants": MODEL_GRANTS[1:]}]},
+             "proxy": {"error": "timed out"}}
+    ca_data = {"user": [{"serial": 1, "key_id": "a@b", "principals": ["sysadmin"],
+                         "valid_before": later}], "revoked_serials": []}
+    who = c.who_logs_in(ctx(prod, hosts=Fact(True, hosts), ca=Fact(True, ca_data)))
+    assert who["hosts"]["ops"]["principals"] == ["ci-deploy", "sysadmin"]
+    assert who["hosts"]["ops"]["krl_serials"] == ["7"]
+    assert who["hosts"]["backup-a"]["principals"] == [
+        "sysadmin", "backup-villeparisis (backup of villeparisis, forced command)"]
+    assert who["hosts"]["proxy"] == {"role": "proxy", "error": "timed out"}
+    assert who["databases"]["web-villeparisis"][0]["account"] == "villeparisis@localhost"
+    assert [x["serial"] for x in who["certificates"]] == [1]

@@ -100,3 +100,21 @@ def test_audit_task_unknown_collector_exits_2_naming_it(monkeypatch: pytest.Monk
     with pytest.raises(Exit, match="unknown collector.*nagios") as exc:
         audit_tasks.audit.body(None)
     assert exc.value.code == 2
+
+
+def test_markdown_access_section_lists_hosts_certificates_accounts() -> None:
+    r = report(PASS)
+    r.access = {"hosts": {"ops": {"role": "ops", "login_user": "admin",
+                                  "principals": ["sysadmin"], "user_ca": "ca-comment",
+                                  "krl_serials": []},
+                          "proxy": {"role": "proxy", "error": "timed out"}},
+                "certificates": [{"serial": 3, "key_id": "a@b", "principals": ["sysadmin"],
+                                  "until": "2026-12-05 07:00"}],
+                "databases": {"web-x": [{"account": "x@localhost", "grants": ["GRANT USAGE"]}]}}
+    text = markdown(r)
+    validate(r.as_dict())
+    assert text.index("## Who can log in where (R-INC-3)") < text.index("## Details")
+    assert "| ops | ops | admin | sysadmin | ca-comment | none |" in text
+    assert "| proxy | proxy | not read: timed out | | | |" in text
+    assert "| 3 | a@b | sysadmin | 2026-12-05 07:00 |" in text
+    assert "| web-x | x@localhost | GRANT USAGE |" in text
