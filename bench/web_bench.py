@@ -4,10 +4,11 @@ host and through the proxy, and their ratio (goal >= 0.9).
     LAB_PREFIX=... .venv/bin/python bench/web_bench.py [--requests 2000] [--clients 8]
 
 Both runs start from the same place, the proxy host (the only machine allowed to reach a web
-host's HTTP, R-HOST-1): "direct" is HTTP to the web host's private address; "proxied" is HTTPS
-to the site's public IP, i.e. TLS termination, the proxy's rules and the private hop. The load
-generator is curl (`--parallel`: kept-alive HTTP/1.1 connections direct, multiplexed HTTP/2
-through the proxy, as a browser), driven by a few lines of the proxy's python3 sent over SSH;
+host, R-HOST-1): "direct" is HTTPS to the web host's private address with the proxy's own client
+certificate (the web hosts admit no other client, issue 19); "proxied" is HTTPS to the site's
+public IP, i.e. TLS termination, the proxy's rules and the private hop. The load generator is
+curl (`--parallel`: kept-alive HTTP/1.1 connections direct, multiplexed HTTP/2 through the
+proxy, as a browser), driven by a few lines of the proxy's python3 sent over SSH;
 the proxy's own addresses are exempt from rate limiting. Native code for the client matters:
 everything shares the machine's CPUs, and a Python client doing TLS was the bottleneck.
 Needs a lab that `fab deploy` and `fab web.release` have run on (make lab).
@@ -25,10 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 LOADGEN = r'''
 import json, subprocess, sys, time
-mode, ip, host, path, requests, clients = sys.argv[1:7]
+mode, ip, host, path, requests, clients, cert, key = sys.argv[1:9]
 requests, clients = int(requests), int(clients)
-port = 443 if mode == "https" else 80
-url = (f"https://{host}{path}" if mode == "https" else f"http://{ip}{path}")
+url = f"https://{host}{path}" if mode == "https" else f"https://{ip}{path}"
 conf = "".join(f'url = "{url}"\noutput = "/dev/null"\n' for _ in range(requests))
 argv = ["curl", "-sS", "--parallel", "--parallel-max", str(clients), "-w",
         "%{http_code} %{time_total}\\n", "-K", "-"]
@@ -36,7 +36,8 @@ if mode == "https":
     # a benchmark from the proxy itself: TLS is graded elsewhere, so no CA file here
     argv += ["-k", "--http2", "--resolve", f"{host}:443:{ip}"]
 else:
-    argv += ["-H", f"Host: {host}"]
+    # the web host admits the proxy's client certificate only (the private hop, issue 19)
+    argv += ["-k", "--http1.1", "--cert", cert, "--key", key, "-H", f"Host: {host}"]
 t0 = time.monotonic()
 out = subprocess.run(argv, input=conf, capture_output=True, text=True).stdout
 elapsed = time.monotonic() - t0
@@ -52,7 +53,12 @@ print(json.dumps({"requests": n, "errors": errors, "rps": n / elapsed,
 
 def measure(conn: Any, mode: str, ip: str, host: str, path: str, requests: int,
             clients: int) -> dict[str, Any]:
-    res = conn.run(f"python3 - {mode} {ip} {host} {path} {requests} {clients}",
+    from roles.proxy.render import InternalPaths
+
+    tls = InternalPaths()
+    # root on the proxy: the client key of the private hop is root's only
+    res = conn.run(f"sudo -n python3 - {mode} {ip} {host} {path} {requests} {clients} "
+                   f"{tls.client_cert} {tls.client_key}",
                    in_stream=io.StringIO(LOADGEN), hide=True, timeout=600)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
@@ -67,7 +73,7 @@ def interleaved(conn: Any, site: dict[str, Any], private: str, path: str, args: 
             args.clients)  # warm up: OPcache, TLS session, upstream keep-alive
     pairs = []
     for _ in range(args.rounds):
-        d = measure(conn, "http", private, site["domain"], path, args.requests, args.clients)
+        d = measure(conn, "direct", private, site["domain"], path, args.requests, args.clients)
         p = measure(conn, "https", site["public_ip"], site["domain"], path, args.requests,
                     args.clients)
         pairs.append((d, p, p["rps"] / d["rps"] if d["rps"] else 0.0))
@@ -99,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append({"site": site["name"], "path": path,
                              **interleaved(proxy, site, private, path, args)})
     print(f"{args.clients} concurrent, {args.requests} requests per run, {args.rounds} "
-          "direct/proxied pairs, from the proxy host (curl: HTTP/1.1 keep-alive direct, "
+          "direct/proxied pairs, from the proxy host (curl: HTTP/1.1 keep-alive TLS direct, "
           "HTTP/2 through the proxy); the median pair is shown, then every pair's ratio")
     print(f"{'site':<14} {'path':<8} {'direct req/s':>12} {'p95 ms':>7} {'proxied req/s':>13} "
           f"{'p95 ms':>7} {'ratio':>6} {'errors':>6}  ratios")
