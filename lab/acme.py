@@ -155,6 +155,38 @@ def setup(exec_root: Exec, tls_dir: Path, doc: Mapping[str, Any]) -> dict[str, s
     return creds
 
 
+CLIENT_BUNDLE = "acme-clients.pem"  # in the lab's TLS directory: lab CA + pebble's root
+
+
+def pebble_root(exec_root: Exec) -> str:
+    """Pebble's root certificate (a new one each time pebble starts), from its management API."""
+    pem = exec_root(["curl", "-fsS", "--max-time", "20",
+                     f"https://localhost:{PEBBLE_MANAGEMENT.rsplit(':', 1)[1]}/roots/0"]).stdout
+    if "BEGIN CERTIFICATE" not in pem:
+        raise RuntimeError("pebble's management API gave no root certificate")
+    return pem
+
+
+def write_client_bundle(tls_dir: Path, root_pem: str) -> Path:
+    """What the lab's clients trust while ACME is on: the lab CA (its other services) and
+    pebble's root (the sites' certificate): the monitoring's blackbox, curl, the tests."""
+    ca_cert, _key = tls.ensure_ca(tls_dir)
+    path = tls_dir / CLIENT_BUNDLE
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(ca_cert.read_text().rstrip("\n") + "\n" + root_pem.strip() + "\n")
+    tmp.rename(path)
+    return path
+
+
+def apply(doc: dict[str, Any], tls_dir: Path | None) -> None:
+    """LAB_ACME=1 in `python -m lab inventory`: the acme section, and the clients' bundle once
+    `python -m lab.acme_cli` wrote it."""
+    doc["acme"] = acme_section(doc)
+    bundle = tls_dir / CLIENT_BUNDLE if tls_dir is not None else None
+    if bundle is not None and bundle.exists() and doc.get("tls", {}).get("source"):
+        doc["tls"]["source"]["client_ca"] = str(bundle)
+
+
 def credentials_text(creds: Mapping[str, str]) -> str:
     """What `fab acme.set-credentials` reads on stdin."""
     return "".join(f"{k}={v}\n" for k, v in creds.items())

@@ -35,7 +35,7 @@ def inventory_document(plan: LabPlan, fingerprints: Mapping[str, str], *,
     if tls_dir is not None:
         doc["tls"]["source"] = tls.ensure_for_inventory(tls_dir, doc)
     if acme.enabled():  # LAB_ACME=1: certbot on ops against the lab's pebble (issue 14)
-        doc["acme"] = acme.acme_section(doc)
+        acme.apply(doc, tls_dir)
     validate_inventory(doc)
     return doc
 

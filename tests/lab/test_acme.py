@@ -57,6 +57,12 @@ class AcmeLab:
         return x509.load_pem_x509_certificate(pem.encode()).serial_number
 
 
+def prometheus(acme_lab: AcmeLab, query: str) -> list[dict[str, Any]]:
+    out = acme_lab.ops(["curl", "-fsS", "--max-time", "20", "--get", "--data-urlencode",
+                        f"query={query}", "http://127.0.0.1:9090/api/v1/query"]).stdout
+    return json.loads(out)["data"]["result"]
+
+
 def served(ip: str, name: str) -> x509.Certificate:
     """The certificate the proxy serves on `ip` for SNI `name` (not verified: compared)."""
     ctx = ssl.create_default_context()
@@ -84,7 +90,8 @@ def acme_lab(lab_session_: LabSession, tmp_path_factory: pytest.TempPathFactory
     lab = lab_session_
     lab.ensure_up()
     tier = web_tier(lab)
-    doc = lab_acme.with_acme(lab.inventory)
+    original = lab.inventory
+    doc = lab_acme.with_acme(original)
     path = tmp_path_factory.mktemp("acme") / "inventory.json"
     path.write_text(json.dumps(doc))
     state = AcmeLab(lab, tier, path, lab_acme_config(doc))
@@ -94,15 +101,19 @@ def acme_lab(lab_session_: LabSession, tmp_path_factory: pytest.TempPathFactory
 
     try:
         t0 = time.monotonic()
+        creds = lab_acme.setup(ops_root, lab.lab.tls_dir, doc)
+        # The monitoring (blackbox) and curl trust pebble's root beside the lab CA meanwhile.
+        bundle = lab_acme.write_client_bundle(lab.lab.tls_dir, lab_acme.pebble_root(ops_root))
+        doc["tls"]["source"]["client_ca"] = str(bundle)
+        path.write_text(json.dumps(doc))
+        state.timings["stand-ins"] = time.monotonic() - t0
+        t0 = time.monotonic()
         with lab_env(lab):
             report = run_deploy("lab", hosts="ops,proxy", inventory=str(path),
                                 emit=lambda _m: None)
         assert report.ok, "\n".join(f"{r.host}: {r.error or [o.error for o in r.outcomes][:3]}"
                                      for r in report.results if not r.ok)
         state.timings["deploy ops+proxy"] = time.monotonic() - t0
-        t0 = time.monotonic()
-        creds = lab_acme.setup(ops_root, lab.lab.tls_dir, doc)
-        state.timings["stand-ins"] = time.monotonic() - t0
         with lab_env(lab), connected("lab", str(path)) as (inv, connect):
             t.write_credentials(inv, connect, creds)
             t.setup_cert(inv, connect, resolve_ca_dir("lab", "", inv))
@@ -112,7 +123,9 @@ def acme_lab(lab_session_: LabSession, tmp_path_factory: pytest.TempPathFactory
         yield state
     finally:
         lab_acme.stop(ops_root)
-        _back_to_lab_certificate(lab, doc)
+        _back_to_lab_certificate(lab, original)
+        with lab_env(lab):  # the blackbox's CA file back to the lab CA alone
+            assert run_deploy("lab", hosts="ops", emit=lambda _m: None).ok
 
 
 def lab_acme_config(doc: dict[str, Any]) -> c.Acme:
@@ -142,6 +155,24 @@ def test_issue_wildcard_served_for_both_sites_on_their_ips(acme_lab: AcmeLab):
     last = json.loads(acme_lab.ops(["cat", c.STATUS]).stdout)
     assert last["ok"] and int(last["serial"], 16) == serial
     print(f"acme timings: {acme_lab.timings}")
+
+
+def test_monitoring_sees_acme_certificate_valid_with_its_expiry(acme_lab: AcmeLab):
+    """R-SCOPE-2 "monitored": the blackbox on ops verifies each site's ACME certificate and
+    exports its own end date, what CertExpiring compares with cert_expiry_days."""
+    pem = acme_lab.ops(["cat", f"{acme_lab.acme.live_dir}/cert.pem"]).stdout
+    not_after = x509.load_pem_x509_certificate(pem.encode()).not_valid_after_utc.timestamp()
+    sites = set(acme_lab.tier.sites)
+    ok: dict[str, float] = {}
+    for _ in range(90):
+        ok = {}
+        for r in prometheus(acme_lab, 'probe_ssl_earliest_cert_expiry{job="site",check="https"}'
+                            ' and on(site) probe_success{job="site",check="https"} == 1'):
+            ok[r["metric"]["site"]] = float(r["value"][1])
+        if set(ok) == sites and all(abs(v - not_after) < 2 for v in ok.values()):
+            break
+        time.sleep(1)
+    assert set(ok) == sites and all(abs(v - not_after) < 2 for v in ok.values()), ok
 
 
 def test_forced_renewal_new_serial_zero_failed_requests(acme_lab: AcmeLab):

@@ -1,0 +1,53 @@
+"""lab/acme.py: the lab's ACME switch and stand-ins' settings (issue 14): off by default, its
+inventory section passes the role's own checks, pebble validates every order again through the
+DNS the fake OVH API publishes to, the state file carries the rules `fab acme.credentials`
+prints."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.inventory import Inventory
+from lab import acme, tls
+from roles.acme import config as c
+
+
+def test_enabled_default_off_only_explicit_one():
+    assert not acme.enabled({})
+    assert not acme.enabled({"LAB_ACME": "0"})
+    assert acme.enabled({"LAB_ACME": "1"})
+
+
+def test_acme_section_passes_role_checks(prod: Inventory):
+    doc = acme.with_acme(prod.doc)
+    typed = c.acme(Inventory.from_doc(doc))
+    assert typed is not None and typed.lab and typed.directory == acme.DIRECTORY
+    assert typed.names == ("*.villeparisis.fr", "villeparisis.fr")
+
+
+def test_units_pebble_no_authz_reuse_dns_from_challtestsrv():
+    units = acme.units()
+    pebble = units["hosting-lab-pebble.service"]
+    assert "PEBBLE_AUTHZREUSE=0" in pebble and f"-dnsserver {acme.CHALLTESTSRV_DNS}" in pebble
+    fake = units["hosting-lab-fake-ovh.service"]
+    assert f"--publish-url http://{acme.CHALLTESTSRV_MANAGEMENT}" in fake
+    assert f"--fail-file {acme.FAIL_FILE}" in fake
+
+
+def test_fake_state_grants_exactly_requested_rules():
+    creds = acme.new_credentials()
+    state = acme.fake_state("villeparisis.fr", creds)
+    consumer = state["consumers"][creds["consumer_key"]]
+    assert consumer["rules"] == c.access_rules("villeparisis.fr")
+    assert state["applications"] == {creds["application_key"]: creds["application_secret"]}
+
+
+def test_apply_with_bundle_points_client_ca_at_it(prod: Inventory, tmp_path: Path):
+    doc = acme.with_acme(prod.doc)
+    doc["tls"]["source"] = {"directory": str(tmp_path), "client_ca": "/x/ca.pem"}
+    acme.apply(doc, tmp_path)
+    assert doc["tls"]["source"]["client_ca"] == "/x/ca.pem"  # no bundle yet: unchanged
+    root = tls.ensure_ca(tmp_path / "other")[0].read_text()
+    bundle = acme.write_client_bundle(tmp_path, root)
+    acme.apply(doc, tmp_path)
+    assert doc["tls"]["source"]["client_ca"] == str(bundle)
+    assert bundle.read_text().count("BEGIN CERTIFICATE") == 2
