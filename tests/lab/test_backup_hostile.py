@@ -10,6 +10,7 @@ while the rebuilt host backs up with new credentials (R-INC-1, R-INC-4, R-GDPR-3
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -53,6 +54,22 @@ def forge(chain: Chain, when: str, kind: str = "db") -> int:
         chain, f"backup --host web-{SITE} --tag {kind} --time '{when}' --stdin "
                f"--stdin-filename {SITE}.sql") + " 2>&1", timeout=300)
     return proc.returncode
+
+
+def junk_lock(chain: Chain) -> str:
+    """A junk file in the repository's locks/ through the real path: the host's own SSH
+    identity to the forced command, and restic's REST protocol (HTTP/2 over the session's
+    stdio) spoken by hand, bridged by socat. Returns the HTTP status the server answered."""
+    lay = BackupLayout(SITE)
+    body = "not a restic lock\n"
+    name = hashlib.sha256(body.encode()).hexdigest()
+    proc = chain.sh(chain.web(SITE), (
+        f"socat TCP-LISTEN:7797,bind=127.0.0.1,reuseaddr "
+        f"EXEC:'ssh -F {lay.ssh_config} backup-a' & sleep 1; "
+        f"printf '{body.strip()}\\n' | curl -s --max-time 60 --http2-prior-knowledge -o /dev/null "
+        f"-w '%{{http_code}}' --data-binary @- http://127.0.0.1:7797/locks/{name}; "
+        "kill %1 2>/dev/null; wait"), timeout=120)
+    return proc.stdout.strip()
 
 
 def storage_status(chain: Chain) -> dict:
@@ -101,13 +118,17 @@ def test_compromised_web_host_cannot_poison_restores_stall_rotation_or_keep_acce
     assert big.returncode != 0, big.stdout
     refusal = chain.root(chain.storage("a")) / lay.storage_state.lstrip("/") / "quota.json"
     assert json.loads(refusal.read_text())["quota_bytes"] == int(0.0001 * 2**30)
+    # Last, a junk lock (the append-only server takes a new lock file, whatever is in it): the
+    # restic of every client then stops at it, until the storage job removes it.
+    assert junk_lock(chain) == "200"
 
     # --- the storage job: clean run, every anomaly reported ----------------------------------
     rot = chain.rotate(SITE, "a")
     assert rot.returncode == 0, rot.stderr
     warnings = " ".join(storage_status(chain)["last_run"]["warnings"])
     assert warnings.count("suspect snapshot") >= 4, warnings
-    for words in ("backdated", "future", "cannot be read", "unexpected repository key"):
+    for words in ("backdated", "future", "cannot be read", "unexpected repository key",
+                  "lock file(s) restic cannot read"):
         assert words in warnings, (words, warnings)
     assert genuine <= {s["id"] for s in chain.snapshots(SITE, "a")}
 
@@ -129,6 +150,15 @@ def test_compromised_web_host_cannot_poison_restores_stall_rotation_or_keep_acce
                                     emit=said.append)
     assert {newest.db, newest.files} <= genuine and {before.db, before.files} <= genuine
     assert any("SKIPPED suspect" in s and "backdated" in s for s in said), said
+    # ... and `fab restore --from a --before` the compromise, end to end: a genuine night live.
+    from tasks.backup_restore import run_restore
+
+    with lab_env(chain.lab):
+        restored = run_restore("lab", SITE, source="a", before=compromise.isoformat(),
+                               emit=said.append)
+    assert restored["ok"], restored
+    assert set(restored["restore"]["snapshots"].values()) <= genuine, restored["restore"]
+    assert chain.tier.curl(SITE, "/")[0] == 200
 
     # --- the other site is not affected ------------------------------------------------------
     other = chain.run_backup(OTHER)
