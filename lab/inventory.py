@@ -36,6 +36,8 @@ def inventory_document(plan: LabPlan, fingerprints: Mapping[str, str], *,
         doc["tls"]["source"] = tls.ensure_for_inventory(tls_dir, doc)
     if acme.enabled():  # LAB_ACME=1: certbot on ops against the lab's pebble (issue 14)
         acme.apply(doc, tls_dir)
+    else:  # never the stack's real ACME directory from the lab
+        doc.pop("acme", None)
     validate_inventory(doc)
     return doc
 

@@ -72,9 +72,19 @@ def build_inventory(stack: Stack, *, source: str, hosts: Sequence[HostAddresses]
         "backup": dataclasses.asdict(stack.backup),
         "tls": dataclasses.asdict(stack.tls),
         "monitoring": _monitoring(stack),
+        **({"acme": _acme(stack)} if stack.acme is not None else {}),
         "secrets": {f"db_password_{s.name}": {"ref": f"host-file:{s.host}:/etc/hosting/"
                                               f"{s.name}/db.cnf"} for s in stack.sites},
     }
+
+
+def _acme(stack: Stack) -> dict[str, Any]:
+    """`hosting:acme` for roles/acme (issue 14); no names: the role derives them."""
+    doc = dataclasses.asdict(stack.acme)
+    doc["names"] = list(doc["names"])
+    if not doc["names"]:
+        del doc["names"]
+    return doc
 
 
 def _monitoring(stack: Stack) -> dict[str, Any]:

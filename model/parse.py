@@ -18,6 +18,7 @@ from model.errors import ConfigError, ConfigErrors, ErrorList
 from model.rules import check_stack
 from model.schema import Location, kind, load_schema, validate_config
 from model.types import (
+    Acme,
     BackupPolicy,
     Codebase,
     Drupal,
@@ -156,7 +157,18 @@ def _build(v: _Values, file: str) -> Stack:
                           allow=v.each(ip_network, "exposure", "allow")),
         sites=tuple(_site(v, i) for i in range(v.count("sites"))),
         monitoring=_monitoring(v),
+        acme=_acme(v),
     )
+
+
+def _acme(v: _Values) -> Acme | None:
+    """The optional `acme:` section (issue 14), missing keys at their defaults."""
+    if not isinstance(v.config.get("acme"), dict):
+        return None
+    given = {k: v("acme", k) for k in ("enabled", "directory", "email", "elliptic_curve",
+                                       "ovh_endpoint", "propagation_seconds")}
+    names = v.each(str, "acme", "names")
+    return Acme(**{k: x for k, x in given.items() if x is not None}, names=tuple(names))
 
 
 def _monitoring(v: _Values) -> Monitoring:

@@ -83,6 +83,19 @@ class Tls:
 
 
 @dataclass(frozen=True)
+class Acme:
+    """The wildcard certificate by ACME DNS-01 on the OVH zone (issue 14, R-SCOPE-2; checked
+    again, with the sites' names and the zone, by roles/acme/config.py; docs/tls.md)."""
+    enabled: bool = False
+    directory: str = "production"
+    email: str = ""
+    names: tuple[str, ...] = ()  # empty: the wildcard and apex of the sites' zone
+    elliptic_curve: str = "secp256r1"
+    ovh_endpoint: str = "ovh-eu"
+    propagation_seconds: int = 120
+
+
+@dataclass(frozen=True)
 class Exposure:
     indexable: bool
     allow: tuple[IPv4Network, ...] = ()
@@ -187,6 +200,7 @@ class Stack:
     exposure: Exposure
     sites: tuple[Site, ...]
     monitoring: Monitoring = Monitoring()
+    acme: Acme | None = None  # `hosting:acme`, optional
 
     def site(self, name: str) -> Site:
         for s in self.sites:

@@ -190,7 +190,7 @@ CASES = [
      "unknown key (typo?); known keys: max_execution_seconds, memory_limit_mb, upload_max_mb, "
      "version"),
     ("typo-top-key", _unknown_top, "hosting:sitess",
-     "unknown key (typo?); known: admin, backup, environment, exposure, flavors, monitoring, "
+     "unknown key (typo?); known: acme, admin, backup, environment, exposure, flavors, monitoring, "
      "network, ovh, sites, ssh, storage, tls"),
     ("no-namespace", _no_namespace, "region",
      "config keys need a namespace, e.g. 'hosting:region'"),
