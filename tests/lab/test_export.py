@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import stat
 import subprocess
+import tarfile
 import time
 
 import pytest
@@ -117,6 +118,21 @@ mariadb --protocol=socket {scratch_db} < site/database/{SITE}.sql""")
         assert imported.returncode == 0, imported.stderr
         manifest = json.loads((host_dir / "site" / "manifest.json").read_text())
         assert manifest["snapshots"] == result["snapshots"]
+
+        # The same backup again, chosen by its two ids and --plain: no new backup is taken,
+        # and the archive holds exactly the same members.
+        count = len(chain.snapshots(SITE, "local"))
+        pair = ",".join(result["snapshots"][kind]["id"] for kind in ("db", "files"))
+        with lab_env(chain.lab):
+            again = run_export("lab", SITE, str(tmp_path / "again.tar"), plain=True,
+                               snapshot=pair, emit=lines.append)
+        assert again["snapshots"] == result["snapshots"] and not again["fresh_backup"]
+        assert again["checked_against_manifest"] and again["encrypted"] is False
+        assert len(chain.snapshots(SITE, "local")) == count
+        with tarfile.open(tmp_path / "again.tar") as tar:
+            member = tar.extractfile("manifest.json")
+            assert member is not None
+            assert json.loads(member.read())["members"] == manifest["members"]
 
         assert checksums(chain, scratch_db, skip) == live_db
         for folder, hashes in live_files.items():
