@@ -191,6 +191,7 @@ def write(report: Report, out: Path) -> tuple[Path, Path]:
     doc = report.as_dict()
     validate(doc)
     out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    out.chmod(0o700)  # an existing directory too (the verify suite's files may have made it)
     md, js = out / "audit.md", out / "audit.json"
     md.write_text(markdown(report))
     js.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")

@@ -118,3 +118,10 @@ def test_markdown_access_section_lists_hosts_certificates_accounts() -> None:
     assert "| proxy | proxy | not read: timed out | | | |" in text
     assert "| 3 | a@b | sysadmin | 2026-12-05 07:00 |" in text
     assert "| web-x | x@localhost | GRANT USAGE |" in text
+
+
+def test_write_existing_directory_closed_to_others(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir(mode=0o755)
+    write(report(PASS), out)
+    assert out.stat().st_mode & 0o777 == 0o700
