@@ -10,6 +10,7 @@ feeds are `manual` there, never `fail`."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -70,7 +71,14 @@ def test_audit_healthy_lab_has_no_fail_and_one_row_per_clause(chain: Chain,
     grants = [e for e in rows["R-INC-3"]["evidence"] if e["check"] == "db.grants"]
     assert grants and all("villeparisis@localhost" in e["excerpt"] or
                           "participation@localhost" in e["excerpt"] for e in grants)
-    assert md.index("## Summary") < md.index("## Details")
+    assert md.index("## Summary") < md.index("## Who can log in where (R-INC-3)") < \
+        md.index("## Details")
+    access = doc["access"]
+    assert set(access["databases"]) == {s["host"] for s in chain.lab.inventory["sites"]}
+    assert all(h["principals"] for h in access["hosts"].values()), access["hosts"]
+    # No password hash (MariaDB's are '*' and 40 hex digits) in either output.
+    assert "IDENTIFIED BY PASSWORD '(redacted)'" in md
+    assert not re.search(r"\*[0-9A-F]{40}", md + json.dumps(doc))
     print(f"\naudit of the healthy lab in {seconds:.1f} s: {doc['counts']}, "
           f"{doc['automated']} of 34 graded by checks\n{md}")
 
