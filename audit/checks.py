@@ -731,6 +731,18 @@ def monitoring(ctx: Context) -> list[Evidence]:
                      f"rules for {', '.join(MONITORED.values())}")]
 
 
+def alert_rules(ctx: Context, names: tuple[str, ...], what: str) -> list[Evidence]:
+    """The alert rules Prometheus on ops has loaded (not the files we render)."""
+    check = "monitoring.rules"
+    f = ctx.fact("monitoring")
+    if not f.ok:
+        return [unavailable(check, f, "the monitoring on ops")]
+    missing = [n for n in names if n not in f.data.get("rules", [])]
+    return [Evidence(check, "fail" if missing else "pass",
+                     f"{what}: " + (f"no alert rule {', '.join(missing)} loaded" if missing
+                                    else f"alert rule(s) {', '.join(names)} loaded on ops"))]
+
+
 def incidents(ctx: Context) -> list[Evidence]:
     f = ctx.fact("incidents")
     if not f.ok:

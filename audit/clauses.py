@@ -58,9 +58,10 @@ VERIFY_MODULES = {  # tests/verify module -> the ids it gives evidence for
 
 CLAUSES: dict[str, Checks | Manual | NotApplicable] = {
     "R-SCOPE-1": Checks((c.sites_listed, c.tls_sites)),
-    "R-SCOPE-2": Checks((c.tls_certificate,),
+    "R-SCOPE-2": Checks((c.tls_certificate, partial(c.alert_rules, names=(
+        "CertExpiring", "CertInvalid"), what="certificate monitored")),
                         "who renews the certificate (ACME or an uploaded one) is in the "
-                        "deploy log; the check sees its names and days left"),
+                        "deploy log; the checks see its names, its days left and its alerts"),
     "R-GDPR-1": Checks((c.encrypted_private_files,),
                        "database files and secrets outside the private files are protected by "
                        "file modes (verify: test_mariadb), not by encryption"),
@@ -107,7 +108,8 @@ CLAUSES: dict[str, Checks | Manual | NotApplicable] = {
     "R-MNT-3": Checks((c.versions,),
                       "Drupal's own version is the codebase's (composer.lock), not the host's"),
     "R-INC-1": Checks((c.restores,)),
-    "R-INC-2": Checks((c.updates,),
+    "R-INC-2": Checks((c.updates, partial(c.alert_rules, names=(
+        "SecurityUpdatesPending", "UnattendedUpgradesFailed"), what="updates monitored")),
                       "pending Drupal security updates are the SecurityUpdatesPending alert's "
                       "and the maintainer's (drupal.org advisories)"),
     "R-INC-3": Checks((c.sshd_access, c.ca_register, c.db_grants)),

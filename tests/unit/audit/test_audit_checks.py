@@ -330,3 +330,15 @@ def test_who_logs_in_hosts_certificates_and_databases_listed(prod) -> None:
     assert who["hosts"]["proxy"] == {"role": "proxy", "error": "timed out"}
     assert who["databases"]["web-villeparisis"][0]["account"] == "villeparisis@localhost"
     assert [x["serial"] for x in who["certificates"]] == [1]
+
+
+def test_alert_rules_missing_rule_fails_absent_monitoring_manual(prod) -> None:
+    data = {"targets": 9, "down": [], "firing": [], "rules": ["CertInvalid"]}
+    ev = c.alert_rules(ctx(prod, monitoring=Fact(True, data)), ("CertExpiring", "CertInvalid"),
+                       "certificate monitored")
+    assert ev[0].status == "fail" and "no alert rule CertExpiring loaded" in ev[0].saw
+    data["rules"].append("CertExpiring")
+    assert c.alert_rules(ctx(prod, monitoring=Fact(True, data)), ("CertExpiring",),
+                         "x")[0].status == "pass"
+    absent = c.alert_rules(ctx(prod, monitoring=Fact(False, error="refused")), ("X",), "x")
+    assert absent[0].status == "manual"
