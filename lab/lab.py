@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import localcmd
-from lab import antispoof, cgroups, network, procs, tls
+from lab import antispoof, cgroups, mail_sink, network, procs, tls
 from lab.aptproxy import AptProxy
 from lab.config import LabConfig
 from lab.containers import Container, mounted
@@ -250,6 +250,8 @@ class Lab:
             # cloud-init's runcmd: once, at first boot, after the files are written.
             for argv in bootstrap_commands(plan.stack, h.plan):
                 c.exec(list(argv))
+            if h.plan.role == "ops":
+                c.exec(mail_sink.enable_argv())
             c.created_marker.write_text(stamp)
             changes.append(f"{h.name}: created ({h.private_ip}"
                            f"{', ' + str(h.public_ip) if h.public_ip else ''})")
@@ -282,6 +284,9 @@ class Lab:
         c.write_file("/etc/machine-id", secrets.token_hex(16) + "\n", 0o444)
         c.write_file("/etc/hosts", f"127.0.0.1\tlocalhost\n127.0.1.1\t{h.name}\n"
                      "::1\tlocalhost ip6-localhost ip6-loopback\n", 0o644)
+        if h.plan.role == "ops":  # the outside world's mail server, for the alert emails
+            for path, content, mode in mail_sink.files():
+                c.write_file(path, content, mode)
 
     def _write_access(self, plan: LabPlan, fingerprints: dict[str, str],
                       report: UpReport) -> None:

@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
+from lab import mail_sink
 from lab.config import LabConfig
 from model import ConfigErrors, Stack, load_stack
 from model.errors import ErrorList
@@ -78,11 +79,12 @@ def make_plan(cfg: LabConfig, user_ca_public: str, host_ca_public: str) -> LabPl
 def lab_monitoring(m: Monitoring) -> Monitoring:
     """Drills take seconds, not minutes (issue 13): short scrape and `for:` durations, quick
     notifications, the fixture's own page as the body marker (the lab serves no Drupal), and
-    no email (lab hosts have no route out: the webhook to the incident log is the receiver)."""
+    the email receiver pointed at the lab's mail sink on ops (lab hosts have no route out:
+    lab.mail_sink keeps each message, beside the webhook's incident log)."""
     return dataclasses.replace(
         m, scrape_interval_seconds=5, site_down_after_seconds=10, site_slow_after_seconds=30,
         host_down_after_seconds=10, alert_after_seconds=10, group_wait_seconds=1,
-        group_interval_seconds=5, body_marker='"site": ?"{site}"', email=None)
+        group_interval_seconds=5, body_marker='"site": ?"{site}"', email=mail_sink.email())
 
 
 def lab_stack(stack: Stack, cfg: LabConfig, machine_public: IPv4Interface,

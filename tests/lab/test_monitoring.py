@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
+from lab import mail_sink
 from lab.testing import LabSession, Probe
 
 from .test_web_support import deploy, web_tier
@@ -23,6 +24,8 @@ from .test_web_support import deploy, web_tier
 pytestmark = pytest.mark.lab
 OPS = "ops"
 INCIDENT_LOG = "/var/log/hosting/incidents/incidents.jsonl"
+MAIL_DIR = mail_sink.MAIL_DIR
+MAIL_END = "---hosting-lab-mail-end---"
 FIRING_TIMEOUT = 120  # the lab's worst case is ~30 s (scrape 5 s + for 10 s + eval + notify)
 
 
@@ -56,6 +59,12 @@ class Monitoring:
         """Labels of the active alerts of that name Alertmanager holds."""
         return [a["labels"] for a in self.api(9093, "/api/v2/alerts?active=true")
                 if a["labels"]["alertname"] == alertname]
+
+    def mails(self) -> list[str]:
+        """Every message the lab's mail sink on ops kept (lab.mail_sink), oldest first."""
+        proc = self.lab.sudo(OPS, f"for f in {MAIL_DIR}/*.eml; do [ -e \"$f\" ] && cat "
+                                  f"\"$f\" && echo {MAIL_END}; done; true")
+        return [m for m in proc.stdout.split(MAIL_END + "\n") if m.strip()]
 
     def incidents(self) -> list[dict[str, Any]]:
         proc = self.lab.sudo(OPS, f"cat {INCIDENT_LOG} 2>/dev/null || true")
@@ -215,6 +224,10 @@ def _machine_tcp_open(address: str, port: int) -> bool:
 
 # ---- drills -----------------------------------------------------------------------------------
 
+def _subject(message: str) -> str:
+    return next((line for line in message.splitlines() if line.startswith("Subject: ")), "")
+
+
 def _drill(mon: Monitoring, name: str, alertname: str, match: dict[str, str],
            fault: str, repair: str, host: str,
            during: Callable[[], None] | None = None) -> dict[str, float]:
@@ -229,7 +242,15 @@ def _drill(mon: Monitoring, name: str, alertname: str, match: dict[str, str],
                            and all(r.get(k) == v for k, v in match.items() if k in r)
                            for r in mon.incidents()[before:])
 
-    before = len(mon.incidents())
+    def mailed(status: str) -> Callable[[], bool]:
+        # Alertmanager's email receiver, for real, to the lab's mail sink: the subject says
+        # [FIRING:n] or [RESOLVED] and the group's labels (alertname, site, host, tier).
+        grouped = [v for k, v in match.items() if k in ("site", "host", "tier")]
+        return lambda: any(f"[{status}" in subject and alertname in subject
+                           and all(v in subject for v in grouped)
+                           for subject in map(_subject, mon.mails()[mails_before:]))
+
+    before, mails_before = len(mon.incidents()), len(mon.mails())
     t0 = time.monotonic()
     mon.lab.sudo(host, fault)
     try:
@@ -241,6 +262,8 @@ def _drill(mon: Monitoring, name: str, alertname: str, match: dict[str, str],
         am = time.monotonic() - t0
         wait_for(f"{alertname} firing in the incident log", logged("firing"))
         hook = time.monotonic() - t0
+        wait_for(f"{alertname} firing by email", mailed("FIRING"))
+        mail = time.monotonic() - t0
         if during is not None:
             during()
     finally:
@@ -249,10 +272,12 @@ def _drill(mon: Monitoring, name: str, alertname: str, match: dict[str, str],
     wait_for(f"{alertname} resolved in Prometheus",
              lambda: not [a for a in mon.firing(alertname) if mine(a)])
     wait_for(f"{alertname} resolved in the incident log", logged("resolved"))
-    figures = {"prometheus": prom, "alertmanager": am, "webhook": hook,
+    wait_for(f"{alertname} resolved by email", mailed("RESOLVED"))
+    figures = {"prometheus": prom, "alertmanager": am, "webhook": hook, "email": mail,
                "resolved_webhook": time.monotonic() - t1}
     print(f"\ndrill {name}: fault -> firing in Prometheus {prom:.1f} s, Alertmanager "
-          f"{am:.1f} s, incident log {hook:.1f} s; repair -> resolved in the log "
+          f"{am:.1f} s, incident log {hook:.1f} s, email {mail:.1f} s; repair -> resolved "
+          "(log and email) "
           f"{figures['resolved_webhook']:.1f} s")
     return figures
 
