@@ -14,14 +14,25 @@ acme.set-credentials` puts it there from stdin; the role keeps its directory 070
 with the same forced command), its one sudo rule, and the installer (onhost/acme/install.py:
 check the pair, save the live one, nginx -t, reload, put it back on failure).
 
-Both are empty when the inventory has no enabled `acme` section.
+Without an enabled `acme` section `acme_ops` is empty and `acme_proxy` removes the proxy's
+principals file and sudo rule for the deploy (turning ACME off closes that path).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 from engine.render import render
-from engine.resources import Check, Directory, File, Handler, Packages, Resource, Service, User
+from engine.resources import (
+    Absent,
+    Check,
+    Directory,
+    File,
+    Handler,
+    Packages,
+    Resource,
+    Service,
+    User,
+)
 from engine.role import Desired, HostContext
 from model.bootstrap import HOST_KRL, PRINCIPALS_DIR
 from roles.acme import config as c
@@ -110,10 +121,15 @@ def acme_ops(ctx: HostContext) -> Desired:
     return Desired(tuple(resources), HANDLERS)
 
 
+def proxy_access_files() -> tuple[str, str]:
+    return f"{PRINCIPALS_DIR}/{c.PROXY_USER}", "/etc/sudoers.d/hosting-acme"
+
+
 def acme_proxy(ctx: HostContext) -> Desired:
     inv = ctx.inventory
     if c.acme(inv) is None or inv.tls is None:
-        return Desired()
+        # ACME off: the deploy path is closed (no principal, no sudo rule), whatever was before.
+        return Desired(tuple(Absent(p) for p in proxy_access_files()))
     command = install_command(inv.tls.certificate, inv.tls.key)
     sudo_command = command.removeprefix("sudo -n ")
     resources: list[Resource] = [

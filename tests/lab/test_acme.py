@@ -124,8 +124,13 @@ def acme_lab(lab_session_: LabSession, tmp_path_factory: pytest.TempPathFactory
     finally:
         lab_acme.stop(ops_root)
         _back_to_lab_certificate(lab, original)
-        with lab_env(lab):  # the blackbox's CA file back to the lab CA alone
-            assert run_deploy("lab", hosts="ops", emit=lambda _m: None).ok
+        # ACME off again: the blackbox's CA file back to the lab CA alone, the proxy's deploy
+        # principal and sudo rule removed (roles/acme), the lab CA's pair installed.
+        with lab_env(lab):
+            assert run_deploy("lab", hosts="ops,proxy", emit=lambda _m: None).ok
+        gone = lab.root_exec("proxy", ["ls", f"/etc/ssh/auth_principals/{c.PROXY_USER}"],
+                             check=False)
+        assert gone.returncode != 0, "the ACME deploy principal is still on the proxy"
 
 
 def lab_acme_config(doc: dict[str, Any]) -> c.Acme:

@@ -40,9 +40,12 @@ def files(d) -> dict[str, File]:
     return {r.path: r for r in d.resources if isinstance(r, File)}
 
 
-def test_acme_ops_disabled_returns_nothing(prod: Inventory):
+def test_acme_disabled_ops_nothing_proxy_deploy_access_absent(prod: Inventory):
     assert role.acme_ops(ctx(prod, "ops")).resources == ()
-    assert role.acme_proxy(ctx(prod, "proxy")).resources == ()
+    proxy_res = role.acme_proxy(ctx(prod, "proxy")).resources
+    assert {type(r).__name__ for r in proxy_res} == {"Absent"}
+    assert {r.path for r in proxy_res} == {f"/etc/ssh/auth_principals/{c.PROXY_USER}",
+                                           "/etc/sudoers.d/hosting-acme"}
 
 
 def test_cli_ini_renders_dns01_ovh_hooks_ecdsa_and_deploy_hook(prod: Inventory):
