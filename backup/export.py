@@ -414,6 +414,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         at = parse_at(args.at, cfg.policy.zone) if args.at else None
         recipient = None if args.plain else check_recipient(args.recipient)
         data_parts(cfg)
+        if args.tier != "local" and not (args.at or args.snapshot):
+            raise ExportError(f"--from {args.tier}: a fresh backup is taken into the local "
+                              "repository; choose a backup with --at or --snapshot")
     except (ConfigError, RestoreError, ExportError) as error:
         print(f"export {args.site}: {error}", file=sys.stderr)
         return EXIT_USAGE

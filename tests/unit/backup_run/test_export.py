@@ -146,6 +146,26 @@ def test_main_at_picks_the_newest_backup_of_that_day(site: Site) -> None:
     assert members(proc.stdout)["files/public/notice.txt"] == b"public notice\n"
 
 
+def test_main_from_a_exports_the_copy_on_the_append_only_server(site: Site) -> None:
+    public, _private = site_data(site)
+    assert site.run(T1).returncode == 0  # copied to A through the append-only server
+    (public / "notice.txt").write_text("changed later\n")
+    proc = export(site, "--from", "a", "--at", "2026-03-02", "--plain")
+    assert proc.returncode == 0, proc.stderr.decode()
+    found = members(proc.stdout)
+    manifest = check_manifest(found)
+    assert manifest["source"] == "a" and found["files/public/notice.txt"] == b"public notice\n"
+    assert manifest["snapshots"]["files"]["id"] in {s["id"] for s in site.snapshots("a")}
+
+
+def test_main_from_a_without_a_chosen_backup_exits_2_naming_from(site: Site) -> None:
+    site_data(site)
+    proc = export(site, "--from", "a", "--plain")
+    assert proc.returncode == 2 and b"--from a: a fresh backup is taken into the local" in (
+        proc.stderr)
+    assert proc.stdout == b"" and len(site.snapshots("local")) == 0
+
+
 def test_main_missing_private_files_fails_naming_the_path(site: Site) -> None:
     site_data(site)
     shutil.rmtree(site.code.parent / "private")
