@@ -152,4 +152,4 @@ def access_rules(zone: str) -> list[dict[str, str]]:
 
 def credential_request(zone: str) -> dict[str, Any]:
     """The body of POST /1.0/auth/credential (OVH's consumer key request)."""
-    return {"accessRules": access_rules(zone), "redirection": ""}
+    return {"accessRules": access_rules(zone)}
