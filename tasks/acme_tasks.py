@@ -14,6 +14,8 @@ admin: the OVH credentials, the SSH certificate of the deploy hook, the first is
                                                 deploy hook pushes it to the proxy)
   fab acme.renew [--env ENV] [--force]          run certbot's renewal now (--force: a new
                                                 certificate even if not due)
+  fab acme.deploy [--env ENV]                   push the current certificate to the proxy again
+                                                (the deploy hook, without renewing)
   fab acme.status [--env ENV]                   the certificate on ops and the hook's last result
 """
 from __future__ import annotations
@@ -33,7 +35,7 @@ from engine.access import AccessError, resolve_ca_dir
 from engine.ca_admin import paths as ca_paths
 from engine.inventory import Host, Inventory, InventoryError, load
 from roles.acme import config as c
-from roles.acme.role import install_command
+from roles.acme.role import hook_command, install_command
 from sshtrust import ca
 from sshtrust.certificate import parse_certificate
 from sshtrust.keys import parse_pubkey_line
@@ -264,6 +266,24 @@ def renew(c_, env="lab", force=False, inventory="", identity=""):
     except (InventoryError, AccessError, AcmeError) as exc:
         raise _fail(exc) from exc
     print(out.strip() or "acme: renewal run")
+
+
+def deploy_argv(acme: c.Acme) -> list[str]:
+    """The deploy hook run by hand on ops for the current lineage (roles/acme)."""
+    return [*hook_command().split(), "--lineage", acme.live_dir]
+
+
+@task(help={"env": ENV_HELP, "inventory": "inventory JSON file",
+            "identity": "your key (with KEY-cert.pub)"})
+def deploy(c_, env="lab", inventory="", identity=""):
+    """Push the current certificate to the proxy again (the deploy hook, no renewal)."""
+    try:
+        with connected(env, inventory, identity) as (inv, connect):
+            out = _run(connect(inv.bastion.name), deploy_argv(_acme(inv)), "the deploy hook",
+                       timeout=300)
+    except (InventoryError, AccessError, AcmeError) as exc:
+        raise _fail(exc) from exc
+    print(out.strip())
 
 
 @task(help={"env": ENV_HELP, "inventory": "inventory JSON file",

@@ -55,6 +55,13 @@ def test_issue_argv_names_lineage_and_every_name():
     assert argv[-4:] == ["-d", "*.villeparisis.fr", "-d", ZONE]
 
 
+def test_deploy_argv_runs_hook_on_current_lineage():
+    acme = Acme(True, "https://acme.example/dir", "a@b.fr", (ZONE,), ZONE)
+    argv = t.deploy_argv(acme)
+    assert argv[-3:] == ["deploy", "--lineage", f"/etc/letsencrypt/live/{ZONE}"]
+    assert argv[0] == "/usr/bin/python3" and argv[1] == "-I"
+
+
 def test_renew_argv_force_adds_force_renewal():
     acme = Acme(True, "https://acme.example/dir", "a@b.fr", (ZONE,), ZONE)
     assert "--force-renewal" in t.renew_argv(acme, True)
