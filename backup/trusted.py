@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,6 +74,8 @@ def junk_locks(repo: Repo, restic: Restic, timeout: float = 120) -> list[str]:
     junk = []
     for name in lock_names(repo):
         if not SNAPSHOT_NAME.fullmatch(name):
+            if _write_in_progress(repo, name):
+                continue
             junk.append(name)
             continue
         try:
@@ -83,6 +87,22 @@ def junk_locks(repo: Repo, restic: Restic, timeout: float = 120) -> list[str]:
                 continue  # a lock released meanwhile
             junk.append(name)
     return junk
+
+
+# restic's local backend writes a file as <name>-tmp-<random> and renames it when complete: a
+# lock being written by a backup running right now. Left older than this, it is junk.
+TMP_NAME = re.compile(r"[0-9a-f]{64}-tmp-[0-9]+")
+TMP_GRACE_SECONDS = 600
+
+
+def _write_in_progress(repo: Repo, name: str) -> bool:
+    if not TMP_NAME.fullmatch(name):
+        return False
+    try:
+        age = time.time() - (Path(repo.location) / "locks" / name).stat().st_mtime
+    except FileNotFoundError:
+        return True  # renamed or gone meanwhile: not ours to remove
+    return age < TMP_GRACE_SECONDS
 
 
 def locks_of(repo: Repo, restic: Restic, host: str, timeout: float = 120) -> list[str]:

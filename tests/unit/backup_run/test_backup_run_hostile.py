@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -147,22 +148,43 @@ def test_junk_locks_leave_the_lock_of_a_backup_running_now(site: Site) -> None:
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env={**os.environ, "TZ": "UTC"})
     try:
+        def complete() -> list[str]:  # not the <id>-tmp-<n> of a lock being written
+            return [p.name for p in (repo_dir / "locks").iterdir() if "-tmp-" not in p.name]
+
         deadline = 100
-        while not list((repo_dir / "locks").iterdir()) and deadline:
+        while not complete() and deadline:
             deadline -= 1
             subprocess.run(["sleep", "0.1"], check=True)
-        real = [p.name for p in (repo_dir / "locks").iterdir()]
+        real = complete()
         assert real, "the running backup took no lock"
         (repo_dir / "locks" / ("e" * 64)).write_bytes(os.urandom(80))
+        # a lock being written right now (restic's local backend renames it when complete)
+        (repo_dir / "locks" / ("f" * 64 + "-tmp-12345")).write_bytes(b"")
         repo = Repo(tier="a", location=str(repo_dir),
                     password_file=str(site.root / "etc" / "password"))
         assert junk_locks(repo, Restic(binary=site.restic)) == ["e" * 64]
+        (repo_dir / "locks" / ("f" * 64 + "-tmp-12345")).unlink()
         # fab backup.contain drops the locks of the contained host, and only those.
         assert locks_of(repo, Restic(binary=site.restic), socket.gethostname()) == real
         assert locks_of(repo, Restic(binary=site.restic), "web-other") == []
     finally:
         running.kill()
         running.wait()
+
+
+def test_junk_locks_temporary_file_left_for_hours_is_junk(tmp_path: Path) -> None:
+    """A <id>-tmp-<n> is a lock being written for ten minutes at most; older, it is junk."""
+    from backup.restic import Repo, Restic
+    from backup.trusted import junk_locks
+
+    locks = tmp_path / "locks"
+    locks.mkdir()
+    fresh, stale = locks / ("a" * 64 + "-tmp-1"), locks / ("b" * 64 + "-tmp-2")
+    fresh.write_bytes(b"")
+    stale.write_bytes(b"")
+    os.utime(stale, (time.time() - 3 * 3600,) * 2)
+    repo = Repo(tier="a", location=str(tmp_path), password_file=str(tmp_path / "pw"))
+    assert junk_locks(repo, Restic(binary="/nonexistent/restic")) == [stale.name]
 
 
 def test_run_copies_past_a_year_zero_snapshot_on_a(site: Site) -> None:
