@@ -89,9 +89,10 @@ def junk_locks(repo: Repo, restic: Restic, timeout: float = 120) -> list[str]:
     return junk
 
 
-# restic's local backend writes a file as <name>-tmp-<random> and renames it when complete: a
-# lock being written by a backup running right now. Left older than this, it is junk.
-TMP_NAME = re.compile(r"[0-9a-f]{64}-tmp-[0-9]+")
+# restic's local backend writes a file as <name>-tmp-<random>, rclone's (the storage servers'
+# append-only server) as <name>.<random>.partial, and each renames it when complete: a lock
+# being written by a backup running right now. Left older than this, it is junk.
+TMP_NAME = re.compile(r"[0-9a-f]{64}(-tmp-[0-9]+|\.[0-9a-zA-Z]+\.partial)")
 TMP_GRACE_SECONDS = 600
 
 

@@ -180,8 +180,9 @@ def test_junk_locks_temporary_file_left_for_hours_is_junk(tmp_path: Path) -> Non
     locks = tmp_path / "locks"
     locks.mkdir()
     fresh, stale = locks / ("a" * 64 + "-tmp-1"), locks / ("b" * 64 + "-tmp-2")
-    fresh.write_bytes(b"")
-    stale.write_bytes(b"")
+    partial = locks / ("c" * 64 + ".8f3a2c1d.partial")  # rclone's, on the storage servers
+    for f in (fresh, stale, partial):
+        f.write_bytes(b"")
     os.utime(stale, (time.time() - 3 * 3600,) * 2)
     repo = Repo(tier="a", location=str(tmp_path), password_file=str(tmp_path / "pw"))
     assert junk_locks(repo, Restic(binary="/nonexistent/restic")) == [stale.name]
