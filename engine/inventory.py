@@ -20,7 +20,8 @@ from typing import Any
 
 import localcmd
 from model.inventory import validate_inventory
-from model.types import Codebase, Drupal, Php, Tls
+from model.parse import default_headers
+from model.types import Codebase, Drupal, Headers, Php, Tls
 
 ENVIRONMENTS = ("lab", "prod", "preprod")
 BACKUP_POLICY_FIELDS = ("timezone", "weekly_day", "local_keep_days", "a_keep_days",
@@ -100,6 +101,8 @@ class Site:
     codebase: Codebase
     backup_time: str  # "HH:MM", local time of the backup policy's timezone
     db_password: SecretRef | None = None  # `secrets.db_password_<name>`: where it lives
+    # The browser security policies; an inventory written before them gets the model's.
+    headers: Headers = field(default_factory=default_headers)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -150,7 +153,9 @@ def _site(s: Mapping[str, Any], i: int, secrets: Mapping[str, SecretRef]) -> Sit
         codebase=_typed(Codebase, codebase, f"{where}.codebase",
                         type=str(codebase.get("type", "")) if isinstance(codebase, Mapping)
                         else ""),
-        backup_time=s["backup_time"], db_password=password)
+        backup_time=s["backup_time"], db_password=password,
+        headers=_typed(Headers, s["headers"], f"{where}.headers") if "headers" in s
+        else default_headers())
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,7 @@ def _site(site: Any, public_ip: str) -> dict[str, Any]:
         "host": site.host, "public_ip": public_ip, "database": site.database,
         "php": dataclasses.asdict(site.php), "drupal": dataclasses.asdict(site.drupal),
         "codebase": dataclasses.asdict(site.codebase), "backup_time": site.backup_time,
+        **({"headers": dataclasses.asdict(site.headers)} if site.headers else {}),
     }
 
 

@@ -25,6 +25,7 @@ from model.types import (
     Email,
     Exposure,
     Flavors,
+    Headers,
     Monitoring,
     Network,
     Ovh,
@@ -205,4 +206,20 @@ def _site(v: _Values, i: int) -> Site:
         codebase=Codebase(at("codebase", "type") or "git", at("codebase", "url") or "",
                           at("codebase", "ref") or "", at("codebase", "sha256") or ""),
         backup_time=at("backup", "time"),
+        headers=_headers(at),
     )
+
+
+def _headers_schema() -> dict[str, Any]:
+    return load_schema()["properties"]["sites"]["items"]["properties"]["headers"]["properties"]
+
+
+def _headers(at: Any) -> Headers:
+    """A site's `headers:`, each missing key at its schema default."""
+    return Headers(**{key: at("headers", key) or spec["default"]
+                      for key, spec in _headers_schema().items()})
+
+
+def default_headers() -> Headers:
+    """The policies of a site that sets none (an inventory written before they existed)."""
+    return Headers(**{key: spec["default"] for key, spec in _headers_schema().items()})

@@ -162,6 +162,15 @@ class Codebase:
 
 
 @dataclass(frozen=True)
+class Headers:
+    """The browser security policies the proxy sends for a site (issue 17); the defaults are
+    model/config.schema.json's, filled in by model.parse."""
+
+    content_security_policy: str
+    permissions_policy: str
+
+
+@dataclass(frozen=True)
 class Site:
     name: str  # safe identifier: Unix user, DB user, paths, host name web-<name>
     domain: str
@@ -175,6 +184,7 @@ class Site:
     database: str
     codebase: Codebase
     backup_time: str  # "HH:MM" local (backup.timezone)
+    headers: Headers | None = None  # model.parse always fills it in
 
     @property
     def host(self) -> str:

@@ -1,9 +1,11 @@
 """What the proxy serves, derived from the typed inventory. Pure: dataclasses in and out."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from engine.inventory import Inventory
+from model.parse import default_headers
+from model.types import Headers
 from roles.web.site import Limits, web_site
 
 # Per client IP, for requests that reach PHP (static assets are not counted). A page view is
@@ -25,6 +27,7 @@ class ProxySite:
     limits: Limits
     allow: tuple[str, ...]  # empty: everybody (indexable stack)
     noindex: bool
+    headers: Headers = field(default_factory=default_headers)  # CSP, Permissions-Policy
 
     @property
     def maintenance_flag(self) -> str:
@@ -57,7 +60,7 @@ def proxy_config(inventory: Inventory, proxy_host: str = "proxy") -> ProxyConfig
             raise ValueError(f"site {s.name}: public IP {s.public_ip} is not routed to "
                              f"{proxy_host} (site_ips {list(host.site_ips)})")
         sites.append(ProxySite(w.name, w.names, s.public_ip, w.private_ip, w.limits,
-                               allow, noindex=not indexable))
+                               allow, noindex=not indexable, headers=s.headers))
     own = [f"{ip}/32" for ip in (host.public_ip, *host.site_ips) if ip]
     tls = inventory.tls
     if tls is None:

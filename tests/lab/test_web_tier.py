@@ -73,6 +73,10 @@ def test_security_headers_and_no_version_disclosure(tier):
     assert "strict-transport-security: max-age=63072000" in head
     assert "x-content-type-options: nosniff" in head
     assert "x-frame-options: sameorigin" in head
+    # the site's browser policies (sites[].headers, here the model's defaults; issue 17)
+    assert "content-security-policy: default-src 'self';" in head
+    assert "object-src 'none'" in head and "frame-ancestors 'self'" in head
+    assert "permissions-policy: accelerometer=(), autoplay=(), camera=()" in head
     assert "server: nginx\n" in head
     assert "x-powered-by" not in head and "x-robots-tag" not in head  # prod: indexable
 

@@ -278,6 +278,26 @@ def test_nginx_08_10_frame_options_and_nosniff(conf, host_entry, inventory):
 
 
 @pytest.mark.roles("proxy")
+def test_nginx_csp_and_permissions_policy_on_every_answer(conf, host_entry, inventory):
+    # Issue 17: a Content-Security-Policy that at least forbids plugins and framing by others,
+    # and a Permissions-Policy that at least denies camera, microphone and geolocation; a
+    # baseline of our own, not the model's values read back.
+    problems = []
+    for site in sites_of(host_entry, inventory):
+        got = headers(levels_to(conf, site_server(conf, site, 443), "/node/1"))
+        csp = got.get("content-security-policy", "").strip('"')
+        policy = got.get("permissions-policy", "").strip('"')
+        if "default-src" not in csp or not ("object-src 'none'" in csp or
+                                            "default-src 'none'" in csp) \
+                or "frame-ancestors" not in csp:
+            problems.append(f"{site['name']}: Content-Security-Policy {csp!r}")
+        if not all(f"{feature}=()" in policy for feature in ("camera", "microphone",
+                                                               "geolocation")):
+            problems.append(f"{site['name']}: Permissions-Policy {policy!r}")
+    _fails(problems)
+
+
+@pytest.mark.roles("proxy")
 def test_proxy_hides_backend_version_headers(conf):
     hidden = {d.args[0].lower() for d in nc.http(conf).all("proxy_hide_header")}
     assert {"x-powered-by", "x-generator"} <= hidden

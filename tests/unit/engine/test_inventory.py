@@ -105,6 +105,21 @@ def test_from_doc_sites_typed_with_the_models_types(prod: Inventory) -> None:
     assert s.names == ("villeparisis.fr", "www.villeparisis.fr")
 
 
+def test_from_doc_site_headers_typed_and_absent_ones_at_the_models_defaults(
+        prod: Inventory) -> None:
+    from model.parse import default_headers
+    from model.types import Headers
+
+    assert prod.sites[0].headers == default_headers()  # what model.inventory wrote
+    doc = copy.deepcopy(prod.doc)
+    doc["sites"][0]["headers"] = {"content_security_policy": "default-src 'none'",
+                                  "permissions_policy": "camera=()"}
+    del doc["sites"][1]["headers"]  # an inventory written before the headers existed
+    inv = Inventory.from_doc(doc)
+    assert inv.sites[0].headers == Headers("default-src 'none'", "camera=()")
+    assert inv.sites[1].headers == default_headers()
+
+
 def test_site_known_name_returns_it(prod: Inventory) -> None:
     assert prod.site("participation") is prod.sites[1]
 

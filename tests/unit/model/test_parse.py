@@ -185,7 +185,7 @@ CASES = [
      "ssh.principals", "no principal may log in to role 'storage'"),
     ("typo-site-key", _set("sites.0.aliasses", []), "sites[0].aliasses",
      "unknown key (typo?); known keys: aliases, backup, codebase, database, domain, drupal, "
-     "host_number, name, php, public_ip"),
+     "headers, host_number, name, php, public_ip"),
     ("typo-nested-key", _set("sites.0.php.memory_limit", 256), "sites[0].php.memory_limit",
      "unknown key (typo?); known keys: max_execution_seconds, memory_limit_mb, upload_max_mb, "
      "version"),
@@ -364,3 +364,33 @@ def test_parse_stack_site_quota_too_large_for_the_volumes_names_the_field(mutate
 def test_parse_stack_site_quota_set_is_used(mutated):
     stack = parse_stack(mutated(_set("storage.site_quota_gb", 20)), FILE)
     assert stack.storage.quota_gb(len(stack.sites)) == 20
+
+
+def test_parse_stack_site_without_headers_gets_the_schema_defaults(mutated):
+    from model.parse import default_headers
+
+    stack = parse_stack(mutated(lambda c: None), FILE)
+    headers = {s.headers for s in stack.sites}
+    assert headers == {default_headers()}
+    csp = default_headers().content_security_policy
+    assert "object-src 'none'" in csp and "frame-ancestors 'self'" in csp
+    assert "camera=()" in default_headers().permissions_policy
+
+
+def test_parse_stack_site_headers_set_are_kept_other_key_default(mutated):
+    from model.parse import default_headers
+
+    csp = "default-src 'self'; script-src 'self' https://cdn.example.org"
+    stack = parse_stack(mutated(_set("sites.1.headers", {"content_security_policy": csp})), FILE)
+    assert stack.sites[1].headers.content_security_policy == csp
+    assert stack.sites[1].headers.permissions_policy == default_headers().permissions_policy
+    assert stack.sites[0].headers == default_headers()
+
+
+@pytest.mark.parametrize("value", ['default-src "self"', "default-src $host",
+                                   "default-src \\x", "default-src 'self'\nX: y", ""])
+def test_parse_stack_site_header_that_could_leave_nginx_quotes_names_the_field(mutated, value):
+    with pytest.raises(ConfigErrors) as info:
+        parse_stack(mutated(_set("sites.0.headers", {"content_security_policy": value})), FILE)
+    paths = [e.path for e in info.value.errors]
+    assert paths == ["sites[0].headers.content_security_policy"], info.value.errors

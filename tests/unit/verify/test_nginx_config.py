@@ -107,3 +107,37 @@ def test_rendered_proxy_config_has_one_server_per_site_ip_and_port(proxy, prod):
 def test_size_bytes():
     assert [nc.size_bytes(s) for s in ("64m", "512k", "1G", "100")] == \
         [64 * 1024 ** 2, 512 * 1024, 1024 ** 3, 100]
+
+
+def _proxy_entry(prod) -> dict:
+    return next(h for h in prod.doc["hosts"] if h["role"] == "proxy")
+
+
+def test_csp_check_passes_on_the_rendered_proxy_config(proxy, prod):
+    from tests.verify.test_nginx import test_nginx_csp_and_permissions_policy_on_every_answer
+
+    test_nginx_csp_and_permissions_policy_on_every_answer(proxy, _proxy_entry(prod), prod.doc)
+
+
+@pytest.mark.parametrize("csp,policy", [
+    ("default-src 'self'; frame-ancestors 'self'", None),  # plugins allowed
+    ("default-src 'self'; object-src 'none'", None),  # anyone may frame it
+    (None, "camera=(), microphone=()"),  # geolocation not denied
+])
+def test_csp_check_fails_on_a_weaker_policy(prod, csp, policy):
+    # The mutation proof of the verify check (issue 17): the same rendered config with one
+    # site's policy weakened fails it, naming the site.
+    import dataclasses
+
+    from model.types import Headers
+    from tests.verify.test_nginx import test_nginx_csp_and_permissions_policy_on_every_answer
+
+    cfg = proxy_config(prod)
+    old = cfg.sites[0].headers
+    weak = Headers(csp or old.content_security_policy, policy or old.permissions_policy)
+    cfg = dataclasses.replace(cfg, sites=(dataclasses.replace(cfg.sites[0], headers=weak),
+                                          *cfg.sites[1:]))
+    conf = nc.load(dump(proxy_nginx_conf(cfg)))
+    with pytest.raises(AssertionError, match=cfg.sites[0].name):
+        test_nginx_csp_and_permissions_policy_on_every_answer(conf, _proxy_entry(prod),
+                                                              prod.doc)

@@ -102,3 +102,22 @@ def test_nginx_conf_passes_nginx_t(env, request, nginx_test, test_cert, internal
                       pid_file=str(tmp_path / "nginx.pid"))
     proc = nginx_test(conf, tmp_path)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_nginx_conf_prod_each_site_sends_its_own_csp_and_permissions_policy(prod):
+    from model.types import Headers
+
+    custom = Headers("default-src 'self'; img-src 'self' https://tiles.example.org",
+                     "camera=(), geolocation=(self)")
+    cfg = proxy_config(prod)
+    cfg = dataclasses.replace(cfg, sites=(dataclasses.replace(cfg.sites[0], headers=custom),
+                                          *cfg.sites[1:]))
+    conf = nginx_conf(cfg)
+    first = "".join(_server_blocks(conf, cfg.sites[0].public_ip))
+    other = "".join(_server_blocks(conf, cfg.sites[1].public_ip))
+    assert f'add_header Content-Security-Policy "{custom.content_security_policy}" always;' \
+        in first
+    assert f'add_header Permissions-Policy "{custom.permissions_policy}" always;' in first
+    default = cfg.sites[1].headers
+    assert f'add_header Content-Security-Policy "{default.content_security_policy}" always;' \
+        in other and custom.content_security_policy not in other
