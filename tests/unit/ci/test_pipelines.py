@@ -101,6 +101,11 @@ def test_check_jsonschema_gitlab_ci_valid_offline():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_check_jsonschema_dependabot_valid_offline():
+    proc = check_jsonschema("vendor.dependabot", REPO / ".github" / "dependabot.yml")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def test_check_jsonschema_workflow_with_misspelt_key_fails(tmp_path):
     broken = tmp_path / "main.yml"
     broken.write_text((WORKFLOWS / "main.yml").read_text().replace("needs: preprod",
@@ -146,7 +151,8 @@ def yamllint(*files: Path, cwd: Path = REPO) -> subprocess.CompletedProcess[str]
 
 
 def test_yamllint_pipeline_files_clean():
-    proc = yamllint(*workflow_files(), GITLAB)
+    proc = yamllint(*workflow_files(), GITLAB, REPO / ".github" / "dependabot.yml",
+                    REPO / ".github" / "actionlint.yaml")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -491,3 +497,23 @@ def test_gitlab_ssh_step_ca_private_key_in_bundle_refused(ci_access):
                                ci_access["bundle"](*PUBLIC, "host_ca"))
     assert proc.returncode == 1
     assert "holds the private key host_ca: refused" in proc.stderr
+
+
+def test_apply_jobs_run_on_the_admin_network_runner():
+    """The bastion's SSH is open to hosting:admin.networks only (R-GDPR-6): GitHub's or
+    GitLab's shared runners cannot reach it, the apply jobs run on a runner labelled
+    hosting-admin, which actionlint is told about."""
+    runs_on = load(WORKFLOWS / "deploy.yml")["jobs"]["apply"]["runs-on"]
+    assert "self-hosted" in runs_on and "hosting-admin" in runs_on
+    config = yaml.safe_load((REPO / ".github" / "actionlint.yaml").read_text())
+    assert "hosting-admin" in config["self-hosted-runner"]["labels"]
+    assert load(GITLAB)[".apply"]["tags"] == ["hosting-admin"]
+
+
+def test_pulumi_cli_version_same_in_every_pipeline():
+    versions = {f.name: load(f).get("env", {}).get("PULUMI_VERSION") for f in workflow_files()}
+    versions[GITLAB.name] = load(GITLAB)["variables"]["PULUMI_VERSION"]
+    pinned = {v for v in versions.values() if v is not None}
+    assert len(pinned) == 1, versions
+    assert re.fullmatch(r"3\.\d+\.\d+", pinned.pop())
+    assert versions["deploy.yml"] and versions["pull-request.yml"]
