@@ -517,3 +517,66 @@ def test_pulumi_cli_version_same_in_every_pipeline():
     assert len(pinned) == 1, versions
     assert re.fullmatch(r"3\.\d+\.\d+", pinned.pop())
     assert versions["deploy.yml"] and versions["pull-request.yml"]
+
+
+# --- the preview step, run for real with a stand-in `pulumi` (the CLI cannot be installed here)
+
+
+@pytest.fixture
+def fake_pulumi(tmp_path):
+    """A `pulumi` that records its argv and prints a policy violation, exiting with $FAKE_RC."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    exe = bindir / "pulumi"
+    exe.write_text('#!/bin/sh\necho "$@" > "$FAKE_ARGV"\n'
+                   'echo "Policy Violations:"\necho "    [mandatory]  no-world-open-ssh" >&2\n'
+                   'exit "$FAKE_RC"\n')
+    exe.chmod(0o755)
+    return bindir
+
+
+def preview_env(tmp_path: Path, bindir: Path, rc: int) -> dict[str, str]:
+    return offline_env() | {"PATH": f"{bindir}:{os.environ['PATH']}", "STACK": "prod",
+                            "FAKE_RC": str(rc), "FAKE_ARGV": str(tmp_path / "argv"),
+                            "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
+
+
+def run_github_preview(tmp_path: Path, bindir: Path, rc: int) -> subprocess.CompletedProcess:
+    steps = load(WORKFLOWS / "pull-request.yml")["jobs"]["preview"]["steps"]
+    (step,) = [s for s in steps if s.get("name", "").startswith("pulumi preview")]
+    assert step["shell"] == "bash"
+    # GitHub runs `shell: bash` as `bash --noprofile --norc -eo pipefail {0}`.
+    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+                          cwd=tmp_path, env=preview_env(tmp_path, bindir, rc),
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_github_preview_policy_violation_in_summary_and_job_fails(tmp_path, fake_pulumi):
+    proc = run_github_preview(tmp_path, fake_pulumi, 255)
+    assert proc.returncode == 255
+    summary = (tmp_path / "summary.md").read_text()
+    assert "## pulumi preview -s prod (policy pack: policy/)" in summary
+    assert "**failed (exit 255)**" in summary
+    assert "[mandatory]  no-world-open-ssh" in summary  # stderr too
+    assert (tmp_path / "argv").read_text().split() == [
+        "preview", "-s", "prod", "--policy-pack", "policy/", "--diff", "--non-interactive"]
+
+
+def test_github_preview_success_in_summary_and_job_passes(tmp_path, fake_pulumi):
+    proc = run_github_preview(tmp_path, fake_pulumi, 0)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = (tmp_path / "summary.md").read_text()
+    assert "Policy Violations:" in summary and "failed" not in summary
+
+
+def test_gitlab_preview_policy_violation_in_artifact_and_job_fails(tmp_path, fake_pulumi):
+    doc = load(GITLAB)
+    lines = list(_strings(doc[".preview"]["script"]))
+    start = next(i for i, line in enumerate(lines) if line.startswith("rc=0"))
+    proc = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", "\n".join(lines[start:])],
+                          cwd=tmp_path, env=preview_env(tmp_path, fake_pulumi, 255),
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 255
+    assert "no-world-open-ssh" in (tmp_path / "preview.txt").read_text()
+    assert "no-world-open-ssh" in proc.stdout  # the job log shows it too
+    assert doc[".preview"]["artifacts"]["when"] == "always"
