@@ -580,3 +580,24 @@ def test_gitlab_preview_policy_violation_in_artifact_and_job_fails(tmp_path, fak
     assert "no-world-open-ssh" in (tmp_path / "preview.txt").read_text()
     assert "no-world-open-ssh" in proc.stdout  # the job log shows it too
     assert doc[".preview"]["artifacts"]["when"] == "always"
+
+
+def make_targets_used(lines: list[str]) -> set[str]:
+    return {m.group(1) for line in lines for m in re.finditer(r"\bmake\s+([\w-]+)", line)}
+
+
+def test_pipeline_make_targets_and_paths_exist():
+    """A renamed Makefile target or a moved directory breaks this test, not the pipeline."""
+    lines = [line for ls in pipeline_lines().values() for line in ls]
+    makefile = (REPO / "Makefile").read_text()
+    targets = set(re.findall(r"^([\w-]+):", makefile, flags=re.M))
+    used = make_targets_used(lines)
+    assert used == {"unit", "check", "lint"}
+    assert used <= targets
+    text = "\n".join(lines)
+    for path in ("policy/", "tests/unit/ci"):
+        assert path in text and (REPO / path).is_dir(), path
+
+
+def test_make_targets_used_reads_each_target():
+    assert make_targets_used(["make unit && make check", "x=make-up"]) == {"unit", "check"}
