@@ -583,7 +583,9 @@ def test_gitlab_preview_policy_violation_in_artifact_and_job_fails(tmp_path, fak
 
 
 def make_targets_used(lines: list[str]) -> set[str]:
-    return {m.group(1) for line in lines for m in re.finditer(r"\bmake\s+([\w-]+)", line)}
+    """`make TARGET` run as a command (at the start of a line or after && || ;)."""
+    rx = re.compile(r"(?:^|&&|\|\||;)\s*make\s+([\w-]+)")
+    return {m.group(1) for line in lines for m in rx.finditer(line)}
 
 
 def test_pipeline_make_targets_and_paths_exist():
@@ -600,4 +602,6 @@ def test_pipeline_make_targets_and_paths_exist():
 
 
 def test_make_targets_used_reads_each_target():
-    assert make_targets_used(["make unit && make check", "x=make-up"]) == {"unit", "check"}
+    assert make_targets_used(["make unit && make check", "x=make-up; make lint",
+                              "apt-get install -y git make ca-certificates"]) == {
+        "unit", "check", "lint"}
