@@ -398,9 +398,12 @@ def ca_register(ctx: Context) -> list[Evidence]:
     f = ctx.fact("ca")
     if not f.ok:
         return [unavailable("ca.issued", f, "the CA's register")]
-    # People and CI (hosting:ssh.principals), and each site's backup principal, valid on
-    # the storage servers only behind its forced command (roles/backup/layout.py).
-    known = set(ctx.inv.principals) | {backup_principal(s.name) for s in ctx.inv.sites}
+    # People and CI (hosting:ssh.principals), each site's backup principal, valid on the
+    # storage servers only behind its forced command (roles/backup/layout.py), and the ACME
+    # deploy hook's, valid on the proxy only behind its installer, and only while ACME is on
+    # (roles/acme: with it off, the proxy accepts that principal nowhere).
+    known = set(ctx.inv.principals) | {backup_principal(s.name) for s in ctx.inv.sites} | \
+        {acme_principal()}
     revoked = set(f.data.get("revoked_serials", []))
     live = [c for c in f.data.get("user", []) if c["valid_before"] > ctx.now.timestamp()
             and c["serial"] not in revoked]
@@ -414,6 +417,12 @@ def ca_register(ctx: Context) -> list[Evidence]:
         saw += "; principals the model does not know: " + ", ".join(
             f"serial {c['serial']}" for c in unknown)
     return [Evidence("ca.issued", "fail" if unknown else "pass", saw, cut("\n".join(lines)))]
+
+
+def acme_principal() -> str:
+    from roles.acme.config import PRINCIPAL
+
+    return PRINCIPAL
 
 
 def backup_principal(site: str) -> str:

@@ -304,6 +304,17 @@ def test_ca_register_backup_principals_known_others_fail(prod) -> None:
     assert ev[0].status == "fail" and "serial 4" in ev[0].saw
 
 
+def test_ca_register_acme_deploy_principal_known(prod) -> None:
+    # the ACME deploy hook's certificate (roles/acme): accepted on the proxy only, behind
+    # its installer; a leftover one after ACME was switched off opens nothing
+    later = int((NOW + timedelta(days=80)).timestamp())
+    cert = {"serial": 2, "key_id": "acme-deploy@ops", "principals": ["acme-deploy"],
+            "valid_before": later}
+    assert c.ca_register(ctx(prod, ca=Fact(True, {"user": [cert]})))[0].status == "pass"
+    cert["principals"] = ["acme-deploy", "sysadmin2"]
+    assert c.ca_register(ctx(prod, ca=Fact(True, {"user": [cert]})))[0].status == "fail"
+
+
 def test_content_empty_private_directory_itself_backed_up_passes(prod) -> None:
     local = snaps((ago(hours=1), ["db"]), (ago(hours=1), ["files"]))
     ev = c.content(backups(prod, local=local, expect_paths=["/x"],
