@@ -16,8 +16,8 @@ Needs a lab that `fab deploy` and `fab web.release` have run on (make lab).
 from __future__ import annotations
 
 import argparse
-import io
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -56,10 +56,13 @@ def measure(conn: Any, mode: str, ip: str, host: str, path: str, requests: int,
     from roles.proxy.render import InternalPaths
 
     tls = InternalPaths()
-    # root on the proxy: the client key of the private hop is root's only
-    res = conn.run(f"sudo -n python3 - {mode} {ip} {host} {path} {requests} {clients} "
-                   f"{tls.client_cert} {tls.client_key}",
-                   in_stream=io.StringIO(LOADGEN), hide=True, timeout=600)
+    # The script as `python3 -c`, not on stdin: behind sudo (Debian's `use_pty`) the end of
+    # the input reached python3 only minutes later. Root only for the direct run: the private
+    # hop's client key is root's.
+    sudo = "sudo -n " if mode == "direct" else ""
+    res = conn.run(f"{sudo}python3 -c {shlex.quote(LOADGEN)} {mode} {ip} {host} {path} "
+                   f"{requests} {clients} {tls.client_cert} {tls.client_key}",
+                   in_stream=False, hide=True, timeout=600)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
