@@ -1,7 +1,10 @@
 """The `fab` entry points (fabfile.py registers them) and the admin-side procedures they run.
 
-Names: deploy.py and verify.py are top-level tasks; <area>_tasks.py is a `fab <area>.*`
-namespace (ca, web, proxy, backup); <area>_<action>.py is a procedure one of them runs
-(backup_restore, backup_setup, backup_status, web_release, web_codebase). Thin wrappers; the
-work is in plain functions the tests call. No module here shares a name with on-host code.
+Names: deploy.py and verify.py are top-level tasks; <area>_tasks.py holds the tasks of an area:
+a `fab <area>.*` namespace (ca, web, proxy, backup, monitor, acme), or the area's one top-level
+task (`fab incidents`, `fab audit`, `fab export`; and `fab restore`, from backup_tasks);
+<area>_<action>.py is a procedure one of them runs (backup_restore, backup_setup,
+backup_status, backup_ledger, backup_contain, incident_record, web_release, web_codebase). Thin
+wrappers; the work is in plain functions the tests call. No module here shares a name with
+on-host code.
 """
