@@ -289,45 +289,6 @@ def write_archive(cfg: SiteBackup, tier: str, db_snap: dict[str, Any],
     return manifest.as_dict(created)
 
 
-def verify_archive(source: IO[bytes]) -> dict[str, Any]:
-    """Read a (decrypted) export as a stream: every regular member's size and sha256 must be
-    the manifest's, every file the manifest names must be there, and the manifest must be the
-    last member. Returns the manifest; ExportError names the first difference. Used by
-    `fab export` and by whoever imports an export elsewhere (docs/export.md)."""
-    seen: dict[str, tuple[int, str]] = {}
-    manifest: dict[str, Any] | None = None
-    with tarfile.open(fileobj=source, mode="r|") as stream:
-        for member in stream:
-            if manifest is not None:
-                raise ExportError(f"member {member.name!r} after the manifest")
-            content = stream.extractfile(member) if member.isreg() else None
-            if member.name == MANIFEST and content is not None:
-                manifest = json.loads(content.read())
-                continue
-            if content is not None:
-                digest, size = hashlib.sha256(), 0
-                while chunk := content.read(CHUNK):
-                    digest.update(chunk)
-                    size += len(chunk)
-                seen[member.name] = (size, digest.hexdigest())
-    if manifest is None:
-        raise ExportError("no manifest.json: the archive is incomplete")
-    if manifest.get("format") != FORMAT:
-        raise ExportError(f"manifest format {manifest.get('format')!r}, expected {FORMAT}")
-    listed = {m["name"]: (m["size"], m["sha256"]) for m in manifest["members"]
-              if m["type"] == "file"}
-    for name, (size, sha256) in listed.items():
-        if name not in seen:
-            raise ExportError(f"{name}: in the manifest, missing from the archive")
-        if seen[name] != (size, sha256):
-            raise ExportError(f"{name}: {seen[name][0]} bytes, sha256 {seen[name][1][:12]}; "
-                              f"the manifest says {size} bytes, {sha256[:12]}")
-    extra = sorted(set(seen) - set(listed))
-    if extra:
-        raise ExportError(f"not in the manifest: {', '.join(extra[:5])}")
-    return manifest
-
-
 def fresh_pair(cfg: SiteBackup) -> tuple[dict[str, Any], dict[str, Any]]:
     """Step 1 by default: a backup taken now, local only, recorded like any run (its status,
     run record and metrics: monitoring sees it). Its report goes to stderr, never into the

@@ -34,7 +34,8 @@ from typing import Any
 from invoke import task
 from invoke.exceptions import Exit
 
-from backup.export import ExportError, check_recipient, verify_archive
+from backup.export import ExportError, check_recipient
+from backup.export_verify import verify_archive
 from engine.access import Access, AccessError, credentials
 from engine.inventory import InventoryError, load
 from roles.backup.layout import PYTHON, RUNNER_DIR
