@@ -5,7 +5,7 @@
   clauses.py    each id -> the checks that grade it, or `manual` / `n/a` with the reason
   collect.py    the collectors: what the hosts, the verify suite, restic, Prometheus, the
                 incident record and the CA's register say now (over the verified SSH access)
-  checks.py     pure functions: collected facts -> evidence (pass / fail / manual)
+  checks/       pure functions: collected facts -> evidence (pass / fail / manual)
   report.py     rows, audit.md and audit.json (with its JSON schema, report.schema.json)
   run.py        collect, grade, write
 Admin side: runs on the admin's machine, like tasks/ and engine/.

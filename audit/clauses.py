@@ -1,7 +1,7 @@
 """Each clause id of the contract -> how the audit grades it (tests/unit/audit/test_clauses.py
 fails when an id of the contract has no row here, or a row names an id the contract lacks).
 
-  Checks(...)   checks that run against the live platform (audit/checks.py)
+  Checks(...)   checks that run against the live platform (audit/checks/)
   Manual(...)   no machine can grade it: why, and what a person must look at
   NotApplicable the clause does not apply (why)
 A Checks row may also carry a `manual` note: a part no machine sees (the OVH edge firewall

@@ -1,6 +1,6 @@
 """The collectors: what the platform says now, read over the admin's verified SSH access
 (engine.access: host certificates checked, through the bastion), the sites' public IPs, the
-verify suite and the CA directory on this machine. Nothing here grades; audit/checks.py does.
+verify suite and the CA directory on this machine. Nothing here grades; audit/checks/ does.
 
 Each collector runs on its own: one that fails (ops without monitoring, a host unreachable,
 no CA directory here) is recorded with its error and the others go on (the rows it feeds
