@@ -12,7 +12,7 @@ import json
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,13 +74,23 @@ def _ssh_control_dir(pytestconfig: pytest.Config) -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def _connect(config: pytest.Config, control_dir: Path, name: str) -> Any:
+    if name not in _HOSTS:
+        ssh_config = _paths(config)[1]
+        _HOSTS[name] = testinfra.get_host(f"ssh://{name}", ssh_config=str(ssh_config),
+                                          sudo=True, controlpath=str(control_dir / name))
+    return _HOSTS[name]
+
+
 @pytest.fixture(scope="module")
 def host(host_entry: dict[str, Any], pytestconfig: pytest.Config,
          _ssh_control_dir: Path) -> Any:
     """A testinfra host (sudo to root) for the parametrized inventory host, one per session."""
-    name = host_entry["name"]
-    if name not in _HOSTS:
-        ssh_config = _paths(pytestconfig)[1]
-        _HOSTS[name] = testinfra.get_host(f"ssh://{name}", ssh_config=str(ssh_config),
-                                          sudo=True, controlpath=str(_ssh_control_dir / name))
-    return _HOSTS[name]
+    return _connect(pytestconfig, _ssh_control_dir, host_entry["name"])
+
+
+@pytest.fixture(scope="session")
+def host_named(pytestconfig: pytest.Config, _ssh_control_dir: Path) -> Callable[[str], Any]:
+    """Another inventory host by name (sudo to root): the checks that look at a host from
+    outside (the firewall probes, nginx reached as the proxy reaches it)."""
+    return lambda name: _connect(pytestconfig, _ssh_control_dir, name)
