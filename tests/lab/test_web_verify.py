@@ -73,7 +73,7 @@ def test_drift_on_a_web_host_fails_the_named_controls_until_redeployed(tier: Web
         assert broken.returncode == 1, out[-4000:]
         failed = set(re.findall(r"^FAILED \S+::(\S+)", out, re.M))
         assert f"test_nginx_05_server_tokens_off[{host}]" in failed, out[-4000:]
-        assert f"test_mysql_db_baseline_query_returns_no_rows[{host}-mysql-db-04]" in failed
+        assert f"test_mysql_db_04_no_anonymous_account[{host}]" in failed
         assert "mysql-db-04: anonymous accounts exist: @localhost" in out
         assert all(host in name for name in failed), sorted(failed)  # the other hosts pass
     finally:
