@@ -31,6 +31,9 @@ from roles.backup.layout import (
 )
 from roles.backup.role import DAEMON_RELOAD, runner_files, timezone
 
+PURGE_DIR = f"{STORAGE_CONFIG_DIR}/purge"  # <site>.json: when its backups go (backup.decommission)
+PURGE_UNIT = "hosting-backup-purge"
+
 
 def site_resources(ctx: HostContext, site: str, tier: str) -> list[Resource]:
     lay = BackupLayout(site)
@@ -57,6 +60,22 @@ def site_resources(ctx: HostContext, site: str, tier: str) -> list[Resource]:
     ]
 
 
+def purge_resources(ctx: HostContext) -> list[Resource]:
+    """The daily purge of decommissioned sites' backups at their expiry (`fab decommission`
+    schedules it in PURGE_DIR, backup/decommission.py runs it; R-GDPR-8): this host's own
+    timer, so no web host and no admin machine has to be there on the day."""
+    units = (DAEMON_RELOAD.name,)
+    return [
+        Directory(PURGE_DIR, 0o700),
+        File(f"/etc/systemd/system/{PURGE_UNIT}.service",
+             render("storage/purge.service.j2", runner_dir=RUNNER_DIR, python=PYTHON),
+             notify=units),
+        File(f"/etc/systemd/system/{PURGE_UNIT}.timer",
+             render("storage/purge.timer.j2", timezone=timezone(ctx)), notify=units),
+        Service(f"{PURGE_UNIT}.timer", enabled=True, running=True),
+    ]
+
+
 def storage(ctx: HostContext) -> Desired:
     tier = ctx.host.tier
     if ctx.host.role != "storage" or tier not in ("a", "b"):
@@ -69,5 +88,6 @@ def storage(ctx: HostContext) -> Desired:
     ]
     for s in ctx.inventory.sites:
         resources += site_resources(ctx, s.name, tier)
+    resources += purge_resources(ctx)
     handlers: list[Handler] = [DAEMON_RELOAD]
     return Desired(tuple(resources), tuple(handlers))

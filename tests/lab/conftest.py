@@ -29,7 +29,8 @@ def lab(lab_session_: LabSession) -> LabSession:
 
 
 # The lab's own tests check the lab as `up` makes it: they run before tests that deploy roles
-# onto the shared hosts (firewalls, hardened sshd); the teardown tests take the lab down: last.
+# onto the shared hosts (firewalls, hardened sshd); the decommission test deletes a site, after
+# every test that uses both; the teardown tests take the lab down: last.
 LAB_OWN = ("test_ssh.py", "test_isolation.py", "test_system.py", "test_lifecycle.py")
 
 
@@ -42,6 +43,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             return 0
         if name == "test_deploy.py":  # expects hosts fresh from first boot; rebuilds them after
             return 1
-        return 3 if name == "test_teardown.py" else 2
+        if name == "test_decommission.py":  # deletes a site of the shared lab: after the rest
+            return 3
+        return 4 if name == "test_teardown.py" else 2
 
     items.sort(key=order)

@@ -1,0 +1,152 @@
+"""`fab decommission` in the lab (issue 16, R-GDPR-8): participation is deleted everywhere
+while villeparisis stays untouched and keeps passing `fab verify`.
+
+conftest runs this module after every other one and before test_teardown.py: it destroys a
+site of the shared lab. participation, because the lab gives the sites their public IPs by
+their position in the stack: removing the last one leaves villeparisis' address as it is.
+
+One run of the command in its default mode (backups kept append-only until their expiry):
+afterwards the site's IP serves nothing, its database, files, keys and local repository are
+absent, its backup certificate is revoked on every host, its repositories on A and B stay
+with their purge scheduled on the storage servers' own timer; that timer's command, run with
+a clock past the date on backup-a, purges A. Then the model change the report prints is
+applied to the lab (its stack file without the site: `lab up` removes the web host), `fab
+deploy` converges without the site and `fab verify` passes for what is left."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from lab.lab import Lab
+from lab.testing import LabSession
+from model.bootstrap import KRL
+from roles.backup.layout import BackupLayout
+from sshtrust import ca
+from tasks.decommission_plan import inventory_without, model_without
+from tasks.decommission_run import Options, run_decommission
+
+from .test_backup_support import Chain, backup_chain, lab_env
+from .test_web_support import REPO
+
+pytestmark = pytest.mark.lab
+GONE, KEPT = "participation", "villeparisis"
+
+
+@pytest.fixture
+def chain(lab: LabSession) -> Chain:
+    return backup_chain(lab)
+
+
+def sh(chain: Chain, host: str, script: str) -> subprocess.CompletedProcess[str]:
+    return chain.sh(host, script)
+
+
+def test_decommission_participation_deletes_it_everywhere_and_leaves_villeparisis(
+        chain: Chain, tmp_path: Path) -> None:
+    lab = chain.lab
+    inv = lab.inventory
+    site = next(s for s in inv["sites"] if s["name"] == GONE)
+    web, kept_web = chain.web(GONE), chain.web(KEPT)
+    lay = BackupLayout(GONE)
+    a, b = chain.storage("a"), chain.storage("b")
+    cert = tmp_path / "backup-cert.pub"  # the site's backup certificate, to check its revocation
+    cert.write_text((chain.root(web) / lay.ssh_cert.lstrip("/")).read_text())
+    kept_state = (f"mariadb --protocol=socket -N -e 'SHOW TABLES FROM `{KEPT}`' && "
+                  f"ls /srv/{KEPT} /srv/{KEPT}/private /etc/hosting/{KEPT}")
+    kept_before = sh(chain, kept_web, kept_state)
+    assert kept_before.returncode == 0 and kept_before.stdout.strip(), kept_before.stderr
+    kept_snapshots = {t: len(chain.snapshots(KEPT, t)) for t in ("a", "b")}
+    expected_doc = inventory_without(inv, GONE)
+
+    out = tmp_path / "report"
+    lines: list[str] = []
+    t0 = time.monotonic()
+    with lab_env(lab):
+        with pytest.raises(Exception, match="not confirmed"):
+            run_decommission(Options("lab", GONE, out=str(out)), confirm=lambda _p: "nope",
+                             emit=lines.append)
+        report = run_decommission(Options("lab", GONE, out=str(out)),
+                                  confirm=lambda _p: site["domain"], emit=lines.append)
+    seconds = time.monotonic() - t0
+    print("\n".join(lines))
+    doc = json.loads((out / "decommission.json").read_text())
+    md = (out / "decommission.md").read_text()
+    print(md)
+    print(f"decommission: {seconds:.1f} s")
+    assert report.ok and doc["ok"], doc["errors"]
+    assert "## Checks that it is gone" in md and "-    - name: participation" in md
+
+    # The site's IP serves nothing; its web host holds none of its data.
+    check = next(s for s in doc["stages"] if s["stage"] == "check")
+    assert check["ok"] and "open" not in check["detail"], check
+    gone = sh(chain, web, f"""
+test ! -e /srv/{GONE} && test ! -e /etc/hosting/{GONE} && test ! -e {lay.local_repo}
+test ! -e /var/lib/hosting/release-db/{GONE} && test ! -e {lay.password}
+! getent passwd {GONE} && ! systemctl is-active -q nginx
+test -z "$(mariadb --protocol=socket -N -e "SHOW DATABASES LIKE '{site['database']}%'")"
+""")
+    assert gone.returncode == 0, gone.stdout + gone.stderr
+
+    # Its backup certificate is revoked, and every host has that KRL.
+    krl = Path(inv["ssh"]["ca_dir"]) / "user_ca.krl"
+    assert ca.is_revoked(krl, cert)
+    for host in (a, b, inv["bastion"], kept_web):
+        assert (chain.root(host) / KRL.lstrip("/")).read_bytes() == krl.read_bytes(), host
+
+    # Backups: kept on A and B, their purge scheduled; the storage timer's command purges A
+    # once its clock passes the date.
+    for tier, host in (("a", a), ("b", b)):
+        assert (chain.root(host) / lay.storage_repo.lstrip("/") / "config").exists(), tier
+        sched = json.loads((chain.root(host) / "etc/hosting/backup-storage/purge"
+                            / f"{GONE}.json").read_text())
+        assert sched["purge_at"] == doc["backups"][tier]["purge_at"]
+        assert not (chain.root(host) / f"etc/ssh/auth_principals/backup-{GONE}").exists()
+        timer = sh(chain, host, "systemctl is-enabled hosting-backup-purge.timer")
+        assert timer.stdout.strip() == "enabled", timer.stdout + timer.stderr
+    due = datetime.fromisoformat(doc["backups"]["a"]["purge_at"].replace("Z", "+00:00"))
+    early = sh(chain, a, f"PYTHONPATH=/usr/local/lib/hosting/backup-runner python3 -m "
+                         f"backup.decommission purge-due --now "
+                         f"{(due - timedelta(days=1)).isoformat()}")
+    assert early.returncode == 0 and json.loads(early.stdout)["purged"] == [], early.stdout
+    purged = sh(chain, a, f"PYTHONPATH=/usr/local/lib/hosting/backup-runner python3 -m "
+                          f"backup.decommission purge-due --now {due.isoformat()}")
+    assert purged.returncode == 0, purged.stdout + purged.stderr
+    assert not (chain.root(a) / lay.storage_home.lstrip("/")).exists()
+    assert (chain.root(a) / f"var/lib/hosting/backup/purged/{GONE}.json").exists()
+    assert (chain.root(b) / lay.storage_repo.lstrip("/") / "config").exists()
+
+    # The other site: untouched.
+    assert sh(chain, kept_web, kept_state).stdout == kept_before.stdout
+    assert {t: len(chain.snapshots(KEPT, t)) for t in ("a", "b")} == kept_snapshots
+
+    # The model change, applied to the lab as `pulumi up` would to OVH: the web host goes,
+    # the inventory is the one the command converged the proxy and ops to.
+    stack = tmp_path / "Pulumi.prod.yaml"
+    stack.write_text(model_without(lab.lab.cfg.stack_file.read_text(), GONE))
+    lab.lab = Lab(dataclasses.replace(lab.lab.cfg, stack_file=stack))
+    up = lab.lab.up()
+    lab._inventory = None
+    assert any(f"{web}: removed" in c for c in up.changes), up.changes
+    new = lab.inventory
+    assert [s["name"] for s in new["sites"]] == [s["name"] for s in expected_doc["sites"]]
+    assert [h["name"] for h in new["hosts"]] == [h["name"] for h in expected_doc["hosts"]]
+
+    from tasks.deploy import run_deploy
+    with lab_env(lab):
+        deployed = run_deploy("lab", emit=lambda _m: None)
+        assert deployed.ok, [f"{r.host}: {r.error}" for r in deployed.results if not r.ok]
+        proc = subprocess.run(
+            [sys.executable, "-m", "fabric", "verify", "--env", "lab", "--out",
+             str(tmp_path / "verify")], cwd=REPO, capture_output=True, text=True,
+            timeout=900, check=False)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    print(f"fab verify after decommission: {proc.stdout.strip().splitlines()[-1]}; "
+          f"deploy changed {sum(r.changed for r in deployed.results)}")
+
