@@ -5,7 +5,8 @@
    - sign the web host's backup key with the user CA: principal backup-<site>, a
      force-command equal to the storage server's (the append-only restic server), the web
      host's address as the only source; re-signed when missing, for another key, or within
-     RENEW_BEFORE of its end;
+     RENEW_BEFORE of its end; the certificate it replaces, if still valid, is revoked in the
+     user KRL and the KRL pushed to every host (else it would stay usable until it expires);
    - copy the repository password from the web host to both storage servers (through this
      machine's SSH connections and the engine's agent stdin: never in argv);
    - create the missing repositories (`backup.run --init`: the web host creates A and B
@@ -22,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from engine import ca_admin
 from engine.access import Access, credentials
 from engine.ca_admin import paths as ca_paths
 from engine.inventory import Host, Inventory, load
@@ -97,6 +99,39 @@ def sign(ca_dir: Path, env: str, lay: BackupLayout, web: Host, pub_text: str) ->
         return cert.read_text()
 
 
+def previous_serial(cert_text: str, ca_dir: Path, now: datetime) -> int | None:
+    """The serial of the certificate a re-sign replaces, when this user CA signed it and it is
+    still valid: left alone it would open the storage servers until it expires (up to
+    CERT_TTL), so it goes into the KRL (R-GDPR-5, R-BKP-7). None for no certificate, an
+    unreadable one, an expired one, or one of another CA (its serial would name one of ours)."""
+    if not cert_text.strip():
+        return None
+    try:
+        old = parse_certificate(parse_pubkey_line(cert_text, "backup certificate").blob)
+        ca_blob = parse_pubkey_line(ca_paths(ca_dir)["user_ca"].with_name("user_ca.pub")
+                                    .read_text(), "user CA").blob
+    except Exception:  # noqa: BLE001 - nothing that can be revoked
+        return None
+    if old.signature_key != ca_blob or not old.serial or old.valid_before <= now.timestamp():
+        return None
+    return old.serial
+
+
+def revoke_and_push(inv: Inventory, make_access: Callable[[], Access], ca_dir: Path,
+                    serial: int) -> None:
+    """`serial` into the user KRL, the KRL onto every host (sshd reads it at each login)."""
+    krl_path = ca_admin.revoke(ca_dir, serials=[serial])
+    krl = krl_path.read_bytes()
+    report = converge_hosts(inv, make_access(), list(inv.hosts),
+                            lambda _ctx: ca_admin.krl_role(krl), Settings(user_krl=krl),
+                            emit=lambda _m: None)
+    if not report.ok:
+        failed = [f"{r.host}: {r.error or [o.error for o in r.outcomes if not o.ok]}"
+                  for r in report.results if not r.ok]
+        raise SetupError(f"serial {serial} revoked in {krl_path}, but pushing the KRL "
+                         f"failed: {'; '.join(failed)} (fab ca.push-krl)")
+
+
 @dataclass
 class SiteSetup:
     site: str
@@ -131,9 +166,14 @@ def setup_site(inv: Inventory, make_access: Callable[[], Access], ca_dir: Path, 
     if not password.strip():
         raise SetupError(f"{web.name}: {lay.password} is empty")
     if why:
+        old = previous_serial(cert, ca_dir, now)
         cert = sign(ca_dir, inv.environment, lay, web, pub)
         converge_files(inv, make_access(), web, [File(lay.ssh_cert, cert, 0o644)], emit)
         out.actions.append(f"signed {lay.principal} certificate for {web.name} ({why})")
+        if old is not None:  # only once the new one is in place: the pushes never stop
+            revoke_and_push(inv, make_access, ca_dir, old)
+            out.actions.append(f"revoked the previous {lay.principal} certificate (serial "
+                               f"{old}) and pushed the user KRL to every host")
     for tier in ("a", "b"):
         host = inv.storage_host(tier)
         report = converge_files(inv, make_access(), host, [
