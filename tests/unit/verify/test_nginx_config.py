@@ -114,9 +114,9 @@ def _proxy_entry(prod) -> dict:
 
 
 def test_csp_check_passes_on_the_rendered_proxy_config(proxy, prod):
-    from tests.verify.test_nginx import test_nginx_csp_and_permissions_policy_on_every_answer
+    from tests.verify.test_nginx import test_nginx_15_csp_and_permissions_policy_on_every_answer
 
-    test_nginx_csp_and_permissions_policy_on_every_answer(proxy, _proxy_entry(prod), prod.doc)
+    test_nginx_15_csp_and_permissions_policy_on_every_answer(proxy, _proxy_entry(prod), prod.doc)
 
 
 @pytest.mark.parametrize("csp,policy", [
@@ -130,7 +130,7 @@ def test_csp_check_fails_on_a_weaker_policy(prod, csp, policy):
     import dataclasses
 
     from model.types import Headers
-    from tests.verify.test_nginx import test_nginx_csp_and_permissions_policy_on_every_answer
+    from tests.verify.test_nginx import test_nginx_15_csp_and_permissions_policy_on_every_answer
 
     cfg = proxy_config(prod)
     old = cfg.sites[0].headers
@@ -139,5 +139,5 @@ def test_csp_check_fails_on_a_weaker_policy(prod, csp, policy):
                                           *cfg.sites[1:]))
     conf = nc.load(dump(proxy_nginx_conf(cfg)))
     with pytest.raises(AssertionError, match=cfg.sites[0].name):
-        test_nginx_csp_and_permissions_policy_on_every_answer(conf, _proxy_entry(prod),
+        test_nginx_15_csp_and_permissions_policy_on_every_answer(conf, _proxy_entry(prod),
                                                               prod.doc)
