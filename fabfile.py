@@ -8,6 +8,7 @@ from tasks.decommission_tasks import decommission
 from tasks.deploy import deploy
 from tasks.export_tasks import export
 from tasks.incidents_tasks import incidents
+from tasks.update_tasks import update, updates
 from tasks.verify import verify
 
 ns = Collection(deploy, verify, Collection.from_module(ca, name="ca"),
@@ -21,3 +22,5 @@ ns.add_task(incidents)  # `fab incidents [--json]`: the incident record on ops (
 ns.add_task(audit)  # `fab audit [--env prod] [--out DIR]`: the contract, clause by clause
 ns.add_task(export)  # `fab export --site X --to FILE --recipient AGE_KEY` (R-DATA-1)
 ns.add_task(decommission)  # `fab decommission --site X [--purge-backups-now]` (R-GDPR-8)
+ns.add_task(update)  # `fab update --site X --ref REF`: preprod qualification, then prod
+ns.add_task(updates)  # `fab updates`: the update log on ops (R-MNT-2, R-INC-4)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from roles.monitoring.incidents import append_argv, show_argv
+from roles.monitoring.incidents import LOG, append_argv, show_argv
 
 TIMEOUT = 60
 
@@ -54,32 +54,34 @@ def _run(conn: Any, argv: list[str], stdin: bytes = b"",
 
 
 def record_incident(inv: Any, access: Any, record: dict[str, Any],
-                    emit: Callable[[str], None] = print) -> bool:
-    """Append `record` on ops; True when it is in the log. Never raises."""
+                    emit: Callable[[str], None] = print, log: str = LOG,
+                    what: str = "incident record") -> bool:
+    """Append `record` on ops (to `log`: the incident record, or the update log); True when
+    it is in the log. Never raises."""
     line = json.dumps(record, sort_keys=True)
     ops = ops_host(inv)
     if ops is None:
-        emit(f"incident record: no ops host in the inventory, not recorded: {line}")
+        emit(f"{what}: no ops host in the inventory, not recorded: {line}")
         return False
     try:
-        code, _out, err = _run(access.connection(ops), append_argv(), line.encode())
+        code, _out, err = _run(access.connection(ops), append_argv(log), line.encode())
     except Exception as exc:  # noqa: BLE001 -- unreachable, refused, timed out: all reported
-        emit(f"incident record: {ops.name} unreachable ({exc}), not recorded: {line}")
+        emit(f"{what}: {ops.name} unreachable ({exc}), not recorded: {line}")
         return False
     if code != 0:
-        emit(f"incident record: append on {ops.name} failed (exit {code}: "
+        emit(f"{what}: append on {ops.name} failed (exit {code}: "
              f"{err.decode(errors='replace').strip()[-300:]}), not recorded: {line}")
         return False
-    emit(f"incident record: appended on {ops.name}")
+    emit(f"{what}: appended on {ops.name}")
     return True
 
 
-def read_incidents(inv: Any, access: Any) -> list[dict[str, Any]]:
+def read_incidents(inv: Any, access: Any, log: str = LOG) -> list[dict[str, Any]]:
     """Every record of ops's incident log, oldest first (rotated files included)."""
     ops = ops_host(inv)
     if ops is None:
         raise IncidentError("no ops host in the inventory: there is no incident record")
-    code, out, err = _run(access.connection(ops), show_argv())
+    code, out, err = _run(access.connection(ops), show_argv(log))
     if code != 0:
         raise IncidentError(f"reading the incident record on {ops.name} failed (exit {code}): "
                             f"{err.decode(errors='replace').strip()[-300:]}")

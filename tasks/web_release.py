@@ -86,15 +86,19 @@ def build(site: WebSite, out_dir: Path, path: str | Path | None = None,
 
 def release(inv: Inventory, connect: Callable[[str], Any], site_name: str,
             path: str | Path | None = None,
-            emit: Callable[[str], None] = print) -> ReleaseReport:
+            emit: Callable[[str], None] = print,
+            built: codebase.Built | None = None) -> ReleaseReport:
+    """Build (or take `built`: `fab update` ships one artifact to preprod, then to prod),
+    upload, and let the host release it."""
     site = web_site(inv, site_name)
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="hosting-release-") as tmp:
-        try:
-            index = inv.sites.index(inv.site(site_name))
-            built = build(site, Path(tmp), path, f"sites[{index}].codebase")
-        except codebase.CodebaseError as exc:
-            raise ReleaseError(f"{site_name}: cannot build the codebase: {exc}") from exc
+        if built is None:
+            try:
+                index = inv.sites.index(inv.site(site_name))
+                built = build(site, Path(tmp), path, f"sites[{index}].codebase")
+            except codebase.CodebaseError as exc:
+                raise ReleaseError(f"{site_name}: cannot build the codebase: {exc}") from exc
         build_s = time.monotonic() - start
         emit(f"{site_name}: built {built.sha256[:12]} from {built.source} ({build_s:.1f}s)")
         conn = connect(site.host)
@@ -107,7 +111,7 @@ def release(inv: Inventory, connect: Callable[[str], Any], site_name: str,
                                 "--sha256", built.sha256, "--source", built.source])
         except ReleaseError as exc:
             if exc.record.get("maintenance") or exc.record.get("result") == "rollback failed":
-                exc.args = (exc.args[0] + "; " + _proxy_maintenance(inv, connect, site_name),)
+                exc.args = (exc.args[0] + "; " + proxy_maintenance(inv, connect, site_name),)
             # R-INC-4: the failed release in ops's incident record (reported, never fatal).
             record_incident(inv, ByName(connect), release_record(
                 site_name, site.host, "release", str(exc), exc.record), emit)
@@ -118,7 +122,7 @@ def release(inv: Inventory, connect: Callable[[str], Any], site_name: str,
                          built.source, time.monotonic() - start, build_s, host)
 
 
-def _proxy_maintenance(inv: Inventory, connect: Callable[[str], Any], site_name: str) -> str:
+def proxy_maintenance(inv: Inventory, connect: Callable[[str], Any], site_name: str) -> str:
     """The way back failed on the web host: keep visitors on the proxy's maintenance page
     (503) as well, whatever the site answers, until an admin lifts it (R-INC-1)."""
     from roles.proxy.config import proxy_config

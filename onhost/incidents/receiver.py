@@ -49,7 +49,9 @@ ANNOTATIONS = ("summary", "runbook")
 # Fields of a record appended by a task (restore, release, update).
 RECORD_FIELDS = ("kind", "status", "what", "site", "host", "tier", "severity", "result",
                  "started", "resolved", "seconds", "snapshot", "release", "previous",
-                 "outcome", "errors", "go_back", "source", "by")
+                 "outcome", "errors", "go_back", "source", "by",
+                 # an update's (issue 15): the artifact, the ref, how qualification went
+                 "artifact", "ref", "qualification", "maintenance_seconds", "env")
 KINDS = ("alert", "restore", "release", "update", "backup", "note")
 MAX_TEXT = 500
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")

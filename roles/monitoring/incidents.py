@@ -25,6 +25,9 @@ CODE_DIR = "/usr/local/lib/hosting/incidents"
 RECEIVER = f"{CODE_DIR}/receiver.py"
 LOG_DIR = "/var/log/hosting/incidents"
 LOG = f"{LOG_DIR}/incidents.jsonl"
+# The update log (`fab update`, issue 15): one line per update run, failed or not; a failed
+# one also goes to LOG. Same directory, same append code, same allow-list.
+UPDATE_LOG = f"{LOG_DIR}/updates.jsonl"
 LISTEN = "127.0.0.1:9099"
 WEBHOOK_URL = f"http://{LISTEN}/alertmanager"  # for Alertmanager's webhook_configs
 UNIT = "hosting-incidents.service"
@@ -66,10 +69,10 @@ def resources(ctx: HostContext) -> list[Resource]:
     return out
 
 
-def append_argv() -> list[str]:
+def append_argv(log: str = LOG) -> list[str]:
     """The command that appends one record (JSON on stdin) to the log, run as root on ops."""
-    return [PYTHON, "-I", RECEIVER, "append", "--log", LOG]
+    return [PYTHON, "-I", RECEIVER, "append", "--log", log]
 
 
-def show_argv() -> list[str]:
-    return [PYTHON, "-I", RECEIVER, "show", "--log", LOG]
+def show_argv(log: str = LOG) -> list[str]:
+    return [PYTHON, "-I", RECEIVER, "show", "--log", log]
