@@ -53,7 +53,7 @@ def markdown(doc: dict[str, Any]) -> str:
     deleted = [(s["where"], x) for s in doc["stages"] for x in s["steps"]]
     if deleted:
         lines += ["", "## Deleted", "", "| host | what | item | result |", "|---|---|---|---|"]
-        lines += [f"| {host} | {x['what']} | `{x['where']}` | {_status(x['ok'])} |"
+        lines += [f"| {host} | {x['what']} | `` {x['where']} `` | {_status(x['ok'])} |"
                   for host, x in deleted]
     checks = [(s["where"], x) for s in doc["stages"] for x in s["checks"]]
     if checks:

@@ -176,8 +176,6 @@ def run_decommission(o: Options, confirm: Callable[[str], str] = input,
     if not o.purge_backups_now:
         for tier, when in plan.purge_dates(inv.backup_policy, datetime.now(UTC)).items():
             report.backups[tier] = {"purge_at": when.strftime("%Y-%m-%dT%H:%M:%SZ")}
-    out = Path(o.out or f"decommission-{o.env}-{o.site}-{report.started.replace(':', '')}")
-    out.mkdir(parents=True, exist_ok=True)
     from tasks.decommission_report import pulumi_section, write_report
     try:
         report.pulumi = pulumi_section(o.env, o.site, stack_file)
@@ -203,10 +201,15 @@ def run_decommission(o: Options, confirm: Callable[[str], str] = input,
     what = (f"DELETE site {o.site} ({site.domain}) on {o.env}: its database, files, keys and "
             f"web host data; its backups {'NOW' if o.purge_backups_now else 'at their expiry'}")
     emit(what)
-    if not o.yes and confirm(f"type the domain {site.domain} to confirm: ").strip() \
-            != site.domain:
-        raise DecommissionError("not confirmed (the domain typed back did not match); "
-                                "nothing changed")
+    try:
+        typed = "" if o.yes else confirm(f"type the domain {site.domain} to confirm: ")
+    except EOFError:  # no terminal (CI without --yes)
+        typed = ""
+    if not o.yes and typed.strip() != site.domain:
+        raise DecommissionError("not confirmed (the domain typed back did not match; --yes "
+                                "in CI); nothing changed")
+    out = Path(o.out or f"decommission-{o.env}-{o.site}-{report.started.replace(':', '')}")
+    out.mkdir(parents=True, exist_ok=True)
     try:
         stages(o, inv, reduced, creds, report, has_data, emit)
     finally:
@@ -312,10 +315,12 @@ def stages(o: Options, inv: Inventory, reduced: Inventory, creds: Any, report: R
     silent = all(v != "open" for v in seen.values())
     report.stage("check", f"{site.public_ip} from the admin machine", silent,
                  ", ".join(f"{p}: {v}" for p, v in seen.items()))
-    # 9. the web host's host certificate
+    # 9. the web host's host certificate, once all went well (a re-run must still reach it)
+    if not report.ok:
+        return
     key_id = f"{o.env}-host-{web.name}"
     hosts_issued = [c.serial for c in ca.issued(ca_admin.paths(creds.ca_dir)["host_ca"])
-                    if web.name in c.principals]
+                    if c.principals[:1] == (web.name,)]
     if hosts_issued:
         ca_admin.revoke(creds.ca_dir, serials=hosts_issued, host=True)
     report.stage("revoke", "host KRL", True,

@@ -48,6 +48,35 @@ def sh(chain: Chain, host: str, script: str) -> subprocess.CompletedProcess[str]
     return chain.sh(host, script)
 
 
+def test_backup_setup_resign_revokes_the_replaced_certificate_on_every_host(
+        chain: Chain, tmp_path: Path) -> None:
+    """`fab backup.setup` re-signing participation's backup key (its certificate replaced here
+    by one for another source address: a reason to re-sign) puts the replaced certificate in
+    the user KRL on every host; the next backup goes through with the new one."""
+    from tasks.backup_setup import run_setup
+
+    lab, web, lay = chain.lab, chain.web(GONE), BackupLayout(GONE)
+    ca_dir = Path(lab.inventory["ssh"]["ca_dir"])
+    pub = tmp_path / "backup.pub"
+    pub.write_text((chain.root(web) / lay.ssh_pub.lstrip("/")).read_text())
+    wrong = ca.sign_user_key(ca_dir / "user_ca", pub, "test-another-source", [lay.principal],
+                             ttl=timedelta(days=1),
+                             options=(f"force-command={lay.forced_command()}",
+                                      "source-address=10.255.255.1/32"))
+    (chain.root(web) / lay.ssh_cert.lstrip("/")).write_text(wrong.read_text())
+    lines: list[str] = []
+    with lab_env(lab):
+        run_setup("lab", sites=GONE, emit=lines.append)
+    assert any("revoked the previous backup-participation certificate" in line
+               for line in lines), lines
+    krl = ca_dir / "user_ca.krl"
+    assert ca.is_revoked(krl, wrong)
+    for host in lab.hosts:
+        assert (chain.root(host) / KRL.lstrip("/")).read_bytes() == krl.read_bytes(), host
+    backup = chain.run_backup(GONE)
+    assert backup.returncode == 0, backup.stderr
+
+
 def test_decommission_participation_deletes_it_everywhere_and_leaves_villeparisis(
         chain: Chain, tmp_path: Path) -> None:
     lab = chain.lab

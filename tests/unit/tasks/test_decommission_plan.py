@@ -123,7 +123,7 @@ def test_report_all_ok_lists_deletions_checks_backups_and_pulumi_steps(tmp_path:
     doc = json.loads((tmp_path / "decommission.json").read_text())
     md = (tmp_path / "decommission.md").read_text()
     assert doc["ok"] and doc["errors"] == [] and doc["schema"] == "hosting-decommission/1"
-    assert "| web-participation | deleted | `/srv/participation` | ok |" in md
+    assert "| web-participation | deleted | `` /srv/participation `` | ok |" in md
     assert "/srv/participation is absent | ok" in md
     assert "purged on 2026-12-20T03:00:00Z by backup-a's own timer" in md
     assert "-    - name: participation" in md and "vm-web-participation (protected)" in md

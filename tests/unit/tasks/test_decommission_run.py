@@ -1,0 +1,96 @@
+"""`fab decommission`'s refusals (issue 16, R-GDPR-8): nothing is changed, nothing connects
+for a destructive step, when the domain typed back is wrong, when there is no terminal and no
+--yes, or when a host involved does not answer (each named). The hosts are stand-ins that
+record every command: only the preflight's harmless ones may reach them."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine import ca_admin
+from tasks import decommission_run as run
+from tasks.decommission_run import DecommissionError, Options, run_decommission
+from tests.unit.conftest import make_inventory
+
+
+class Conn:
+    def __init__(self, host: str, log: list[tuple[str, str]], down: set[str]) -> None:
+        self.host, self.log, self.down = host, log, down
+
+    def run(self, command: str, **_kw: Any) -> Any:
+        if self.host in self.down:
+            raise OSError("connection timed out")
+        self.log.append((self.host, command))
+        return type("R", (), {"exited": 0, "stdout": "", "stderr": ""})()
+
+
+@pytest.fixture
+def hosts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
+    inv = make_inventory("prod")
+    ca_dir = tmp_path / "ca"
+    ca_admin.create(ca_dir, "prod")
+    state: dict[str, Any] = {"log": [], "down": set()}
+
+    class FakeAccess:
+        def __init__(self, *_a: Any, **_k: Any) -> None:
+            pass
+
+        def connection(self, host: Any) -> Conn:
+            return Conn(host.name, state["log"], state["down"])
+
+        def close(self) -> None:
+            pass
+
+    creds = type("C", (), {"ca_dir": ca_dir})()
+    monkeypatch.setattr(run, "load", lambda env, path=None: inv)
+    monkeypatch.setattr(run, "credentials", lambda *a, **k: creds)
+    monkeypatch.setattr(run, "Access", FakeAccess)
+    monkeypatch.setattr(run, "stages", lambda *a, **k: state.setdefault("staged", True))
+    # the Pulumi plan has its own tests (test_decommission_plan): seconds saved here
+    import tasks.decommission_report as report_mod
+    monkeypatch.setattr(report_mod, "pulumi_section",
+                        lambda env, site, path: {"error": f"plan of {site} left out"})
+    return state
+
+
+def test_run_decommission_wrong_domain_typed_nothing_changed(hosts: dict[str, Any],
+                                                             tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    with pytest.raises(DecommissionError, match="not confirmed"):
+        run_decommission(Options("prod", "participation", out=str(out)),
+                         confirm=lambda _p: "villeparisis.fr", emit=lambda _m: None)
+    assert "staged" not in hosts and not out.exists()
+    assert all(cmd in ("sudo -n true", "sudo -n test -d /srv/participation")
+               for _h, cmd in hosts["log"]), hosts["log"]
+
+
+def test_run_decommission_no_terminal_without_yes_not_confirmed(hosts: dict[str, Any],
+                                                                tmp_path: Path) -> None:
+    def no_tty(_prompt: str) -> str:
+        raise EOFError
+
+    with pytest.raises(DecommissionError, match="--yes in CI"):
+        run_decommission(Options("prod", "participation", out=str(tmp_path / "r")),
+                         confirm=no_tty, emit=lambda _m: None)
+    assert "staged" not in hosts
+
+
+def test_run_decommission_host_down_named_nothing_changed(hosts: dict[str, Any],
+                                                          tmp_path: Path) -> None:
+    hosts["down"].add("backup-b")
+    with pytest.raises(DecommissionError, match="backup-b: OSError: connection timed out"):
+        run_decommission(Options("prod", "participation", yes=True, out=str(tmp_path / "r")),
+                         emit=lambda _m: None)
+    assert "staged" not in hosts
+
+
+def test_run_decommission_domain_typed_back_runs_the_stages(hosts: dict[str, Any],
+                                                            tmp_path: Path) -> None:
+    report = run_decommission(Options("prod", "participation", out=str(tmp_path / "r")),
+                              confirm=lambda _p: "participation.villeparisis.fr",
+                              emit=lambda _m: None)
+    assert hosts["staged"] and (tmp_path / "r" / "decommission.md").exists()
+    assert set(report.backups) == {"a", "b"}
+    assert report.pulumi == {"error": "plan of participation left out"}
