@@ -21,7 +21,7 @@ from typing import Any
 import localcmd
 from model.inventory import validate_inventory
 from model.parse import default_headers
-from model.types import Codebase, Drupal, Headers, Php, Tls
+from model.types import Acme, AcmeCertificate, Codebase, Drupal, Headers, Php, Tls
 
 ENVIRONMENTS = ("lab", "prod", "preprod")
 BACKUP_POLICY_FIELDS = ("timezone", "weekly_day", "local_keep_days", "a_keep_days",
@@ -158,6 +158,48 @@ def _site(s: Mapping[str, Any], i: int, secrets: Mapping[str, SecretRef]) -> Sit
         else default_headers())
 
 
+_ACME_TYPES = {"enabled": bool, "directory": str, "email": str, "certificates": list,
+               "key_type": str, "elliptic_curve": str, "rsa_key_size": int,
+               "ovh_endpoint": str, "propagation_seconds": int, "lab": bool}
+
+
+def acme_settings(doc: Any) -> Acme | None:
+    """The inventory's optional `acme` section typed (model.types.Acme), or None when absent;
+    an InventoryError naming the field (`acme.certificates[1].names[0]`) for a wrong type or
+    an unknown key. What the values mean (names in the zone, curves...) roles/acme checks."""
+    if doc is None:
+        return None
+    if not isinstance(doc, Mapping):
+        raise InventoryError(f"acme: expected an object, got {doc!r}")
+    values: dict[str, Any] = {}
+    for key, value in doc.items():
+        kind = _ACME_TYPES.get(key)
+        if kind is None:
+            raise InventoryError(f"acme.{key}: unknown key; known: {', '.join(_ACME_TYPES)}")
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise InventoryError(f"acme.{key}: expected {kind.__name__}, got {value!r}")
+        values[key] = value
+    sets = []
+    for i, item in enumerate(values.pop("certificates", [])):
+        where = f"acme.certificates[{i}]"
+        if not isinstance(item, Mapping):
+            raise InventoryError(f"{where}: expected an object, got {item!r}")
+        unknown = sorted(set(item) - {"name", "names"})
+        if unknown:
+            raise InventoryError(f"{where}.{unknown[0]}: unknown key; known: name, names")
+        names = item.get("names")
+        if not isinstance(names, list) or not names:
+            raise InventoryError(f"{where}.names: expected a non-empty list, got {names!r}")
+        for j, n in enumerate(names):
+            if not isinstance(n, str):
+                raise InventoryError(f"{where}.names[{j}]: expected str, got {n!r}")
+        name = item.get("name", "")
+        if not isinstance(name, str):
+            raise InventoryError(f"{where}.name: expected str, got {name!r}")
+        sets.append(AcmeCertificate(tuple(names), name))
+    return Acme(**values, certificates=tuple(sets))
+
+
 @dataclass(frozen=True)
 class Inventory:
     doc: Mapping[str, Any]
@@ -184,6 +226,7 @@ class Inventory:
                                      f"inventory; hosts: {', '.join(sorted(names))}")
             secrets[key] = ref
         sites = tuple(_site(s, i, secrets) for i, s in enumerate(doc["sites"]))
+        acme_settings(doc.get("acme"))  # its field named now, not at the role's turn
         return cls(doc, hosts, sites, secrets)
 
     # -- accessors --------------------------------------------------------------------------------
@@ -249,6 +292,11 @@ class Inventory:
     @property
     def indexable(self) -> bool:
         return bool(self.doc.get("indexable", True))
+
+    @property
+    def acme(self) -> Acme | None:
+        """`acme`, typed (acme_settings); None when absent. Off or on: `.enabled`."""
+        return acme_settings(self.doc.get("acme"))
 
     @property
     def tls(self) -> Tls | None:

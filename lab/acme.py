@@ -13,8 +13,10 @@ API and the DNS the ACME server asks, all offline, on the lab's ops host (where 
 - the credentials (random application key/secret and consumer key) exist only in the fake's
   0600 state file and in certbot's 0600 credentials file on ops; never in argv or output.
 
-The switch: `LAB_ACME=1` (default off) makes `python -m lab inventory` add the `acme` section
-below, so `fab deploy --env lab` converges certbot on ops and the installer on the proxy;
+The switch: `LAB_ACME=1` (default off) makes `python -m lab inventory` keep the stack's `acme`
+section (its certificate sets: one lineage each) with pebble's directory in place of Let's
+Encrypt's (acme_section, through the model's own inventory code), so `fab deploy --env lab`
+converges certbot on ops and the installer on the proxy;
 `setup(...)` starts the stand-ins (tests/lab/test_acme.py; `python -m lab.acme_cli` in
 scripts/lab-full with LAB_ACME=1).
 With it off, the proxy serves the lab CA's certificate as before.
@@ -26,11 +28,14 @@ import os
 import secrets
 import shlex
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from lab import tls
+from model.inventory import acme_doc
+from model.types import Acme, AcmeCertificate
 from roles.acme.config import access_rules
 
 SWITCH_ENV = "LAB_ACME"
@@ -54,15 +59,31 @@ def enabled(env: Mapping[str, str] | None = None) -> bool:
     return (env if env is not None else os.environ).get(SWITCH_ENV, "") in ("1", "yes", "true")
 
 
-def acme_section(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """The lab inventory's `acme` section: pebble's directory, the lab's renewal settings."""
-    return {"enabled": True, "directory": DIRECTORY, "lab": True, "propagation_seconds": 1,
-            "email": f"hostmaster@{doc['dns_zone']}"}
+def acme_section(doc: Mapping[str, Any],
+                 certificates: Sequence[Sequence[str]] | None = None) -> dict[str, Any]:
+    """The lab inventory's `acme` section: the stack's own `hosting:acme` as the model put it
+    in the inventory (its certificate sets, key type, curve), with pebble's directory, a 1 s
+    propagation wait and the lab's renewal settings; the model's defaults when the stack has
+    none. `certificates` (lists of names) replaces the sets (tests/lab/test_acme.py)."""
+    stack = dict(doc.get("acme") or {})
+    settings = Acme(enabled=True, directory=DIRECTORY,
+                    email=str(stack.get("email") or f"hostmaster@{doc['dns_zone']}"),
+                    certificates=tuple(AcmeCertificate(tuple(c["names"]), c.get("name", ""))
+                                       for c in stack.get("certificates", ())),
+                    key_type=str(stack.get("key_type", "ecdsa")),
+                    elliptic_curve=str(stack.get("elliptic_curve", "secp256r1")),
+                    rsa_key_size=int(stack.get("rsa_key_size", 2048)),
+                    propagation_seconds=1, lab=True)
+    if certificates is not None:
+        settings = replace(settings, certificates=tuple(AcmeCertificate(tuple(names))
+                                                        for names in certificates))
+    return acme_doc(settings)
 
 
-def with_acme(doc: Mapping[str, Any]) -> dict[str, Any]:
+def with_acme(doc: Mapping[str, Any],
+              certificates: Sequence[Sequence[str]] | None = None) -> dict[str, Any]:
     out = json.loads(json.dumps(doc))
-    out["acme"] = acme_section(doc)
+    out["acme"] = acme_section(doc, certificates)
     return out
 
 

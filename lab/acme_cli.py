@@ -44,9 +44,11 @@ def main() -> int:
         done = acme_tasks.setup_cert(inv, connect, resolve_ca_dir("lab", "", inv))
         print(f"lab.acme_cli: {done}")
         acme = acme_tasks._acme(inv)
-        acme_tasks._run(connect("ops"), acme_tasks.issue_argv(acme), "certbot certonly",
-                        timeout=acme_tasks.ISSUE_TIMEOUT)
-    print(f"lab.acme_cli: {', '.join(acme.names)} issued by pebble, installed on the proxy")
+        ops = connect("ops")
+        acme_tasks.issue_all(acme, lambda argv, what: acme_tasks._run(
+            ops, argv, what, timeout=acme_tasks.ISSUE_TIMEOUT))
+    sets = "; ".join(f"{x.lineage}: {', '.join(x.names)}" for x in acme.certificates)
+    print(f"lab.acme_cli: {sets} issued by pebble, installed on the proxy")
     return 0
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from model.topology import plan_hosts
-from model.types import Stack
+from model.types import Acme, Stack
 
 SCHEMA_PATH = Path(__file__).with_name("inventory.schema.json")
 SCHEMA_VERSION = 1
@@ -79,11 +79,21 @@ def build_inventory(stack: Stack, *, source: str, hosts: Sequence[HostAddresses]
 
 
 def _acme(stack: Stack) -> dict[str, Any]:
-    """`hosting:acme` for roles/acme (issue 14); no names: the role derives them."""
-    doc = dataclasses.asdict(stack.acme)
-    doc["names"] = list(doc["names"])
-    if not doc["names"]:
-        del doc["names"]
+    assert stack.acme is not None
+    return acme_doc(stack.acme)
+
+
+def acme_doc(acme: Acme) -> dict[str, Any]:
+    """`hosting:acme` as the inventory's `acme` section for roles/acme (issue 14), each set
+    with its lineage's name resolved; no sets: the role derives the default one from the
+    sites. The lab writes its own (pebble's directory) through here too (lab/acme.py)."""
+    doc = dataclasses.asdict(acme)
+    doc["certificates"] = [{"name": c.lineage, "names": list(c.names)}
+                           for c in acme.certificates]
+    if not doc["certificates"]:
+        del doc["certificates"]
+    if not doc["lab"]:
+        del doc["lab"]
     return doc
 
 

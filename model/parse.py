@@ -19,6 +19,7 @@ from model.rules import check_stack
 from model.schema import Location, kind, load_schema, validate_config
 from model.types import (
     Acme,
+    AcmeCertificate,
     BackupPolicy,
     Codebase,
     Drupal,
@@ -166,10 +167,14 @@ def _acme(v: _Values) -> Acme | None:
     """The optional `acme:` section (issue 14), missing keys at their defaults."""
     if not isinstance(v.config.get("acme"), dict):
         return None
-    given = {k: v("acme", k) for k in ("enabled", "directory", "email", "elliptic_curve",
-                                       "ovh_endpoint", "propagation_seconds")}
-    names = v.each(str, "acme", "names")
-    return Acme(**{k: x for k, x in given.items() if x is not None}, names=tuple(names))
+    given = {k: v("acme", k) for k in ("enabled", "directory", "email", "key_type",
+                                       "elliptic_curve", "rsa_key_size", "ovh_endpoint",
+                                       "propagation_seconds")}
+    sets = tuple(AcmeCertificate(names=tuple(n for n in v.each(str, "acme", "certificates", i,
+                                                               "names") if n is not None),
+                                 name=v("acme", "certificates", i, "name") or "")
+                 for i in range(v.count("acme", "certificates")))
+    return Acme(**{k: x for k, x in given.items() if x is not None}, certificates=sets)
 
 
 def _monitoring(v: _Values) -> Monitoring:

@@ -32,6 +32,7 @@ def check_stack(r: ErrorList, s: Stack) -> None:
     _exposure(r, s)
     _monitoring(r, s)
     _site_quota(r, s)
+    _acme(r, s)
 
 
 def _environment_file(r: ErrorList, s: Stack) -> None:
@@ -223,3 +224,31 @@ def _monitoring(r: ErrorList, s: Stack) -> None:
     if re.search(r"\(\?<?[=!]|\\[1-9]", marker):
         r.error("monitoring.body_marker", f"{marker!r}: look-arounds and backreferences are not "
                 "supported by the blackbox exporter (Go RE2)")
+
+
+def _acme(r: ErrorList, s: Stack) -> None:
+    """`acme:` (issue 14): a contact when on, every name inside the zone DNS-01 writes to, one
+    lineage name per set and no name twice in a set (certbot refuses both later, less clearly)."""
+    a = s.acme
+    if a is None:
+        return
+    if a.enabled and a.email == "":
+        r.error("acme.email", "missing: the ACME account's contact is required when enabled")
+    if a.key_type == "ecdsa" and a.rsa_key_size != 2048:
+        r.error("acme.rsa_key_size", "only with key_type: rsa")
+    zone = s.ovh.dns_zone
+    lineages: dict[str, int] = {}
+    for i, cert in enumerate(a.certificates):
+        where = f"acme.certificates[{i}]"
+        for j, name in enumerate(cert.names):
+            if zone and name.removeprefix("*.") != zone and not name.endswith("." + zone):
+                r.error(f"{where}.names[{j}]", f"{name!r} is outside the DNS zone {zone!r} "
+                        "(ovh.dns_zone: DNS-01 writes its TXT records there only)")
+            if name in cert.names[:j]:
+                r.error(f"{where}.names[{j}]", f"duplicate name {name!r}")
+        lineage = cert.lineage
+        if lineage and lineage in lineages:
+            r.error(f"{where}.name", f"duplicate lineage {lineage!r} (already "
+                    f"acme.certificates[{lineages[lineage]}]); give one a `name`")
+        elif lineage:
+            lineages[lineage] = i

@@ -83,16 +83,31 @@ class Tls:
 
 
 @dataclass(frozen=True)
+class AcmeCertificate:
+    """One certificate set of `acme.certificates`: one certbot lineage (issue 14)."""
+    names: tuple[str, ...]
+    name: str = ""  # the lineage (certbot's --cert-name); "": the first name without `*.`
+
+    @property
+    def lineage(self) -> str:
+        return self.name or (self.names[0].removeprefix("*.") if self.names else "")
+
+
+@dataclass(frozen=True)
 class Acme:
     """The wildcard certificate by ACME DNS-01 on the OVH zone (issue 14, R-SCOPE-2; checked
     again, with the sites' names and the zone, by roles/acme/config.py; docs/tls.md)."""
     enabled: bool = False
     directory: str = "production"
     email: str = ""
-    names: tuple[str, ...] = ()  # empty: the wildcard and apex of the sites' zone
+    # Empty: one set, the wildcard and apex of the sites' zone (roles/acme derives it).
+    certificates: tuple[AcmeCertificate, ...] = ()
+    key_type: str = "ecdsa"
     elliptic_curve: str = "secp256r1"
+    rsa_key_size: int = 2048
     ovh_endpoint: str = "ovh-eu"
     propagation_seconds: int = 120
+    lab: bool = False  # inventory only, set by the lab: no random sleep on the timer's renewals
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,14 @@ admin: the OVH credentials, the SSH certificate of the deploy hook, the first is
   fab acme.setup [--env ENV]                    certify ops' deploy key with the user CA:
                                                 principal acme-deploy, the proxy's installer
                                                 as forced command, ops' address only
-  fab acme.issue [--env ENV]                    first issuance (certbot certonly on ops; the
-                                                deploy hook pushes it to the proxy)
-  fab acme.renew [--env ENV] [--force]          run certbot's renewal now (--force: a new
-                                                certificate even if not due)
-  fab acme.deploy [--env ENV]                   push the current certificate to the proxy again
-                                                (the deploy hook, without renewing)
+  fab acme.issue [--env ENV]                    first issuance of every certificate set (one
+                                                certbot lineage each, certonly on ops; the
+                                                deploy hook pushes each to the proxy)
+  fab acme.renew [--env ENV] [--force] [--lineage L]
+                                                run certbot's renewal now (--force: new
+                                                certificates even if not due)
+  fab acme.deploy [--env ENV] [--lineage L]     push the current certificates to the proxy
+                                                again (the deploy hook, without renewing)
   fab acme.status [--env ENV]                   the certificate on ops and the hook's last result
 """
 from __future__ import annotations
@@ -107,7 +109,7 @@ def cert_options(inv: Inventory, ops: Host) -> tuple[str, ...]:
     tls = inv.tls
     if tls is None:
         raise AcmeError("inventory names no tls.certificate / tls.key for the proxy")
-    return (f"force-command={install_command(tls.certificate, tls.key)}",
+    return (f"force-command={install_command()}",
             f"source-address={ops.private_ip}/32")
 
 
@@ -143,17 +145,41 @@ def sign(ca_dir: Path, env: str, pub_text: str, options: tuple[str, ...]) -> str
         return cert.read_text()
 
 
-def issue_argv(acme: c.Acme) -> list[str]:
-    """certbot certonly on ops: cli.ini (roles/acme) holds the server, key type, DNS-01
-    settings and the deploy hook; here only what names the lineage."""
-    argv = ["certbot", "certonly", "--cert-name", acme.lineage, "--keep-until-expiring"]
-    for name in acme.names:
+def issue_argv(cert: c.CertSet) -> list[str]:
+    """certbot certonly on ops for one certificate set (one lineage): cli.ini (roles/acme)
+    holds the server, key type, DNS-01 settings and the deploy hook; here only what names the
+    lineage. `--keep-until-expiring`: a set already issued is left alone."""
+    argv = ["certbot", "certonly", "--cert-name", cert.lineage, "--keep-until-expiring"]
+    for name in cert.names:
         argv += ["-d", name]
     return argv
 
 
-def renew_argv(acme: c.Acme, force: bool) -> list[str]:
-    argv = ["certbot", "renew", "--cert-name", acme.lineage, "--no-random-sleep-on-renew"]
+def issue_all(acme: c.Acme, run: Any) -> list[str]:
+    """Each set in config order; every set is tried and every failure reported (AcmeError)."""
+    out, errors = [], []
+    for cert in acme.certificates:
+        try:
+            out.append(run(issue_argv(cert), f"certbot certonly ({cert.lineage})"))
+        except AcmeError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise AcmeError("; ".join(errors))
+    return out
+
+
+def selected(acme: c.Acme, lineage: str) -> tuple[c.CertSet, ...]:
+    try:
+        return (acme.lineage(lineage),) if lineage else acme.certificates
+    except c.AcmeConfigError as exc:
+        raise AcmeError(str(exc)) from exc
+
+
+def renew_argv(acme: c.Acme, force: bool, lineage: str = "") -> list[str]:
+    """certbot renew: every lineage (certbot's own loop), or the one named."""
+    argv = ["certbot", "renew", "--no-random-sleep-on-renew"]
+    if lineage:
+        argv[2:2] = ["--cert-name", selected(acme, lineage)[0].lineage]
     return argv + (["--force-renewal"] if force else [])
 
 
@@ -248,42 +274,45 @@ def issue(c_, env="lab", inventory="", identity=""):
     """Obtain the certificate on ops (certbot certonly); the deploy hook installs it."""
     try:
         with connected(env, inventory, identity) as (inv, connect):
-            out = _run(connect(inv.bastion.name), issue_argv(_acme(inv)), "certbot certonly",
-                       timeout=ISSUE_TIMEOUT)
+            conn = connect(inv.bastion.name)
+            outs = issue_all(_acme(inv), lambda argv, what: _run(conn, argv, what,
+                                                                 timeout=ISSUE_TIMEOUT))
     except (InventoryError, AccessError, AcmeError) as exc:
         raise _fail(exc) from exc
-    print(out.strip() or "acme: issued")
+    print("\n".join(o.strip() for o in outs if o.strip()) or "acme: issued")
 
 
 @task(help={"env": ENV_HELP, "force": "renew even if not due",
+            "lineage": "one certificate set (default: every one)",
             "inventory": "inventory JSON file", "identity": "your key (with KEY-cert.pub)"})
-def renew(c_, env="lab", force=False, inventory="", identity=""):
+def renew(c_, env="lab", force=False, lineage="", inventory="", identity=""):
     """Run certbot's renewal now on ops (the timer does it twice a day)."""
     try:
         with connected(env, inventory, identity) as (inv, connect):
-            out = _run(connect(inv.bastion.name), renew_argv(_acme(inv), force),
+            out = _run(connect(inv.bastion.name), renew_argv(_acme(inv), force, lineage),
                        "certbot renew", timeout=ISSUE_TIMEOUT)
     except (InventoryError, AccessError, AcmeError) as exc:
         raise _fail(exc) from exc
     print(out.strip() or "acme: renewal run")
 
 
-def deploy_argv(acme: c.Acme) -> list[str]:
-    """The deploy hook run by hand on ops for the current lineage (roles/acme)."""
-    return [*hook_command().split(), "--lineage", acme.live_dir]
+def deploy_argv(cert: c.CertSet) -> list[str]:
+    """The deploy hook run by hand on ops for one lineage (roles/acme)."""
+    return [*hook_command().split(), "--lineage", cert.live_dir]
 
 
-@task(help={"env": ENV_HELP, "inventory": "inventory JSON file",
-            "identity": "your key (with KEY-cert.pub)"})
-def deploy(c_, env="lab", inventory="", identity=""):
-    """Push the current certificate to the proxy again (the deploy hook, no renewal)."""
+@task(help={"env": ENV_HELP, "lineage": "one certificate set (default: every one)",
+            "inventory": "inventory JSON file", "identity": "your key (with KEY-cert.pub)"})
+def deploy(c_, env="lab", lineage="", inventory="", identity=""):
+    """Push the current certificates to the proxy again (the deploy hook, no renewal)."""
     try:
         with connected(env, inventory, identity) as (inv, connect):
-            out = _run(connect(inv.bastion.name), deploy_argv(_acme(inv)), "the deploy hook",
-                       timeout=300)
+            conn = connect(inv.bastion.name)
+            outs = [_run(conn, deploy_argv(cert), f"the deploy hook ({cert.lineage})",
+                         timeout=300) for cert in selected(_acme(inv), lineage)]
     except (InventoryError, AccessError, AcmeError) as exc:
         raise _fail(exc) from exc
-    print(out.strip())
+    print("\n".join(o.strip() for o in outs))
 
 
 @task(help={"env": ENV_HELP, "inventory": "inventory JSON file",
@@ -294,8 +323,9 @@ def status(c_, env="lab", inventory="", identity=""):
         with connected(env, inventory, identity) as (inv, connect):
             acme = _acme(inv)
             conn = connect(inv.bastion.name)
-            out = _run(conn, ["certbot", "certificates", "--cert-name", acme.lineage],
-                       "certbot certificates")
+            out = "\n".join(_run(conn, ["certbot", "certificates", "--cert-name",
+                                         cert.lineage], "certbot certificates")
+                            for cert in acme.certificates)
             code, last, _ = run_on(conn, ["cat", c.STATUS], sudo=True)
     except (InventoryError, AccessError, AcmeError) as exc:
         raise _fail(exc) from exc

@@ -3,11 +3,12 @@
     deploy_hook.py deploy [--lineage DIR]     certbot's deploy hook ($RENEWED_LINEAGE)
     deploy_hook.py failed --unit UNIT         OnFailure= of certbot.service (renewal failed)
 
-`deploy`: sends the lineage's fullchain.pem and privkey.pem (JSON on stdin, never argv) to the
-proxy over the project's certificate-only SSH (ssh -F CONFIG proxy: the ops host's
+`deploy`: sends the lineage's name, fullchain.pem and privkey.pem (JSON on stdin, never argv)
+to the proxy over the project's certificate-only SSH (ssh -F CONFIG proxy: the ops host's
 `acme-deploy` certificate, whose forced command is the proxy's installer; the proxy proves
-itself with its host certificate). The installer checks the pair, saves the live one, runs
-`nginx -t` and reloads, and puts the old pair back on any failure. The result is written to
+itself with its host certificate). The installer checks the pair against its lineage's names,
+saves the live one, runs `nginx -t`, reloads, waits until nginx serves the new serial on the
+lineage's site IPs, and puts the old pair back on any failure. The result is written to
 STATUS; a failure is appended to the incident record on ops and the hook exits 1 (certbot
 logs it; the proxy still serves the previous certificate).
 
@@ -68,7 +69,9 @@ def push(lineage: str, ssh_config: str, host: str = "proxy") -> dict:
             key = f.read()
     except OSError as exc:
         return {"ok": False, "errors": [f"reading {lineage}: {exc}"]}
-    payload = json.dumps({"fullchain": chain, "privkey": key}).encode()
+    # The proxy's installer accepts only the lineages its root-owned configuration names.
+    payload = json.dumps({"lineage": os.path.basename(lineage.rstrip("/")),
+                          "fullchain": chain, "privkey": key}).encode()
     try:
         p = subprocess.run(["ssh", "-F", ssh_config, host], input=payload,
                            capture_output=True, timeout=TIMEOUT, check=False)

@@ -11,14 +11,17 @@ The credentials file (/etc/hosting/acme/ovh.ini, 0600) is never written by the r
 acme.set-credentials` puts it there from stdin; the role keeps its directory 0700.
 
 `acme_proxy` (proxy): the account the hook logs in as (`hosting-acme`, principal acme-deploy
-with the same forced command), its one sudo rule, and the installer (onhost/acme/install.py:
-check the pair, save the live one, nginx -t, reload, put it back on failure).
+with the same forced command), its one sudo rule, the installer (onhost/acme/install.py:
+check the pair, save the live one, nginx -t, reload, see nginx serve it, put it back on
+failure) and its configuration (the lineages it accepts: one per certificate set, where each
+goes, which site IPs serve it). roles/proxy points each site at its lineage's pair.
 
 Without an enabled `acme` section `acme_ops` is empty and `acme_proxy` removes the proxy's
 principals file and sudo rule for the deploy (turning ACME off closes that path).
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from engine.render import render
@@ -50,10 +53,13 @@ def hook_command() -> str:
     return f"{c.PYTHON} -I {HOOK_SCRIPT} deploy"
 
 
-def install_command(cert: str, key: str) -> str:
+def install_command() -> str:
     """The proxy's forced command: the same string in the certificate (fab acme.setup), the
-    principals file and sudoers (sshd refuses a certificate whose forced command differs)."""
-    return f"sudo -n {c.PYTHON} -I {c.INSTALLER} --cert {cert} --key {key}"
+    principals file and sudoers (sshd refuses a certificate whose forced command differs).
+    Which lineages it accepts, and where each goes, is the root-owned PROXY_LINEAGES file
+    (written by this role from the inventory), not the caller's choice: adding a certificate
+    set changes that file, not the certificate."""
+    return f"sudo -n {c.PYTHON} -I {c.INSTALLER} --config {c.PROXY_LINEAGES}"
 
 
 def dns_hook(acme: c.Acme, command: str) -> str:
@@ -127,16 +133,20 @@ def proxy_access_files() -> tuple[str, str]:
 
 def acme_proxy(ctx: HostContext) -> Desired:
     inv = ctx.inventory
-    if c.acme(inv) is None or inv.tls is None:
+    acme = c.acme(inv)
+    if acme is None or inv.tls is None:
         # ACME off: the deploy path is closed (no principal, no sudo rule), whatever was before.
         return Desired(tuple(Absent(p) for p in proxy_access_files()))
-    command = install_command(inv.tls.certificate, inv.tls.key)
+    command = install_command()
     sudo_command = command.removeprefix("sudo -n ")
+    lineages = json.dumps(c.proxy_lineages(acme, inv), indent=2, sort_keys=True) + "\n"
     resources: list[Resource] = [
         Packages(("sudo", "openssl")),
         User(c.PROXY_USER, PROXY_HOME, shell="/bin/sh"),
         Directory(c.HOOK_DIR, 0o755),
         File(c.INSTALLER, (SOURCE / "install.py").read_text(), 0o644),
+        Directory(c.CREDENTIALS_DIR, 0o755),
+        File(c.PROXY_LINEAGES, lineages, 0o644),
         File("/etc/sudoers.d/hosting-acme",
              render("acme/sudoers.j2", user=c.PROXY_USER, command=sudo_command), 0o440,
              validate="/usr/sbin/visudo -cqf {}"),

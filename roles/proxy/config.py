@@ -28,6 +28,10 @@ class ProxySite:
     allow: tuple[str, ...]  # empty: everybody (indexable stack)
     noindex: bool
     headers: Headers = field(default_factory=default_headers)  # CSP, Permissions-Policy
+    # With ACME on (issue 14): the pair of the certificate set covering the site's names
+    # (roles/acme/config.site_certificates); "": the http-level (uploaded or lab) pair.
+    certificate: str = ""
+    key: str = ""
 
     @property
     def maintenance_flag(self) -> str:

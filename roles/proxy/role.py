@@ -3,11 +3,23 @@ passing requests to the site's web host over the private network (R-HOST-1, R-HO
 A pure function of the host's context, for the deploy engine (engine/)."""
 from __future__ import annotations
 
+import dataclasses
 import os
+import shlex
 from pathlib import Path
 
-from engine.resources import Absent, Directory, File, Handler, Packages, Resource, Service
+from engine.resources import (
+    Absent,
+    Check,
+    Directory,
+    File,
+    Handler,
+    Packages,
+    Resource,
+    Service,
+)
 from engine.role import Desired, HostContext
+from roles.acme import config as acme_config
 from roles.proxy import certificate, render
 from roles.proxy.config import (
     ACME_ROOT,
@@ -42,6 +54,35 @@ def tls_material(ctx: HostContext, cfg: ProxyConfig) -> certificate.Material | N
     return None
 
 
+def acme_certificates(ctx: HostContext, cfg: ProxyConfig) -> tuple[ProxyConfig, list[Resource]]:
+    """The config with each ACME-served site pointed at its lineage's pair, and the resources
+    that make sure that pair exists (a copy of the fallback pair where the hook has not yet
+    installed one)."""
+    served = acme_config.site_certificates(acme_config.acme(ctx.inventory), ctx.inventory)
+    if not served:
+        return cfg, []
+    sites = tuple(dataclasses.replace(s, certificate=served[s.name].proxy_cert,
+                                      key=served[s.name].proxy_key)
+                  if s.name in served else s for s in cfg.sites)
+    resources: list[Resource] = [Directory(acme_config.PROXY_CERT_DIR, 0o755)]
+    for cert in dict.fromkeys(served.values()):
+        pair = f"{shlex.quote(cert.proxy_cert)} {shlex.quote(cert.proxy_key)}"
+        resources += [
+            Directory(cert.proxy_dir, 0o755),
+            Check(f"acme-fallback-{cert.lineage}",
+                  ("sh", "-c", f"for f in {pair}; do test -s $f || exit 3; done"),
+                  ("sh", "-c", "umask 077 && "
+                   f"cp {shlex.quote(cfg.key)} {shlex.quote(cert.proxy_key)}.new && "
+                   f"cp {shlex.quote(cfg.certificate)} {shlex.quote(cert.proxy_cert)}.new && "
+                   f"chmod 0644 {shlex.quote(cert.proxy_cert)}.new && "
+                   f"mv -f {shlex.quote(cert.proxy_key)}.new {shlex.quote(cert.proxy_key)} && "
+                   f"mv -f {shlex.quote(cert.proxy_cert)}.new {shlex.quote(cert.proxy_cert)}"),
+                  f"serve the fallback pair for {cert.lineage} until ACME installs its own",
+                  notify=(RELOAD_NGINX.name,)),
+        ]
+    return dataclasses.replace(cfg, sites=sites), resources
+
+
 def proxy(ctx: HostContext) -> Desired:
     cfg = proxy_config(ctx.inventory, ctx.host.name)
     resources: list[Resource] = [
@@ -55,11 +96,13 @@ def proxy(ctx: HostContext) -> Desired:
     ]
     material = tls_material(ctx, cfg)
     if material is not None:
-        # With ACME on, the ACME certificate wins once the hook installed it (issue 14).
-        acme_on = bool((ctx.inventory.doc.get("acme") or {}).get("enabled"))
         resources += certificate.resources(material, cfg.certificate, cfg.key,
-                                           site_names(cfg), (RELOAD_NGINX.name,),
-                                           create_only=acme_on)
+                                           site_names(cfg), (RELOAD_NGINX.name,))
+    # With ACME on (issue 14) each site covered by a certificate set is served its lineage's
+    # pair, which the ACME deploy hook installs; until it has, that pair is a copy of the
+    # uploaded or lab one (the fallback), made once, never over what the hook installed.
+    cfg, seeds = acme_certificates(ctx, cfg)
+    resources += seeds
     # The proxy -> web hop: this proxy's client certificate and the internal CA (issue 19
     # item 6), when the deploy carries them (roles/web/nginx_listen.internal_tls).
     internal = render.InternalPaths()

@@ -4,6 +4,12 @@ the plugin reaching the fake OVH API (lab/fake_ovh.py: signatures and access rul
 under its real endpoint name, pebble resolving the TXT records the fake publishes; the deploy
 hook pushes the certificate to the proxy over certificate-only SSH.
 
+Two certificate sets, so two lineages (the config's `acme.certificates`): the second site's
+name alone first, then the zone's apex and wildcard; the proxy serves each site the first set
+covering its names, so each site has its own lineage and serial. The installer reports success
+only once nginx serves the new serial on the site IPs: every check below is made at once,
+with no wait of its own.
+
 The module leaves the shared lab as it found it for the tests that follow: the proxy back on the
 lab CA's certificate (the monitoring's blackbox trusts that CA), certbot's timer and the
 stand-ins stopped, no failed unit left."""
@@ -23,6 +29,7 @@ import pytest
 from cryptography import x509
 
 from engine.access import resolve_ca_dir
+from engine.inventory import Inventory
 from lab import acme as lab_acme
 from lab.testing import LabSession, lab_env
 from roles.acme import config as c
@@ -52,9 +59,20 @@ class AcmeLab:
         with lab_env(self.lab), connected("lab", str(self.inventory)) as (_inv, connect):
             return t._run(connect("ops"), argv, what, timeout=timeout)
 
-    def live_serial(self) -> int:
-        pem = self.ops(["cat", f"{self.acme.live_dir}/cert.pem"]).stdout
-        return x509.load_pem_x509_certificate(pem.encode()).serial_number
+    def live_cert(self, cert: c.CertSet) -> x509.Certificate:
+        pem = self.ops(["cat", f"{cert.live_dir}/cert.pem"]).stdout
+        return x509.load_pem_x509_certificate(pem.encode())
+
+    def live_serials(self) -> dict[str, int]:
+        return {x.lineage: self.live_cert(x).serial_number for x in self.acme.certificates}
+
+    def site_set(self, site: str) -> c.CertSet:
+        return self.served_sets[site]
+
+    @property
+    def served_sets(self) -> dict[str, c.CertSet]:
+        return c.site_certificates(self.acme, Inventory.from_doc(json.loads(
+            self.inventory.read_text())))
 
 
 def prometheus(acme_lab: AcmeLab, query: str) -> list[dict[str, Any]]:
@@ -75,15 +93,6 @@ def served(ip: str, name: str) -> x509.Certificate:
     return x509.load_der_x509_certificate(der)
 
 
-def install_pair(lab: LabSession, chain: bytes, key: bytes, cert_path: str,
-                 key_path: str) -> dict[str, Any]:
-    """The proxy's installer run as root with a pair (the module's way back to the lab CA)."""
-    proc = lab.root_exec("proxy", ["python3", "-I", c.INSTALLER, "--cert", cert_path,
-                                   "--key", key_path], check=False,
-                         input=json.dumps({"fullchain": chain.decode(), "privkey": key.decode()}))
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 @pytest.fixture(scope="module")
 def acme_lab(lab_session_: LabSession, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[AcmeLab]:
@@ -91,10 +100,14 @@ def acme_lab(lab_session_: LabSession, tmp_path_factory: pytest.TempPathFactory
     lab.ensure_up()
     tier = web_tier(lab)
     original = lab.inventory
-    doc = lab_acme.with_acme(original)
+    zone = original["dns_zone"]
+    doc = lab_acme.with_acme(original, [[original["sites"][1]["domain"]],
+                                        [zone, f"*.{zone}"]])
     path = tmp_path_factory.mktemp("acme") / "inventory.json"
     path.write_text(json.dumps(doc))
     state = AcmeLab(lab, tier, path, lab_acme_config(doc))
+    assert set(state.served_sets) == {s["name"] for s in original["sites"]}
+    assert len({x.lineage for x in state.served_sets.values()}) == 2
 
     def ops_root(argv: list[str], **kw: Any) -> Any:
         return lab.root_exec("ops", argv, **kw)
@@ -118,19 +131,23 @@ def acme_lab(lab_session_: LabSession, tmp_path_factory: pytest.TempPathFactory
             t.write_credentials(inv, connect, creds)
             t.setup_cert(inv, connect, resolve_ca_dir("lab", "", inv))
         t0 = time.monotonic()
-        state.run_ops(t.issue_argv(state.acme), "certbot certonly")
-        state.timings["issue"] = time.monotonic() - t0
+        t.issue_all(state.acme, lambda argv, what: state.run_ops(argv, what))
+        state.timings["issue (2 lineages)"] = time.monotonic() - t0
         yield state
     finally:
         lab_acme.stop(ops_root)
-        _back_to_lab_certificate(lab, original)
         # ACME off again: the blackbox's CA file back to the lab CA alone, the proxy's deploy
-        # principal and sudo rule removed (roles/acme), the lab CA's pair installed.
+        # principal and sudo rule removed (roles/acme), nginx back on the lab CA's pair for
+        # every site (ACME never wrote over it: each lineage has its own files).
         with lab_env(lab):
             assert run_deploy("lab", hosts="ops,proxy", emit=lambda _m: None).ok
         gone = lab.root_exec("proxy", ["ls", f"/etc/ssh/auth_principals/{c.PROXY_USER}"],
                              check=False)
         assert gone.returncode != 0, "the ACME deploy principal is still on the proxy"
+        for site in original["sites"]:
+            cert = served_eventually(site["public_ip"], site["domain"],
+                                     lambda x: "Pebble" not in x.issuer.rfc4514_string())
+            assert "Pebble" not in cert.issuer.rfc4514_string(), site["name"]
 
 
 def lab_acme_config(doc: dict[str, Any]) -> c.Acme:
@@ -140,59 +157,58 @@ def lab_acme_config(doc: dict[str, Any]) -> c.Acme:
     return acme
 
 
-def _back_to_lab_certificate(lab: LabSession, doc: dict[str, Any]) -> None:
-    source = Path(doc["tls"]["source"]["directory"])
-    result = install_pair(lab, (source / "fullchain.pem").read_bytes(),
-                          (source / "privkey.pem").read_bytes(), doc["tls"]["certificate"],
-                          doc["tls"]["key"])
-    assert result["ok"], result
-
-
-def served_once_reloaded(ip: str, name: str, serial: int, within: float = 30) -> x509.Certificate:
-    """What the proxy serves, once the hook's reload took: `nginx -s reload` returns before
-    the new workers answer, and a connection made at once may still meet an old one."""
+def served_eventually(ip: str, name: str, good: Any, within: float = 30) -> x509.Certificate:
+    """For the module's teardown only (a `fab deploy` reload, not the installer's)."""
     deadline = time.monotonic() + within
     cert = served(ip, name)
-    while cert.serial_number != serial and time.monotonic() < deadline:
+    while not good(cert) and time.monotonic() < deadline:
         time.sleep(0.5)
         cert = served(ip, name)
     return cert
 
 
-def test_issue_wildcard_served_for_both_sites_on_their_ips(acme_lab: AcmeLab):
-    serial = acme_lab.live_serial()
-    for site in acme_lab.tier.sites.values():
+def assert_each_site_serves_its_lineage(acme_lab: AcmeLab, serials: dict[str, int]) -> None:
+    """At once, no wait: the installer returned only after nginx served the new serial."""
+    for name_, site in acme_lab.tier.sites.items():
+        cert_set = acme_lab.site_set(name_)
         for name in (site["domain"], *site["aliases"]):
-            cert = served_once_reloaded(site["public_ip"], name, serial)
-            assert cert.serial_number == serial, (site["name"], name)
+            cert = served(site["public_ip"], name)
+            assert cert.serial_number == serials[cert_set.lineage], (name_, name)
             sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-            assert set(sans.value.get_values_for_type(x509.DNSName)) == set(acme_lab.acme.names)
+            assert set(sans.value.get_values_for_type(x509.DNSName)) == set(cert_set.names)
             assert "Pebble" in cert.issuer.rfc4514_string()
+
+
+def test_issue_two_sets_each_site_served_its_lineage_on_its_ip(acme_lab: AcmeLab):
+    serials = acme_lab.live_serials()
+    assert len(set(serials.values())) == 2  # one lineage, one certificate per set
+    assert_each_site_serves_its_lineage(acme_lab, serials)
     last = json.loads(acme_lab.ops(["cat", c.STATUS]).stdout)
-    assert last["ok"] and int(last["serial"], 16) == serial
-    print(f"acme timings: {acme_lab.timings}")
+    assert last["ok"] and int(last["serial"], 16) == serials[last["lineage"]]
+    assert last["served_after"] is not None
+    print(f"acme timings: {acme_lab.timings}; nginx served the last one "
+          f"{last['served_after']} s after its reload")
 
 
 def test_monitoring_sees_acme_certificate_valid_with_its_expiry(acme_lab: AcmeLab):
     """R-SCOPE-2 "monitored": the blackbox on ops verifies each site's ACME certificate and
     exports its own end date, what CertExpiring compares with cert_expiry_days."""
-    pem = acme_lab.ops(["cat", f"{acme_lab.acme.live_dir}/cert.pem"]).stdout
-    not_after = x509.load_pem_x509_certificate(pem.encode()).not_valid_after_utc.timestamp()
-    sites = set(acme_lab.tier.sites)
+    want = {site: acme_lab.live_cert(acme_lab.site_set(site)).not_valid_after_utc.timestamp()
+            for site in acme_lab.tier.sites}
     ok: dict[str, float] = {}
     for _ in range(90):
         ok = {}
         for r in prometheus(acme_lab, 'probe_ssl_earliest_cert_expiry{job="site",check="https"}'
                             ' and on(site) probe_success{job="site",check="https"} == 1'):
             ok[r["metric"]["site"]] = float(r["value"][1])
-        if set(ok) == sites and all(abs(v - not_after) < 2 for v in ok.values()):
+        if set(ok) == set(want) and all(abs(ok[s] - want[s]) < 2 for s in want):
             break
         time.sleep(1)
-    assert set(ok) == sites and all(abs(v - not_after) < 2 for v in ok.values()), ok
+    assert set(ok) == set(want) and all(abs(ok[s] - want[s]) < 2 for s in want), (ok, want)
 
 
-def test_forced_renewal_new_serial_zero_failed_requests(acme_lab: AcmeLab):
-    old = acme_lab.live_serial()
+def test_forced_renewal_new_serials_zero_failed_requests(acme_lab: AcmeLab):
+    old = acme_lab.live_serials()
     sites = list(acme_lab.tier.sites)
     done = threading.Event()
     results: list[int] = []
@@ -213,22 +229,21 @@ def test_forced_renewal_new_serial_zero_failed_requests(acme_lab: AcmeLab):
     finally:
         done.set()
         worker.join()
-    new = acme_lab.live_serial()
-    assert new != old
-    site = acme_lab.tier.sites[sites[0]]
-    assert served(site["public_ip"], site["domain"]).serial_number == new
+    new = acme_lab.live_serials()
+    assert set(new) == set(old) and all(new[x] != old[x] for x in old)  # every lineage
+    assert_each_site_serves_its_lineage(acme_lab, new)
     failed = [s for s in results if s != 200]
     print(f"renewal {renew_seconds:.1f} s, {len(results)} requests, {len(failed)} failed")
     assert len(results) >= 10 and failed == []
 
 
 def test_renewal_dns_failure_keeps_old_certificate_and_records_incident(acme_lab: AcmeLab):
-    old = acme_lab.live_serial()
-    site = next(iter(acme_lab.tier.sites.values()))
-    renewal = f"{c.CONFIG_DIR}/renewal/{acme_lab.acme.lineage}.conf"
+    old = acme_lab.live_serials()
+    renewals = [f"{c.CONFIG_DIR}/renewal/{x}.conf" for x in old]
     acme_lab.ops(["touch", lab_acme.FAIL_FILE])
-    # certbot.service (the timer's) renews only what is due: make this certificate due.
-    acme_lab.ops(["sed", "-i", "1a renew_before_expiry = 3650 days", renewal])
+    # certbot.service (the timer's) renews only what is due: make these certificates due.
+    for renewal in renewals:
+        acme_lab.ops(["sed", "-i", "1a renew_before_expiry = 3650 days", renewal])
     before = len(acme_lab.ops(["sh", "-c", f"cat {INCIDENTS} 2>/dev/null || true"])
                  .stdout.splitlines())
     try:
@@ -248,10 +263,11 @@ def test_renewal_dns_failure_keeps_old_certificate_and_records_incident(acme_lab
                 break
             time.sleep(0.5)
         assert records and records[-1]["status"] == "failed"
-        assert acme_lab.live_serial() == old
-        assert served(site["public_ip"], site["domain"]).serial_number == old
+        assert acme_lab.live_serials() == old
+        assert_each_site_serves_its_lineage(acme_lab, old)
     finally:
-        acme_lab.ops(["sed", "-i", "/^renew_before_expiry = 3650 days$/d", renewal])
+        for renewal in renewals:
+            acme_lab.ops(["sed", "-i", "/^renew_before_expiry = 3650 days$/d", renewal])
         acme_lab.ops(["rm", "-f", lab_acme.FAIL_FILE])
         acme_lab.ops(["systemctl", "reset-failed", "certbot.service",
                       "hosting-acme-failed.service"], check=False)

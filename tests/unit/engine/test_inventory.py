@@ -223,3 +223,30 @@ def test_backup_policy_only_the_fields_set_timezone_defaults(prod: Inventory) ->
     inv = Inventory.from_doc(doc)
     assert inv.backup_policy == {"a_keep_days": 9}
     assert inv.backup_timezone == "Europe/Paris"
+
+
+def test_acme_prod_typed_with_the_models_types(prod: Inventory) -> None:
+    from model.types import Acme, AcmeCertificate
+    acme = prod.acme
+    assert isinstance(acme, Acme) and acme.enabled and not acme.lab
+    assert acme.certificates == (AcmeCertificate(("villeparisis.fr", "*.villeparisis.fr"),
+                                                 "villeparisis.fr"),)
+
+
+@pytest.mark.parametrize(("acme", "field"), [
+    ({"enabled": "yes"}, "acme.enabled"),
+    ({"propagation_seconds": True}, "acme.propagation_seconds"),
+    ({"certificates": [{"names": "villeparisis.fr"}]}, "acme.certificates[0].names"),
+    ({"certificates": [{"names": ["a.fr", 1]}]}, "acme.certificates[0].names[1]"),
+    ({"certificates": [{"names": ["a.fr"], "name": 2}]}, "acme.certificates[0].name"),
+    ({"certificates": ["a.fr"]}, "acme.certificates[0]"),
+    ({"stagin": True}, "acme.stagin"),
+])
+def test_from_doc_acme_wrong_type_raises_naming_the_field(prod: Inventory, acme: dict,
+                                                          field: str) -> None:
+    with pytest.raises(InventoryError, match=rf"^{field.replace('[', '.').replace(']', '.')}:"):
+        Inventory.from_doc(_with(prod, lambda d: d.update(acme=acme)))
+
+
+def test_acme_absent_is_none(prod: Inventory) -> None:
+    assert Inventory.from_doc(_with(prod, lambda d: d.pop("acme"))).acme is None

@@ -21,7 +21,26 @@ def test_acme_section_passes_role_checks(prod: Inventory):
     doc = acme.with_acme(prod.doc)
     typed = c.acme(Inventory.from_doc(doc))
     assert typed is not None and typed.lab and typed.directory == acme.DIRECTORY
-    assert typed.names == ("*.villeparisis.fr", "villeparisis.fr")
+    assert [x.names for x in typed.certificates] == [("villeparisis.fr", "*.villeparisis.fr")]
+
+
+def test_acme_section_keeps_stack_sets_and_keys_replaces_directory(prod: Inventory):
+    stack = prod.doc["acme"]
+    section = acme.acme_section(prod.doc)
+    assert section["certificates"] == stack["certificates"]
+    assert (section["key_type"], section["elliptic_curve"]) == \
+        (stack["key_type"], stack["elliptic_curve"])
+    assert section["directory"] == acme.DIRECTORY != stack["directory"]
+    assert section["lab"] is True and section["propagation_seconds"] == 1
+
+
+def test_with_acme_certificates_given_one_lineage_each(prod: Inventory):
+    doc = acme.with_acme(prod.doc, [["participation.villeparisis.fr"],
+                                    ["villeparisis.fr", "*.villeparisis.fr"]])
+    typed = c.acme(Inventory.from_doc(doc))
+    assert typed is not None
+    assert [x.lineage for x in typed.certificates] == ["participation.villeparisis.fr",
+                                                       "villeparisis.fr"]
 
 
 def test_units_pebble_no_authz_reuse_dns_from_challtestsrv():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from roles.acme.config import Acme, access_rules
+from roles.acme.config import Acme, CertSet, access_rules
 from sshtrust import ca
 from tasks import acme_tasks as t
 
@@ -48,24 +48,57 @@ def test_write_credentials_argv_never_holds_a_secret():
     assert "0600" in argv and "ak1" not in argv and "cat >" in argv
 
 
+def two_sets() -> Acme:
+    return Acme(True, "https://acme.example/dir", "a@b.fr",
+                (CertSet("participation.villeparisis.fr", ("participation.villeparisis.fr",)),
+                 CertSet(ZONE, ("*.villeparisis.fr", ZONE))), ZONE)
+
+
 def test_issue_argv_names_lineage_and_every_name():
-    acme = Acme(True, "https://acme.example/dir", "a@b.fr", ("*.villeparisis.fr", ZONE), ZONE)
-    argv = t.issue_argv(acme)
+    argv = t.issue_argv(CertSet(ZONE, ("*.villeparisis.fr", ZONE)))
     assert argv[:4] == ["certbot", "certonly", "--cert-name", ZONE]
     assert argv[-4:] == ["-d", "*.villeparisis.fr", "-d", ZONE]
 
 
+def test_issue_all_two_sets_one_certonly_each_in_order():
+    seen: list[list[str]] = []
+    t.issue_all(two_sets(), lambda argv, what: seen.append(argv) or "")
+    assert [a[3] for a in seen] == ["participation.villeparisis.fr", ZONE]
+
+
+def test_issue_all_first_set_fails_second_still_tried_error_names_both():
+    seen: list[str] = []
+
+    def run(argv: list[str], what: str) -> str:
+        seen.append(argv[3])
+        raise t.AcmeError(f"{what} failed")
+    with pytest.raises(t.AcmeError, match=r"participation.*; certbot certonly \(villeparisis"):
+        t.issue_all(two_sets(), run)
+    assert seen == ["participation.villeparisis.fr", ZONE]
+
+
 def test_deploy_argv_runs_hook_on_current_lineage():
-    acme = Acme(True, "https://acme.example/dir", "a@b.fr", (ZONE,), ZONE)
-    argv = t.deploy_argv(acme)
+    argv = t.deploy_argv(CertSet(ZONE, (ZONE,)))
     assert argv[-3:] == ["deploy", "--lineage", f"/etc/letsencrypt/live/{ZONE}"]
     assert argv[0] == "/usr/bin/python3" and argv[1] == "-I"
 
 
 def test_renew_argv_force_adds_force_renewal():
-    acme = Acme(True, "https://acme.example/dir", "a@b.fr", (ZONE,), ZONE)
+    acme = two_sets()
     assert "--force-renewal" in t.renew_argv(acme, True)
     assert "--force-renewal" not in t.renew_argv(acme, False)
+
+
+def test_renew_argv_no_lineage_renews_every_one_named_lineage_only_that():
+    acme = two_sets()
+    assert "--cert-name" not in t.renew_argv(acme, False)
+    argv = t.renew_argv(acme, False, ZONE)
+    assert argv[argv.index("--cert-name") + 1] == ZONE
+
+
+def test_renew_argv_unknown_lineage_raises_naming_the_sets():
+    with pytest.raises(t.AcmeError, match="no certificate set named 'x'.*participation"):
+        t.renew_argv(two_sets(), False, "x")
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 the ops host's certbot hooks (push over SSH, incident record on failure). Issue 14, R-INC-4."""
 from __future__ import annotations
 
+import io
 import json
 import stat
 import sys
@@ -76,11 +77,95 @@ def test_install_nginx_test_fails_restores_previous_pair(monkeypatch, pair, live
     assert (cert.read_text(), key.read_text()) == before
 
 
-def test_install_main_bad_input_exits_1_naming_input(monkeypatch, capsys, live):
+def stdin(monkeypatch, data: bytes) -> None:
+    monkeypatch.setattr(sys, "stdin", type("S", (), {"buffer": io.BytesIO(data)})())
+
+
+def config(tmp_path: Path, live, probes=()) -> Path:
+    path = tmp_path / "lineages.json"
+    path.write_text(json.dumps({"lineages": {"villeparisis.fr": {
+        "names": list(NAMES), "cert": str(live[0]), "key": str(live[1]),
+        "probes": [list(p) for p in probes]}}}))
+    return path
+
+
+def test_install_main_bad_input_exits_1_naming_input(monkeypatch, capsys, live, tmp_path):
     fake_run(monkeypatch)
-    monkeypatch.setattr(sys, "stdin", type("S", (), {"buffer": __import__("io").BytesIO(b"{")})())
-    assert install.main(["--cert", str(live[0]), "--key", str(live[1])]) == 1
+    stdin(monkeypatch, b"{")
+    assert install.main(["--config", str(config(tmp_path, live))]) == 1
     assert json.loads(capsys.readouterr().out)["errors"][0].startswith("input:")
+
+
+def test_install_main_lineage_not_configured_refused_nothing_written(monkeypatch, capsys, live,
+                                                                     tmp_path, pair):
+    calls = fake_run(monkeypatch)
+    before = live[0].read_text()
+    stdin(monkeypatch, json.dumps({"lineage": "../../etc", "fullchain": pair[0],
+                                   "privkey": pair[1]}).encode())
+    assert install.main(["--config", str(config(tmp_path, live))]) == 1
+    assert "is not a lineage name" in json.loads(capsys.readouterr().out)["errors"][0]
+    stdin(monkeypatch, json.dumps({"lineage": "other.fr", "fullchain": pair[0],
+                                   "privkey": pair[1]}).encode())
+    assert install.main(["--config", str(config(tmp_path, live))]) == 1
+    assert "not one this proxy serves (villeparisis.fr)" in \
+        json.loads(capsys.readouterr().out)["errors"][0]
+    assert live[0].read_text() == before and calls == []
+
+
+def test_install_main_configured_lineage_installed_at_its_paths(monkeypatch, capsys, live,
+                                                                tmp_path, pair):
+    fake_run(monkeypatch)
+    stdin(monkeypatch, json.dumps({"lineage": "villeparisis.fr", "fullchain": pair[0],
+                                   "privkey": pair[1]}).encode())
+    assert install.main(["--config", str(config(tmp_path, live))]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["ok"] and out["lineage"] == "villeparisis.fr"
+    assert live[0].read_text() == pair[0] and live[1].read_text() == pair[1]
+
+
+def test_install_certificate_missing_a_set_name_refused(monkeypatch, live, tmp_path):
+    calls = fake_run(monkeypatch)
+    d = tls.issue(tmp_path / "ca4", "prod", ("villeparisis.fr",))
+    result = install.install((d / "fullchain.pem").read_text(), (d / "privkey.pem").read_text(),
+                             str(live[0]), str(live[1]), names=NAMES)
+    assert not result["ok"] and "does not carry *.villeparisis.fr" in result["errors"][0]
+    assert calls == []
+
+
+def test_install_new_serial_served_after_reload_ok_with_wait(monkeypatch, pair, live):
+    fake_run(monkeypatch)
+    answers = iter(["old", "old"])
+    serial = install.check_pair(*pair)[0]
+    result = install.install(pair[0], pair[1], str(live[0]), str(live[1]), NAMES,
+                             probes=[("192.0.2.1", "villeparisis.fr")], within=5,
+                             probe=lambda ip, name: next(answers, serial))
+    assert result["ok"] and result["served_after"] is not None
+
+
+def test_install_new_serial_never_served_fails_restores_and_reloads(monkeypatch, pair, live):
+    calls = fake_run(monkeypatch)
+    before = live[0].read_text(), live[1].read_text()
+    result = install.install(pair[0], pair[1], str(live[0]), str(live[1]), NAMES,
+                             probes=[("192.0.2.1", "villeparisis.fr")], within=0.3,
+                             probe=lambda ip, name: "0abc")
+    assert not result["ok"] and result["kept"] == "previous"
+    assert "does not serve serial" in result["errors"][0] and "0abc" in result["errors"][0]
+    assert (live[0].read_text(), live[1].read_text()) == before
+    assert calls[-1] == ["systemctl", "reload", "nginx.service"] and len(calls) == 3
+
+
+def test_wait_served_every_probe_must_match_bounded():
+    now = [0.0]
+    seen: list[tuple[str, str]] = []
+
+    def probe(ip: str, name: str) -> str:
+        seen.append((ip, name))
+        return "new" if ip == "a" else "old"
+    errors, waited = install.wait_served([("a", "x"), ("b", "y")], "new", within=2,
+                                         probe=probe, clock=lambda: now[0],
+                                         sleep=lambda s: now.__setitem__(0, now[0] + s))
+    assert waited == 2 and len(errors) == 1 and "on b for y" in errors[0]
+    assert seen.count(("a", "x")) == 1  # served once: not probed again
 
 
 def fake_ssh(tmp_path: Path, monkeypatch, answer: str, rc: int) -> Path:
@@ -108,7 +193,8 @@ def test_deploy_ok_sends_pair_on_stdin_and_writes_status(tmp_path, monkeypatch, 
     rc = deploy_hook.deploy(str(lineage(tmp_path, pair)), "cfg", str(status), str(RECEIVER),
                             str(log))
     assert rc == 0
-    assert json.loads(seen.read_text()) == {"fullchain": pair[0], "privkey": pair[1]}
+    assert json.loads(seen.read_text()) == {"lineage": "villeparisis.fr",
+                                            "fullchain": pair[0], "privkey": pair[1]}
     assert json.loads(status.read_text())["serial"] == "ab"
     assert not log.exists()
 

@@ -41,8 +41,9 @@ def files(d) -> dict[str, File]:
 
 
 def test_acme_disabled_ops_nothing_proxy_deploy_access_absent(prod: Inventory):
-    assert role.acme_ops(ctx(prod, "ops")).resources == ()
-    proxy_res = role.acme_proxy(ctx(prod, "proxy")).resources
+    off = with_acme(prod, {"enabled": False})
+    assert role.acme_ops(ctx(off, "ops")).resources == ()
+    proxy_res = role.acme_proxy(ctx(off, "proxy")).resources
     assert {type(r).__name__ for r in proxy_res} == {"Absent"}
     assert {r.path for r in proxy_res} == {f"/etc/ssh/auth_principals/{c.PROXY_USER}",
                                            "/etc/sudoers.d/hosting-acme"}
@@ -97,7 +98,8 @@ def test_acme_ops_ssh_config_certificate_only_to_proxy(prod: Inventory):
 def test_acme_proxy_forced_command_same_in_principals_and_sudoers(prod: Inventory):
     inv = with_acme(prod, ON)
     f = files(role.acme_proxy(ctx(inv, "proxy")))
-    command = role.install_command(inv.tls.certificate, inv.tls.key)
+    command = role.install_command()
+    assert command.endswith(f"--config {c.PROXY_LINEAGES}")
     principals = str(f[f"/etc/ssh/auth_principals/{c.PROXY_USER}"].content)
     assert principals == f'restrict,command="{command}" {c.PRINCIPAL}\n'
     sudoers = str(f["/etc/sudoers.d/hosting-acme"].content)
@@ -115,13 +117,55 @@ def test_acme_proxy_sudoers_passes_visudo(prod: Inventory, tmp_path: Path):
     assert subprocess.run([visudo, "-cqf", str(path)], check=False).returncode == 0
 
 
-def test_proxy_role_acme_on_installs_fallback_create_only(prod: Inventory, tmp_path: Path):
+TWO = {**ON, "certificates": [{"names": ["participation.villeparisis.fr"]},
+                              {"names": ["villeparisis.fr", "*.villeparisis.fr"]}]}
+
+
+def test_acme_proxy_lineages_file_lists_each_set(prod: Inventory):
+    f = files(role.acme_proxy(ctx(with_acme(prod, TWO), "proxy")))
+    doc = json.loads(str(f[c.PROXY_LINEAGES].content))
+    assert sorted(doc["lineages"]) == ["participation.villeparisis.fr", "villeparisis.fr"]
+    assert f[c.PROXY_LINEAGES].mode == 0o644
+
+
+def test_cli_ini_rsa_key_type_renders_rsa_size_not_curve(prod: Inventory):
+    inv = with_acme(prod, {**ON, "key_type": "rsa", "rsa_key_size": 3072})
+    ini = str(files(role.acme_ops(ctx(inv, "ops")))[c.CLI_INI].content)
+    assert "key-type = rsa\nrsa-key-size = 3072\n" in ini and "elliptic-curve" not in ini
+
+
+def test_proxy_role_acme_on_each_site_served_its_lineage_seeded_from_fallback(
+        prod: Inventory, tmp_path: Path):
     source = tls.issue(tmp_path, "prod", ("*.villeparisis.fr", "villeparisis.fr"))
-    off = files(proxy(ctx(with_acme(prod, None, source), "proxy")))
-    on = files(proxy(ctx(with_acme(prod, ON, source), "proxy")))
-    key = prod.tls.key
-    assert not off[key].create_only and not off[prod.tls.certificate].create_only
-    assert on[key].create_only and on[prod.tls.certificate].create_only
+    d = proxy(ctx(with_acme(prod, TWO, source), "proxy"))
+    f = files(d)
+    # The uploaded/lab pair stays where it is, rewritten by deploys (ACME never writes it).
+    assert not f[prod.tls.key].create_only and not f[prod.tls.certificate].create_only
+    conf = str(f["/etc/nginx/nginx.conf"].content)
+    for lineage, domain in (("participation.villeparisis.fr", "participation.villeparisis.fr"),
+                            ("villeparisis.fr", "villeparisis.fr www.villeparisis.fr")):
+        block = conf[conf.rindex(f"server_name {domain};"):]  # the :443 server
+        block = block[:block.index("}")]
+        assert f"ssl_certificate {c.PROXY_CERT_DIR}/{lineage}/fullchain.pem;" in block
+        assert f"ssl_certificate_key {c.PROXY_CERT_DIR}/{lineage}/privkey.pem;" in block
+    assert f"ssl_certificate {prod.tls.certificate};" in conf  # http level: the fallback
+    seeds = [r for r in d.resources if isinstance(r, Check) and r.name.startswith("acme-")]
+    by_name = {r.name: r for r in seeds}
+    assert set(by_name) == {"acme-fallback-participation.villeparisis.fr",
+                            "acme-fallback-villeparisis.fr"}
+    assert f"cp {prod.tls.key} {c.PROXY_CERT_DIR}/villeparisis.fr/privkey.pem.new" in \
+        by_name["acme-fallback-villeparisis.fr"].apply[2]
+    keys = [i for i, r in enumerate(d.resources) if getattr(r, "path", "") == prod.tls.key]
+    conf_at = [i for i, r in enumerate(d.resources)
+               if getattr(r, "path", "") == "/etc/nginx/nginx.conf"]
+    assert keys[0] < d.resources.index(seeds[0]) < conf_at[0]
+
+
+def test_proxy_role_acme_off_no_site_certificate_no_seed(prod: Inventory, tmp_path: Path):
+    source = tls.issue(tmp_path, "prod", ("*.villeparisis.fr", "villeparisis.fr"))
+    d = proxy(ctx(with_acme(prod, {"enabled": False}, source), "proxy"))
+    assert c.PROXY_CERT_DIR not in str(files(d)["/etc/nginx/nginx.conf"].content)
+    assert not [r for r in d.resources if isinstance(r, Check) and r.name.startswith("acme-")]
 
 
 def test_registry_acme_on_adds_certbot_to_ops_only(prod: Inventory):
