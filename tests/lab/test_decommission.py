@@ -157,7 +157,9 @@ test -z "$(mariadb --protocol=socket -N -e "SHOW DATABASES LIKE '{site['database
 
     # The model change, applied to the lab as `pulumi up` would to OVH: the web host goes,
     # the inventory is the one the command converged the proxy and ops to.
-    stack = tmp_path / "Pulumi.prod.yaml"
+    # In the lab's state directory, not tmp_path: the lab's saved configuration names it, and
+    # the teardown tests' `python -m lab up` read it after this test.
+    stack = lab.lab.cfg.state_dir / f"Pulumi.without-{GONE}.yaml"
     stack.write_text(model_without(lab.lab.cfg.stack_file.read_text(), GONE))
     lab.lab = Lab(dataclasses.replace(lab.lab.cfg, stack_file=stack))
     up = lab.lab.up()
