@@ -26,9 +26,10 @@ TEST_PRIVATE_CIDR = os.environ.get("LAB_TEST_PRIVATE_CIDR", "10.79.0.0/24")
 
 def lab_test_config(**overrides: Any) -> LabConfig:
     values: dict[str, Any] = dict(
-        prefix=TEST_PREFIX, state_dir=STATE_ROOT / TEST_PREFIX,
-        public_cidr=TEST_PUBLIC_CIDR, private_cidr=TEST_PRIVATE_CIDR)
+        prefix=TEST_PREFIX, public_cidr=TEST_PUBLIC_CIDR, private_cidr=TEST_PRIVATE_CIDR)
     values.update(overrides)
+    # A second lab (another prefix) must never share the first one's state directory.
+    values.setdefault("state_dir", STATE_ROOT / values["prefix"])
     return LabConfig(**values)
 
 

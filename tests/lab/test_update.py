@@ -38,7 +38,9 @@ from .test_web_support import FIXTURE, deploy, release
 pytestmark = pytest.mark.lab
 SITE = "villeparisis"
 PREPROD = dict(
-    prefix=os.environ.get("LAB_TEST_PREPROD_PREFIX", TEST_PREFIX[:8] + "p"),
+    # Not the session lab's prefix followed by more letters: every name of one lab must
+    # not start with the other's prefix.
+    prefix=os.environ.get("LAB_TEST_PREPROD_PREFIX", "pre" + TEST_PREFIX[:6]),
     public_cidr=os.environ.get("LAB_TEST_PREPROD_PUBLIC_CIDR", "198.51.100.0/26"),
     private_cidr=os.environ.get("LAB_TEST_PREPROD_PRIVATE_CIDR", "10.80.0.0/24"))
 PROD_EMAILS = ("alice.martin@villeparisis.fr", "bruno.petit@example.com",
@@ -127,8 +129,9 @@ def update(prod: LabSession, pre: LabSession, tree: Path, tmp_path: Path, **kw):
 
 def test_update_good_ships_one_artifact_to_preprod_then_prod(prod, preprod, tmp_path):
     # The prod site as visitors left it: its personal data seeded by a first visit.
-    prod.root_exec(web_host(prod), ["curl", "-sS", "-o", "/dev/null", "-H",
-                                    f"Host: {domain(prod)}", "http://127.0.0.1/"])
+    page = prod.root_exec(web_host(prod), ["curl", "-sS", "-H", f"Host: {domain(prod)}",
+                                           "http://127.0.0.1/"]).stdout
+    assert '"site":"villeparisis"' in page, page
     assert "alice.martin@villeparisis.fr" in sql(
         prod, web_host(prod), f"SELECT email FROM {SITE}.hosting_fixture_people")
     before, version = live_release(prod), schema(prod)
