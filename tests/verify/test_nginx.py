@@ -312,17 +312,56 @@ def test_nginx_12_ciphers_mozilla_intermediate_no_session_tickets(conf, host_ent
     _fails(problems)
 
 
+def _covers(pattern: str, name: str) -> bool:
+    if pattern.startswith("*."):
+        head, _, rest = name.partition(".")
+        return bool(head) and rest == pattern[2:]
+    return pattern == name
+
+
+def acme_pair(inventory: dict[str, Any], site: dict[str, Any]) -> tuple[str, str] | None:
+    """docs/tls.md, written again here: with `acme.enabled`, the first certificate set whose
+    names cover all the site's names (none listed: one set, the sites' common parent domain
+    and its wildcard, named after it) is served from /etc/ssl/hosting/acme/<lineage>/."""
+    acme = inventory.get("acme") or {}
+    if not acme.get("enabled"):
+        return None
+    sets = acme.get("certificates")
+    if not sets:
+        labels = [n.split(".")[::-1] for s in inventory["sites"]
+                  for n in (s["domain"], *s["aliases"])]
+        common = []
+        for parts in zip(*labels, strict=False):
+            if len(set(parts)) != 1:
+                break
+            common.append(parts[0])
+        parent = ".".join(reversed(common))
+        sets = [{"name": parent, "names": [parent, f"*.{parent}"]}]
+    for cert in sets:
+        if all(any(_covers(p, n) for p in cert["names"])
+               for n in (site["domain"], *site["aliases"])):
+            lineage = cert.get("name") or cert["names"][0].removeprefix("*.")
+            return (f"/etc/ssl/hosting/acme/{lineage}/fullchain.pem",
+                    f"/etc/ssl/hosting/acme/{lineage}/privkey.pem")
+    return None
+
+
 @pytest.mark.roles("proxy")
 def test_proxy_certificate_is_the_inventorys_and_its_key_root_only(host, conf, host_entry,
                                                                     inventory):
     # R-SCOPE-2 / R-GDPR-2: the wildcard certificate where the model puts it; its key 0600.
+    # With ACME on (issue 14) a site covered by a certificate set is served its lineage's pair.
     tls = inventory["tls"]
+    keys = {tls["key"]}
     for site in sites_of(host_entry, inventory):
+        want = acme_pair(inventory, site) or (tls["certificate"], tls["key"])
+        keys.add(want[1])
         levels = [nc.http(conf), site_server(conf, site, 443)]
         assert (nc.value(levels, "ssl_certificate"), nc.value(levels, "ssl_certificate_key")) \
-            == (tls["certificate"], tls["key"]), site["name"]
-    key = host.file(tls["key"])
-    assert key.user == "root" and key.mode & 0o077 == 0
+            == want, site["name"]
+    for path in sorted(keys):
+        key = host.file(path)
+        assert key.user == "root" and key.mode & 0o077 == 0, path
 
 
 @pytest.mark.roles("proxy")
