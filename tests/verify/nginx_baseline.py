@@ -25,9 +25,11 @@ DEFAULTS = {"client_body_buffer_size": "16k", "client_header_buffer_size": "1k",
 MAX_BODY_BUFFER = 16 * 1024
 MAX_HEADER_BUFFER = 1024
 MAX_LARGE_HEADER_BUFFERS = (4, 8 * 1024)
-# nginx-14: methods no site needs and that only help an attacker (TRACE echoes the request,
-# cookies included: cross-site tracing). Drupal itself needs GET/HEAD/POST and its REST and
-# JSON:API modules PUT/PATCH/DELETE/OPTIONS, so those stay Drupal's business.
+# nginx-14 "Disable insecure HTTP-methods" (dev-sec: only GET|HEAD|POST): Drupal needs GET,
+# HEAD, POST, and its REST and JSON:API modules PUT/PATCH/DELETE/OPTIONS, so those stay; any
+# other method must be refused by nginx before PHP: probed with TRACE (echoes the request,
+# cookies included: cross-site tracing) and TRACK (IIS's twin, which nginx does not know: it
+# reached Drupal and got the front page, 200, until the web role refused unknown methods).
 REFUSED_METHODS = ("TRACE", "TRACK")
 NGINX_ERROR_PAGE = "<center>nginx</center>"
 
