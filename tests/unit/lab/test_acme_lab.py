@@ -70,3 +70,30 @@ def test_apply_with_bundle_points_client_ca_at_it(prod: Inventory, tmp_path: Pat
     acme.apply(doc, tmp_path)
     assert doc["tls"]["source"]["client_ca"] == str(bundle)
     assert bundle.read_text().count("BEGIN CERTIFICATE") == 2
+
+
+def test_lab_inventory_switch_on_stack_sets_on_pebble_off_no_section(monkeypatch, tmp_path):
+    """LAB_ACME=1: the lab's inventory keeps Pulumi.prod.yaml's acme sets, on pebble's
+    directory; off: no acme section at all (never the stack's real directory from the lab)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from lab.config import REPO_ROOT, LabConfig
+    from lab.inventory import inventory_document
+    from lab.plan import make_plan
+    from model import load_stack
+
+    def ca_public() -> str:
+        return ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    cfg = LabConfig(prefix="unit", state_dir=tmp_path, stack_file=REPO_ROOT / "Pulumi.prod.yaml")
+    plan = make_plan(cfg, ca_public(), ca_public())
+    fps = {h.name: "SHA256:" + "A" * 43 for h in plan.hosts}
+    monkeypatch.setenv("LAB_ACME", "1")
+    typed = c.acme(Inventory.from_doc(inventory_document(plan, fps)))
+    stack = load_stack(REPO_ROOT / "Pulumi.prod.yaml").acme
+    assert typed is not None and stack is not None
+    assert typed.directory == acme.DIRECTORY and typed.lab
+    assert [x.names for x in typed.certificates] == [x.names for x in stack.certificates]
+    monkeypatch.setenv("LAB_ACME", "0")
+    assert "acme" not in inventory_document(plan, fps)
