@@ -98,13 +98,10 @@ CLAUSES: dict[str, Checks | Manual | NotApplicable] = {
     "R-BKP-6": Checks((c.oldest,)),
     "R-BKP-7": Checks((c.offsite,)),
     "R-BKP-8": Checks((c.content,)),
-    "R-MNT-1": Manual("how long a release keeps a site in maintenance is measured per release, "
-                      "not a state the platform is in",
-                      "the release records (`fab web.release` output, the incident record for "
-                      "failed ones) and the figures in docs/web-tier.md"),
-    "R-MNT-2": Manual("qualifying an update on preprod before prod is a procedure",
-                      "that each production release's version was released on preprod first "
-                      "(the release metrics of both environments)"),
+    "R-MNT-1": Checks((c.update_window,),
+                      "a `fab web.release` outside `fab update` is timed in its own record "
+                      "(`fab web.status`), not graded here"),
+    "R-MNT-2": Checks((c.update_qualified,)),
     "R-MNT-3": Checks((c.versions,),
                       "Drupal's own version is the codebase's (composer.lock), not the host's"),
     "R-INC-1": Checks((c.restores,)),

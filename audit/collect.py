@@ -30,8 +30,8 @@ from roles.backup.layout import RUNNER_DIR, BackupLayout
 from roles.web.layout import SiteLayout
 
 TIMEOUT = 120
-COLLECTORS = ("hosts", "backups", "backup_status", "restores", "monitoring", "incidents", "ca",
-              "tls", "verify", "stacks")
+COLLECTORS = ("hosts", "backups", "backup_status", "restores", "monitoring", "incidents",
+              "updates", "ca", "tls", "verify", "stacks")
 
 
 def timed(fn: Callable[[], Any]) -> Fact:
@@ -269,6 +269,14 @@ def incidents(inv: Inventory, access: Any) -> list[dict[str, Any]]:
     from tasks.incident_record import read_incidents
 
     return read_incidents(inv, access)
+
+
+def updates(inv: Inventory, access: Any) -> list[dict[str, Any]]:
+    """`fab update`'s log on ops (issue 15): one record per update run."""
+    from roles.monitoring.incidents import UPDATE_LOG
+    from tasks.incident_record import read_incidents
+
+    return read_incidents(inv, access, UPDATE_LOG)
 
 
 def ca_register(ca_dir: Path) -> dict[str, Any]:

@@ -86,6 +86,7 @@ def gather(inv: Any, access: Any, creds: Any, out: Path, skip: Iterable[str] = (
         "restores": lambda: collect.restores(inv, access),
         "monitoring": lambda: collect.monitoring(inv, access),
         "incidents": lambda: collect.incidents(inv, access),
+        "updates": lambda: collect.updates(inv, access),
         "ca": lambda: collect.ca_register(creds.ca_dir),
         "tls": lambda: collect.tls(inv),
         "stacks": collect.stacks,

@@ -54,10 +54,14 @@ from audit.checks.hosts import (  # noqa: F401
 )
 from audit.checks.operations import (  # noqa: F401
     MONITORED,
+    UPDATE_EVERY_DAYS,
+    UPDATE_WINDOW_MAX,
     alert_rules,
     incidents,
     monitoring,
     restores,
+    update_qualified,
+    update_window,
     verify_cases,
 )
 from audit.checks.platform import (  # noqa: F401

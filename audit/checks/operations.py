@@ -1,9 +1,14 @@
-"""Checks on how the platform is run: restore drills, monitoring, incidents, and the verify
-suite's own results."""
+"""Checks on how the platform is run: restore drills, monitoring, incidents, updates, and the
+verify suite's own results."""
 from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
 
 from audit.checks.common import (
     Context,
+    age_text,
+    parse_time,
     unavailable,
 )
 from audit.report import Evidence, cut
@@ -79,6 +84,70 @@ def incidents(ctx: Context) -> list[Evidence]:
                      f"incident record on ops readable: {len(recs)} record(s) {kinds}"
                      + (f"; last {last.get('time') or last.get('started')} {last.get('kind')} "
                         f"{last.get('status')}" if last else ""))]
+
+
+# ---- updates (fab update's log on ops, issue 15) ---------------------------------------------
+
+UPDATE_WINDOW_MAX = 60.0  # seconds in maintenance an update may cost (R-MNT-1: "brief")
+UPDATE_EVERY_DAYS = 92  # a quarter without an update that reached prod is not "regular"
+
+
+def _live_updates(ctx: Context, check: str) -> tuple[dict[str, list[dict[str, Any]]],
+                                                      list[Evidence]]:
+    """{site: its update records that went live}, and `manual` items for the sites that have
+    none (or every site, when the log could not be read)."""
+    f = ctx.fact("updates")
+    if not f.ok:
+        return {}, [unavailable(check, f, "the update log on ops")]
+    out: dict[str, list[dict[str, Any]]] = {}
+    missing = []
+    for s in ctx.inv.sites:
+        recs = [r for r in f.data if r.get("site") == s.name and r.get("kind") == "update"]
+        live = [r for r in recs if r.get("result") == "live"]
+        if live:
+            out[s.name] = live
+        else:
+            missing.append(Evidence(check, "manual", f"{s.name}: no `fab update` has reached "
+                                    f"prod yet ({len(recs)} run(s) recorded, none live)"))
+    return out, missing
+
+
+def update_qualified(ctx: Context) -> list[Evidence]:
+    """R-MNT-2: every update that reached prod was qualified on preprod, the last one recent."""
+    live, out = _live_updates(ctx, "updates.qualified")
+    for site, recs in live.items():
+        unqualified = [r for r in recs if r.get("qualification") != "passed"]
+        last = recs[-1]
+        age = ctx.now - parse_time(last.get("time") or last.get("started") or "")
+        if unqualified:
+            out.append(Evidence("updates.qualified", "fail", f"{site}: {len(unqualified)} "
+                                "update(s) reached prod without a passed qualification"))
+        elif age > timedelta(days=UPDATE_EVERY_DAYS):
+            out.append(Evidence("updates.qualified", "fail", f"{site}: last update live "
+                                f"{age_text(parse_time(last['time']), ctx.now)} ago (more than "
+                                f"{UPDATE_EVERY_DAYS} days)"))
+        else:
+            out.append(Evidence("updates.qualified", "pass", f"{site}: {len(recs)} update(s) "
+                                f"live, each qualified on preprod first; last {last.get('ref')} "
+                                f"(artifact {str(last.get('artifact'))[:12]}) "
+                                f"{age_text(parse_time(last['time']), ctx.now)} ago"))
+    return out
+
+
+def update_window(ctx: Context) -> list[Evidence]:
+    """R-MNT-1: the maintenance window each update cost on prod, measured by the host."""
+    live, out = _live_updates(ctx, "updates.window")
+    for site, recs in live.items():
+        windows = [float(r["maintenance_seconds"]) for r in recs
+                   if r.get("maintenance_seconds") is not None]
+        if not windows:
+            out.append(Evidence("updates.window", "manual", f"{site}: no window measured"))
+            continue
+        worst = max(windows)
+        out.append(Evidence("updates.window", "fail" if worst > UPDATE_WINDOW_MAX else "pass",
+                            f"{site}: longest maintenance window {worst:.1f} s over "
+                            f"{len(windows)} update(s) (limit {UPDATE_WINDOW_MAX:.0f} s)"))
+    return out
 
 
 # ---- the verify suite ---------------------------------------------------------------------

@@ -53,12 +53,13 @@ def test_grade_no_collector_ran_every_live_row_manual_none_crashes(prod) -> None
     """Each collector absent (no monitoring, hosts unreachable...): manual with the reason."""
     facts = {n: Fact(False, error=f"{n} is down") for n in
              ("hosts", "backups", "backup_status", "restores", "monitoring", "incidents",
-              "ca", "tls", "verify", "stacks")}
+              "updates", "ca", "tls", "verify", "stacks")}
     rows = {r.id: r for r in grade(load(), Context(facts, prod, datetime.now(UTC)))}
     assert len(rows) == 34
     assert rows["R-HOST-4"].status == "manual"
     assert "monitoring on ops could not be read: monitoring is down" in rows["R-HOST-4"].reason
     assert rows["R-BKP-1"].status == "manual" and rows["R-INC-3"].status == "manual"
+    assert rows["R-MNT-2"].status == "manual" and "update log" in rows["R-MNT-2"].reason
     # Read from the inventory alone: still graded.
     assert rows["R-GDPR-7"].status == "pass" and rows["R-HOST-2"].status == "manual"
     assert not [r.id for r in rows.values() if r.status == "fail"]
