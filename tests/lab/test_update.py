@@ -20,10 +20,13 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from audit import checks as c
+from audit.checks import Context, Fact
 from lab.config import REPO_ROOT
 from lab.testing import TEST_PREFIX, LabSession, lab_session, lab_test_config
 from roles.monitoring.incidents import UPDATE_LOG
@@ -166,6 +169,11 @@ def test_update_good_ships_one_artifact_to_preprod_then_prod(prod, preprod, tmp_
     with connected("lab", str(prod.inventory_path)) as (inv, connect):
         logged = read_incidents(inv, ByName(connect), UPDATE_LOG)
     assert logged[-1]["artifact"] == sha and logged[-1]["result"] == "live"
+    # ... which the audit grades R-MNT-1 and R-MNT-2 from (the other site has none: manual).
+    ctx = Context({"updates": Fact(True, logged)}, inv, datetime.now(UTC))
+    for check in (c.update_qualified, c.update_window):
+        graded = {e.saw.split(":")[0]: e.status for e in check(ctx)}
+        assert graded == {SITE: "pass", "participation": "manual"}, check(ctx)
     assert len(list((tmp_path / "reports").glob("update-villeparisis-*.md"))) == 1
 
 
