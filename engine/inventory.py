@@ -21,7 +21,17 @@ from typing import Any
 import localcmd
 from model.inventory import validate_inventory
 from model.parse import default_headers
-from model.types import Acme, AcmeCertificate, Codebase, Drupal, Headers, Php, Tls
+from model.types import (
+    Acme,
+    AcmeCertificate,
+    Codebase,
+    Drupal,
+    Headers,
+    Php,
+    Smoke,
+    Tls,
+    UpdatePolicy,
+)
 
 ENVIRONMENTS = ("lab", "prod", "preprod")
 BACKUP_POLICY_FIELDS = ("timezone", "weekly_day", "local_keep_days", "a_keep_days",
@@ -103,6 +113,8 @@ class Site:
     db_password: SecretRef | None = None  # `secrets.db_password_<name>`: where it lives
     # The browser security policies; an inventory written before them gets the model's.
     headers: Headers = field(default_factory=default_headers)
+    # How `fab update` qualifies it (issue 15); an inventory written before gets the defaults.
+    update: UpdatePolicy = field(default_factory=UpdatePolicy)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -155,7 +167,23 @@ def _site(s: Mapping[str, Any], i: int, secrets: Mapping[str, SecretRef]) -> Sit
                         else ""),
         backup_time=s["backup_time"], db_password=password,
         headers=_typed(Headers, s["headers"], f"{where}.headers") if "headers" in s
-        else default_headers())
+        else default_headers(),
+        update=_update_policy(s["update"], f"{where}.update") if "update" in s
+        else UpdatePolicy())
+
+
+def _update_policy(u: Any, where: str) -> UpdatePolicy:
+    if not isinstance(u, Mapping):
+        raise InventoryError(f"{where}: expected an object, got {u!r}")
+    try:
+        return UpdatePolicy(
+            smoke=tuple(Smoke(str(m["path"]), str(m.get("marker", ""))) for m in u["smoke"]),
+            sanitize=tuple(map(str, u["sanitize"])),
+            sanitize_sql=tuple(map(str, u["sanitize_sql"])),
+            allowed_email_domain=str(u["allowed_email_domain"]),
+            check_command=str(u["check_command"]))
+    except (KeyError, TypeError) as exc:
+        raise InventoryError(f"{where}: {exc!r} missing or malformed") from None
 
 
 _ACME_TYPES = {"enabled": bool, "directory": str, "email": str, "certificates": list,
@@ -212,7 +240,9 @@ class Inventory:
         try:
             validate_inventory(doc)
         except Exception as exc:  # jsonschema.ValidationError: say which field
-            raise InventoryError(f"inventory is invalid: {getattr(exc, 'message', exc)}") from exc
+            where = getattr(exc, "json_path", "$").removeprefix("$").lstrip(".")
+            raise InventoryError(f"inventory is invalid{f' at {where}' if where else ''}: "
+                                 f"{getattr(exc, 'message', exc)}") from exc
         hosts = tuple(Host(h["name"], h["role"], h["region"], h["private_ip"], h["public_ip"],
                            tuple(h["site_ips"]), tuple(h["sites"]), h["host_key_fingerprint"],
                            tuple(h["host_cert_principals"]), h.get("tier"))

@@ -114,6 +114,9 @@ def _site(site: Any, public_ip: str) -> dict[str, Any]:
         "php": dataclasses.asdict(site.php), "drupal": dataclasses.asdict(site.drupal),
         "codebase": dataclasses.asdict(site.codebase), "backup_time": site.backup_time,
         **({"headers": dataclasses.asdict(site.headers)} if site.headers else {}),
+        **({"update": {k: list(v) if isinstance(v, tuple) else v
+                       for k, v in dataclasses.asdict(site.update).items()}}
+           if site.update else {}),
     }
 
 

@@ -32,10 +32,12 @@ from model.types import (
     Ovh,
     Php,
     Site,
+    Smoke,
     Ssh,
     Stack,
     Storage,
     Tls,
+    UpdatePolicy,
 )
 
 NAMESPACE = "hosting"
@@ -212,7 +214,25 @@ def _site(v: _Values, i: int) -> Site:
                           at("codebase", "ref") or "", at("codebase", "sha256") or ""),
         backup_time=at("backup", "time"),
         headers=_headers(at),
+        update=_update(v, i),
     )
+
+
+def _update(v: _Values, i: int) -> UpdatePolicy:
+    """A site's `update:`, each missing key at its default."""
+    def at(*loc: Any) -> Any:
+        return v("sites", i, "update", *loc)
+    smoke = at("smoke")
+    d = UpdatePolicy()
+    return UpdatePolicy(
+        smoke=d.smoke if smoke is None else tuple(
+            Smoke(at("smoke", n, "path"), at("smoke", n, "marker") or "")
+            for n in range(len(smoke))),
+        sanitize=d.sanitize if at("sanitize") is None else v.each(str, "sites", i, "update",
+                                                                  "sanitize"),
+        sanitize_sql=v.each(str, "sites", i, "update", "sanitize_sql"),
+        allowed_email_domain=at("allowed_email_domain") or d.allowed_email_domain,
+        check_command=at("check_command") or "")
 
 
 def _headers_schema() -> dict[str, Any]:

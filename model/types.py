@@ -177,6 +177,24 @@ class Codebase:
 
 
 @dataclass(frozen=True)
+class Smoke:
+    path: str
+    marker: str = ""
+
+
+@dataclass(frozen=True)
+class UpdatePolicy:
+    """How `fab update` qualifies a site (issue 15, docs/updates.md); defaults are
+    model/config.schema.json's, filled in by model.parse."""
+
+    smoke: tuple[Smoke, ...] = (Smoke("/"),)
+    sanitize: tuple[str, ...] = ("drupal",)
+    sanitize_sql: tuple[str, ...] = ()
+    allowed_email_domain: str = "example.invalid"
+    check_command: str = ""
+
+
+@dataclass(frozen=True)
 class Headers:
     """The browser security policies the proxy sends for a site (issue 17); the defaults are
     model/config.schema.json's, filled in by model.parse."""
@@ -200,6 +218,7 @@ class Site:
     codebase: Codebase
     backup_time: str  # "HH:MM" local (backup.timezone)
     headers: Headers | None = None  # model.parse always fills it in
+    update: UpdatePolicy | None = None  # model.parse always fills it in
 
     @property
     def host(self) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 from roles.web.layout import PHP_VERSION
 from roles.web.role import HELPER
 from roles.web.site import WebSite
-from tasks.update_plan import Settings
+from tasks.update_plan import UpdatePolicy
 
 TIMEOUT = 300
 
@@ -105,7 +105,7 @@ def command(conn: Any, site: WebSite, cmd: str) -> tuple[bool, str]:
     return res.exited == 0, f"exit {res.exited}: {tail}"
 
 
-def run_checks(conn: Any, site: WebSite, settings: Settings,
+def run_checks(conn: Any, site: WebSite, settings: UpdatePolicy,
                mark: dict[str, int]) -> list[dict[str, Any]]:
     out = [_timed(f"smoke {s.path}", lambda s=s: smoke(conn, site, s.path, s.marker))
            for s in settings.smoke]

@@ -9,6 +9,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from model.types import Smoke, UpdatePolicy
+
 # Where sanitized addresses point: a reserved domain (RFC 2606) that delivers nowhere.
 ALLOWED_DOMAIN = "example.invalid"
 
@@ -43,22 +45,6 @@ class UpdateInputError(ValueError):
     """Bad input to `fab update`: the message names the option or field."""
 
 
-@dataclass(frozen=True)
-class Smoke:
-    path: str
-    marker: str = ""  # a text the answer must hold; "" = the status is enough
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What `fab update` checks and sanitizes for one site."""
-    smoke: tuple[Smoke, ...] = (Smoke("/"),)
-    sanitize: tuple[str, ...] = ("drupal",)
-    extra_sql: tuple[str, ...] = ()
-    allowed_domain: str = ALLOWED_DOMAIN
-    check_command: str = ""
-
-
 def parse_smoke(values: Iterable[str]) -> tuple[Smoke, ...]:
     """`--smoke PATH[=MARKER]` options."""
     out = []
@@ -71,19 +57,19 @@ def parse_smoke(values: Iterable[str]) -> tuple[Smoke, ...]:
     return tuple(out)
 
 
-def sanitize_steps(settings: Settings) -> list[dict[str, str]]:
+def sanitize_steps(settings: UpdatePolicy) -> list[dict[str, str]]:
     """The steps sent to the preprod host (hw_update.sanitize), `{domain}` filled in."""
     steps: list[dict[str, str]] = []
     for name in settings.sanitize:
         if name not in PROFILES:
             raise UpdateInputError(f"--sanitize {name!r}: one of {', '.join(PROFILES)}")
         steps += [dict(s) for s in PROFILES[name]]
-    for i, statement in enumerate(settings.extra_sql):
+    for i, statement in enumerate(settings.sanitize_sql):
         if not statement.strip():
             raise UpdateInputError(f"--sanitize-sql[{i}]: empty statement")
         steps.append({"sql": statement})  # no table: run once, as given
     for s in steps:
-        s["sql"] = s["sql"].replace("{domain}", settings.allowed_domain)
+        s["sql"] = s["sql"].replace("{domain}", settings.allowed_email_domain)
     return steps
 
 

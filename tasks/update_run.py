@@ -45,7 +45,7 @@ from tasks.export_tasks import ExportTaskError, run_export
 from tasks.incident_record import ByName, now, record_incident
 from tasks.update_plan import (
     Report,
-    Settings,
+    UpdatePolicy,
     after_prod,
     maintenance_seconds,
     promote,
@@ -157,7 +157,7 @@ def fresh_copy(prod: Side, pre: Side, site: WebSite, psite: WebSite, work: Path,
     return out
 
 
-def sanitize(pre: Side, psite: WebSite, settings: Settings) -> dict[str, Any]:
+def sanitize(pre: Side, psite: WebSite, settings: UpdatePolicy) -> dict[str, Any]:
     conn = pre.connect(psite.host)
     updir = conn.run("mktemp -d /tmp/hosting-sanitize.XXXXXXXX", hide=True,
                      in_stream=False).stdout.strip()
@@ -168,7 +168,7 @@ def sanitize(pre: Side, psite: WebSite, settings: Settings) -> dict[str, Any]:
             conn.put(f.name, f"{updir}/steps.json")
         return _sudo_json(conn, [*HELPER, "sanitize", "--database", psite.database,
                                  "--sql-file", f"{updir}/steps.json",
-                                 "--allowed-domain", settings.allowed_domain])
+                                 "--allowed-domain", settings.allowed_email_domain])
     finally:
         conn.run(f"rm -rf {shlex.quote(updir)}", hide=True, warn=True, in_stream=False)
 
@@ -182,7 +182,7 @@ def proxy_flag(side: Side, site: str, on: bool) -> None:
 
 
 # -- 4-7. release and check ------------------------------------------------------------------
-def release_and_check(side: Side, site: WebSite, built: codebase.Built, settings: Settings,
+def release_and_check(side: Side, site: WebSite, built: codebase.Built, settings: UpdatePolicy,
                       report: Report, label: str, emit: Callable[[str], None]
                       ) -> tuple[rel.ReleaseReport | None, list[dict[str, Any]], str]:
     conn = side.connect(site.host)
@@ -198,7 +198,7 @@ def release_and_check(side: Side, site: WebSite, built: codebase.Built, settings
     return done, found, "live"
 
 
-def run_update(prod: Side, pre: Side, site_name: str, ref: str, settings: Settings,
+def run_update(prod: Side, pre: Side, site_name: str, ref: str, settings: UpdatePolicy,
                path: str | None = None, check_only: bool = False, out_dir: Path | None = None,
                emit: Callable[[str], None] = print) -> Report:
     site, psite = sites_of(prod, pre, site_name)
@@ -252,7 +252,7 @@ def _build(prod: Side, site: WebSite, work: Path, ref: str, path: str | None
 
 
 def _qualify(prod: Side, pre: Side, site: WebSite, psite: WebSite, built: codebase.Built,
-             settings: Settings, report: Report, work: Path,
+             settings: UpdatePolicy, report: Report, work: Path,
              emit: Callable[[str], None]) -> None:
     report.outcome = "qualifying"
     proxy_flag(pre, psite.name, True)  # nothing of the copy is served before it is sanitized
@@ -266,7 +266,7 @@ def _qualify(prod: Side, pre: Side, site: WebSite, psite: WebSite, built: codeba
                             "release": done.release if done else None, "checks": found}
 
 
-def _promote(prod: Side, site: WebSite, built: codebase.Built, settings: Settings,
+def _promote(prod: Side, site: WebSite, built: codebase.Built, settings: UpdatePolicy,
              report: Report, emit: Callable[[str], None]) -> None:
     report.outcome = "promoting"
     done, found, result = release_and_check(prod, site, built, settings, report, "prod", emit)

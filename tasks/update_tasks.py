@@ -25,9 +25,8 @@ from tasks.incident_record import ByName, IncidentError, read_incidents
 from tasks.incidents_tasks import select
 from tasks.update_plan import (
     ALLOWED_DOMAIN,
-    Settings,
-    Smoke,
     UpdateInputError,
+    UpdatePolicy,
     parse_smoke,
     render_markdown,
 )
@@ -37,12 +36,18 @@ from tasks.web_tasks import connected
 PREPROD_OF = {"prod": "preprod"}
 
 
-def settings_from(smoke: list[str], sanitize: str, sanitize_sql: list[str],
-                  check_command: str, allowed_domain: str) -> Settings:
+def settings_from(policy: UpdatePolicy, smoke: list[str], sanitize: str,
+                  sanitize_sql: list[str], check_command: str,
+                  allowed_email_domain: str) -> UpdatePolicy:
+    """The site's `update:` of the model, each option given on the command line replacing
+    its key (a pipeline may try a new smoke URL before it lands in the model)."""
     profiles = tuple(p.strip() for p in sanitize.split(",") if p.strip())
-    return Settings(smoke=parse_smoke(smoke) if smoke else (Smoke("/"),),
-                    sanitize=profiles, extra_sql=tuple(sanitize_sql),
-                    allowed_domain=allowed_domain, check_command=check_command)
+    return UpdatePolicy(
+        smoke=parse_smoke(smoke) if smoke else policy.smoke,
+        sanitize=profiles if sanitize else policy.sanitize,
+        sanitize_sql=tuple(sanitize_sql) if sanitize_sql else policy.sanitize_sql,
+        allowed_email_domain=allowed_email_domain or policy.allowed_email_domain,
+        check_command=check_command or policy.check_command)
 
 
 def preprod_of(env: str, preprod_env: str, preprod_inventory: str) -> str:
@@ -63,16 +68,19 @@ def preprod_of(env: str, preprod_env: str, preprod_inventory: str) -> str:
             "env": "lab | prod (default lab)", "check": "stop after the qualification on "
             "preprod (prod untouched)", "path": "ship this local directory (lab, development)",
             "out": "write the report there as JSON and Markdown (default: updates/)",
-            "smoke": "PATH or PATH=MARKER that must answer 200 (repeatable; default /)",
-            "sanitize": "profiles of sanitizing SQL, comma-separated (drupal, fixture)",
+            "smoke": "PATH or PATH=MARKER that must answer 200 (repeatable; default: the "
+                     "site's update.smoke)",
+            "sanitize": "profiles of sanitizing SQL, comma-separated (drupal, fixture; default: "
+                        "the site's update.sanitize)",
             "sanitize-sql": "one more sanitizing statement (repeatable)",
             "check-command": "your own check, run in the live release as the site's user",
-            "allowed-domain": f"the only e-mail domain left after sanitizing ({ALLOWED_DOMAIN})",
+            "allowed-email-domain": "the only e-mail domain left after sanitizing (default: "
+                                    f"the site's, else {ALLOWED_DOMAIN})",
             "preprod-env": "the preprod stack (default: preprod for prod)",
             "preprod-inventory": "the preprod inventory JSON (the lab's second lab)",
             "inventory": "prod's inventory JSON file", "identity": "your key (KEY-cert.pub)"})
 def update(c, site="", ref="", env="lab", check=False, path="", out="updates", smoke=None,
-           sanitize="drupal", sanitize_sql=None, check_command="", allowed_domain=ALLOWED_DOMAIN,
+           sanitize="", sanitize_sql=None, check_command="", allowed_email_domain="",
            preprod_env="", preprod_inventory="", inventory="", identity=""):
     """Qualify REF on a sanitized copy of prod in preprod, then ship it to prod (rollback on
     failure)."""
@@ -81,8 +89,8 @@ def update(c, site="", ref="", env="lab", check=False, path="", out="updates", s
             raise UpdateInputError("--site: required")
         if not ref:
             raise UpdateInputError("--ref: required (a git ref, or `model`)")
-        settings = settings_from(smoke or [], sanitize, sanitize_sql or [], check_command,
-                                 allowed_domain)
+        settings_from(UpdatePolicy(), smoke or [], sanitize, sanitize_sql or [], "",
+                      allowed_email_domain)  # bad options refused before connecting
         penv = preprod_of(env, preprod_env, preprod_inventory)
     except UpdateInputError as exc:
         raise Exit(f"update: {exc}", code=2) from exc
@@ -94,6 +102,12 @@ def update(c, site="", ref="", env="lab", check=False, path="", out="updates", s
                                                                identity))
             except (InventoryError, AccessError) as exc:
                 raise UpdateError(f"preprod ({penv}) is missing or unreachable: {exc}") from exc
+            try:
+                policy = inv.site(site).update
+            except InventoryError as exc:
+                raise UpdateError(f"--site {site!r}: {exc}") from None
+            settings = settings_from(policy, smoke or [], sanitize, sanitize_sql or [],
+                                     check_command, allowed_email_domain)
             report = run_update(Side(env, inv, connect, inventory, identity),
                                 Side(penv, pinv, pconnect, preprod_inventory, identity),
                                 site, ref, settings, path or None, check,

@@ -31,7 +31,7 @@ from lab.config import REPO_ROOT
 from lab.testing import TEST_PREFIX, LabSession, lab_session, lab_test_config
 from roles.monitoring.incidents import UPDATE_LOG
 from tasks.incident_record import ByName, read_incidents
-from tasks.update_plan import Settings, Smoke
+from tasks.update_plan import Smoke, UpdatePolicy
 from tasks.update_run import Side, UpdateError, lock, run_update, unlock
 from tasks.web_tasks import connected
 
@@ -118,8 +118,8 @@ def schema(session: LabSession) -> int:
     return int(out or 0)
 
 
-def settings() -> Settings:
-    return Settings(smoke=(Smoke("/news", "news of villeparisis"),),
+def settings() -> UpdatePolicy:
+    return UpdatePolicy(smoke=(Smoke("/news", "news of villeparisis"),),
                     sanitize=("drupal", "fixture"))
 
 

@@ -250,3 +250,22 @@ def test_from_doc_acme_wrong_type_raises_naming_the_field(prod: Inventory, acme:
 
 def test_acme_absent_is_none(prod: Inventory) -> None:
     assert Inventory.from_doc(_with(prod, lambda d: d.pop("acme"))).acme is None
+
+
+def test_from_doc_site_update_typed_and_absent_one_at_the_defaults(prod: Inventory) -> None:
+    from model.types import Smoke, UpdatePolicy
+
+    assert prod.sites[0].update == UpdatePolicy()  # what model.inventory wrote
+    doc = copy.deepcopy(prod.doc)
+    doc["sites"][0]["update"]["smoke"] = [{"path": "/news", "marker": "news"}]
+    del doc["sites"][1]["update"]  # an inventory written before fab update existed
+    inv = Inventory.from_doc(doc)
+    assert inv.sites[0].update.smoke == (Smoke("/news", "news"),)
+    assert inv.sites[1].update == UpdatePolicy()
+
+
+def test_from_doc_site_update_malformed_names_the_field(prod: Inventory) -> None:
+    doc = copy.deepcopy(prod.doc)
+    doc["sites"][1]["update"] = {"smoke": [{"marker": "x"}]}
+    with pytest.raises(InventoryError, match=r"sites\[1\]\.update"):
+        Inventory.from_doc(doc)

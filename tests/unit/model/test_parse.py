@@ -8,6 +8,7 @@ import pytest
 from model import ConfigErrors, parse_stack
 from model.fields import region_location
 from model.topology import plan_hosts, private_addresses
+from model.types import Smoke
 
 FILE = "Pulumi.prod.yaml"
 
@@ -185,7 +186,13 @@ CASES = [
      "ssh.principals", "no principal may log in to role 'storage'"),
     ("typo-site-key", _set("sites.0.aliasses", []), "sites[0].aliasses",
      "unknown key (typo?); known keys: aliases, backup, codebase, database, domain, drupal, "
-     "headers, host_number, name, php, public_ip"),
+     "headers, host_number, name, php, public_ip, update"),
+    ("update-smoke-path", _set("sites.0.update", {"smoke": [{"path": "news"}]}),
+     "sites[0].update.smoke[0].path", "a path starting with / (URL characters only)"),
+    ("update-profile", _set("sites.1.update", {"sanitize": ["wordpress"]}),
+     "sites[1].update.sanitize[0]", "unknown value 'wordpress'; supported: drupal, fixture"),
+    ("update-domain", _set("sites.0.update", {"allowed_email_domain": "Example"}),
+     "sites[0].update.allowed_email_domain", "a domain name (lowercase)"),
     ("typo-nested-key", _set("sites.0.php.memory_limit", 256), "sites[0].php.memory_limit",
      "unknown key (typo?); known keys: max_execution_seconds, memory_limit_mb, upload_max_mb, "
      "version"),
@@ -394,3 +401,19 @@ def test_parse_stack_site_header_that_could_leave_nginx_quotes_names_the_field(m
         parse_stack(mutated(_set("sites.0.headers", {"content_security_policy": value})), FILE)
     paths = [e.path for e in info.value.errors]
     assert paths == ["sites[0].headers.content_security_policy"], info.value.errors
+
+
+def test_parse_stack_update_missing_policy_defaults(mutated):
+    site = parse_stack(mutated(lambda c: None), FILE).sites[0]
+    assert site.update.smoke == (Smoke("/"),) and site.update.sanitize == ("drupal",)
+    assert site.update.allowed_email_domain == "example.invalid"
+
+
+def test_parse_stack_update_policy_read(mutated):
+    site = parse_stack(mutated(_set("sites.0.update", {
+        "smoke": [{"path": "/news", "marker": "news"}], "sanitize": ["drupal", "fixture"],
+        "sanitize_sql": ["DELETE FROM x"], "check_command": "drush status"})), FILE).sites[0]
+    assert site.update.smoke == (Smoke("/news", "news"),)
+    assert site.update.sanitize == ("drupal", "fixture")
+    assert site.update.sanitize_sql == ("DELETE FROM x",)
+    assert site.update.check_command == "drush status"

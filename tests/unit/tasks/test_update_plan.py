@@ -9,7 +9,7 @@ from tasks import update_plan as up
 
 
 def test_sanitize_steps_default_profile_rewrites_drupal_accounts():
-    steps = up.sanitize_steps(up.Settings())
+    steps = up.sanitize_steps(up.UpdatePolicy())
     users = next(s for s in steps if s.get("table") == "users_field_data")
     assert "CONCAT('user+', uid, '@example.invalid')" in users["sql"]
     assert "pass = NULL" in users["sql"] and "WHERE uid > 0" in users["sql"]
@@ -19,7 +19,8 @@ def test_sanitize_steps_default_profile_rewrites_drupal_accounts():
 
 
 def test_sanitize_steps_fixture_profile_and_domain_filled():
-    steps = up.sanitize_steps(up.Settings(sanitize=("fixture",), allowed_domain="preprod.test"))
+    steps = up.sanitize_steps(up.UpdatePolicy(sanitize=("fixture",),
+                                              allowed_email_domain="preprod.test"))
     assert steps == [{"table": "hosting_fixture_people", "sql": (
         "UPDATE hosting_fixture_people SET name = CONCAT('person', id), "
         "email = CONCAT('person+', id, '@preprod.test'), note = NULL")}]
@@ -27,17 +28,17 @@ def test_sanitize_steps_fixture_profile_and_domain_filled():
 
 def test_sanitize_steps_unknown_profile_names_the_option():
     with pytest.raises(up.UpdateInputError, match="--sanitize 'wordpress'"):
-        up.sanitize_steps(up.Settings(sanitize=("wordpress",)))
+        up.sanitize_steps(up.UpdatePolicy(sanitize=("wordpress",)))
 
 
 def test_sanitize_steps_extra_statement_runs_once():
-    steps = up.sanitize_steps(up.Settings(sanitize=(), extra_sql=("DELETE FROM x",)))
+    steps = up.sanitize_steps(up.UpdatePolicy(sanitize=(), sanitize_sql=("DELETE FROM x",)))
     assert steps == [{"sql": "DELETE FROM x"}]
 
 
 def test_sanitize_steps_empty_extra_statement_refused():
     with pytest.raises(up.UpdateInputError, match=r"--sanitize-sql\[0\]"):
-        up.sanitize_steps(up.Settings(extra_sql=("  ",)))
+        up.sanitize_steps(up.UpdatePolicy(sanitize_sql=("  ",)))
 
 
 def test_parse_smoke_path_and_marker():

@@ -9,7 +9,7 @@ import pytest
 
 from tasks import update_run as ur
 from tasks import update_tasks as ut
-from tasks.update_plan import Smoke, UpdateInputError
+from tasks.update_plan import Smoke, UpdateInputError, UpdatePolicy
 
 SITE = SimpleNamespace(name="villeparisis", codebase={"type": "archive", "url": "https://x/a.tgz",
                                                       "sha256": "0" * 64})
@@ -75,12 +75,23 @@ def test_preprod_of_lab_without_inventory_refused():
         ut.preprod_of("lab", "", "")
 
 
-def test_settings_from_options():
-    s = ut.settings_from(["/news=news"], "drupal, fixture", ["DELETE FROM x"], "true",
+POLICY = UpdatePolicy(smoke=(Smoke("/", "home"),), sanitize=("fixture",),
+                      sanitize_sql=("DELETE FROM y",), allowed_email_domain="model.test",
+                      check_command="true")
+
+
+def test_settings_from_options_replace_the_models_keys():
+    s = ut.settings_from(POLICY, ["/news=news"], "drupal, fixture", ["DELETE FROM x"], "",
                          "preprod.test")
     assert s.smoke == (Smoke("/news", "news"),) and s.sanitize == ("drupal", "fixture")
-    assert s.extra_sql == ("DELETE FROM x",) and s.allowed_domain == "preprod.test"
+    assert s.sanitize_sql == ("DELETE FROM x",) and s.allowed_email_domain == "preprod.test"
+    assert s.check_command == "true"  # not given: the model's
 
 
-def test_settings_from_no_smoke_defaults_to_root():
-    assert ut.settings_from([], "drupal", [], "", "x.invalid").smoke == (Smoke("/"),)
+def test_settings_from_no_option_is_the_models_policy():
+    assert ut.settings_from(POLICY, [], "", [], "", "") == POLICY
+
+
+def test_settings_from_bad_smoke_option_refused():
+    with pytest.raises(UpdateInputError, match="--smoke"):
+        ut.settings_from(POLICY, ["news"], "", [], "", "")
