@@ -84,14 +84,14 @@ def check_pair(chain: str, key: str, names: Sequence[str] = ()) -> tuple[str, st
     return fields.get("serial", "").lower(), fields.get("notAfter", "")
 
 
-def served_serial(ip: str, name: str, timeout: float = 5.0) -> str:
+def served_serial(ip: str, name: str, timeout: float = 5.0, port: int = 443) -> str:
     """The serial of the certificate nginx serves on ip:443 for SNI `name` (not verified:
     compared), in openssl's notation; "" when the handshake fails."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     try:
-        with socket.create_connection((ip, 443), timeout=timeout) as sock, \
+        with socket.create_connection((ip, port), timeout=timeout) as sock, \
                 ctx.wrap_socket(sock, server_hostname=name) as tls:
             der = tls.getpeercert(binary_form=True) or b""
     except (OSError, ssl.SSLError):

@@ -154,6 +154,44 @@ def test_install_new_serial_never_served_fails_restores_and_reloads(monkeypatch,
     assert calls[-1] == ["systemctl", "reload", "nginx.service"] and len(calls) == 3
 
 
+def test_served_serial_real_handshake_matches_check_pair_serial(pair, tmp_path):
+    """The probe's serial (a real TLS handshake, openssl on the DER) is written as the
+    installer's own (check_pair), so "the new serial is served" compares like with like."""
+    import socket
+    import ssl
+    import threading
+    (tmp_path / "c.pem").write_text(pair[0])
+    (tmp_path / "k.pem").write_text(pair[1])
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        try:
+            with ctx.wrap_socket(conn, server_side=True):
+                pass
+        except (OSError, ssl.SSLError):
+            pass
+    worker = threading.Thread(target=serve)
+    worker.start()
+    try:
+        got = install.served_serial("127.0.0.1", "villeparisis.fr", port=port)
+    finally:
+        worker.join(10)
+        server.close()
+    assert got and got == install.check_pair(*pair)[0]
+
+
+def test_served_serial_nothing_listening_returns_empty():
+    import socket
+    s = socket.create_server(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    assert install.served_serial("127.0.0.1", "villeparisis.fr", timeout=2, port=port) == ""
+
+
 def test_wait_served_every_probe_must_match_bounded():
     now = [0.0]
     seen: list[tuple[str, str]] = []
