@@ -1,7 +1,8 @@
 """Installing the sites' certificate on the proxy, whatever obtained it (R-SCOPE-2).
 
 Obtaining is somebody else's job: the lab's CA (lab/tls.py, issued when the lab writes its
-inventory), ACME DNS-01 on ops (a later issue), or a bought certificate uploaded by hand
+inventory), ACME DNS-01 on ops (issue 14: its lineages have files of their own, this pair is
+their fallback), or a bought certificate uploaded by hand
 (DESIGN.md's fallback). Each leaves a PEM chain and key in a directory on the admin's machine
 (fullchain.pem, privkey.pem: certbot's names), named by $HOSTING_TLS_DIR or by the inventory's
 `tls.source.directory`; this module reads them (never writes), checks the pair (key matches,
@@ -80,15 +81,14 @@ def from_directory(path: Path) -> Material:
 
 
 def resources(m: Material, cert_path: str, key_path: str, names: tuple[str, ...],
-              notify: tuple[str, ...], create_only: bool = False) -> list[Resource]:
-    """`create_only`: with ACME on (issue 14) this pair is the fallback, installed only where
-    no certificate is yet; the ACME deploy hook replaces it and a deploy never rolls it back."""
+              notify: tuple[str, ...]) -> list[Resource]:
+    """With ACME on (issue 14) this pair is still installed here by every deploy: it is the
+    fallback, and ACME's lineages live in files of their own (roles/proxy/role.py)."""
     check(m, names)
     dirs = sorted({os.path.dirname(cert_path), os.path.dirname(key_path)})
     return [
         *(Directory(d, 0o755) for d in dirs),
         # The key first: nginx must never see a new certificate with the old key.
-        File(key_path, m.key_pem, 0o600, sensitive=True, notify=notify,
-             create_only=create_only),
-        File(cert_path, m.chain_pem, 0o644, notify=notify, create_only=create_only),
+        File(key_path, m.key_pem, 0o600, sensitive=True, notify=notify),
+        File(cert_path, m.chain_pem, 0o644, notify=notify),
     ]
