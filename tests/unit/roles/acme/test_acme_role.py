@@ -174,3 +174,34 @@ def test_registry_acme_on_adds_certbot_to_ops_only(prod: Inventory):
     web = [r for r in desired(ctx(inv, inv.sites[0].host)).resources
            if getattr(r, "path", "").startswith("/etc/letsencrypt")]
     assert len(ops) == 1 and web == []
+
+
+def test_acme_certificates_seed_copies_fallback_once_never_over_hook_pair(
+        prod: Inventory, tmp_path: Path, monkeypatch):
+    """The fallback seed's own shell commands, run for real on temporary paths: missing pair
+    -> check says WOULD_CHANGE (3), apply copies the uploaded pair (key 0600), check then 0;
+    a pair the hook installed later is never overwritten (the check passes, apply never runs)."""
+    import dataclasses
+    import os
+
+    from roles.proxy.config import proxy_config
+    from roles.proxy.role import acme_certificates
+    monkeypatch.setattr(c, "PROXY_CERT_DIR", str(tmp_path / "acme"))
+    fallback_cert, fallback_key = tmp_path / "tls.pem", tmp_path / "tls.key"
+    fallback_cert.write_text("UPLOADED CERT\n")
+    fallback_key.write_text("UPLOADED KEY\n")
+    inv = with_acme(prod, ON)
+    cfg = dataclasses.replace(proxy_config(inv), certificate=str(fallback_cert),
+                              key=str(fallback_key))
+    new_cfg, resources = acme_certificates(ctx(inv, "proxy"), cfg)
+    seed = next(r for r in resources if isinstance(r, Check))
+    lineage = tmp_path / "acme" / "villeparisis.fr"
+    assert {s.certificate for s in new_cfg.sites} == {str(lineage / "fullchain.pem")}
+    lineage.mkdir(parents=True)
+    assert subprocess.run(seed.check, check=False).returncode == 3
+    assert subprocess.run(seed.apply, check=False).returncode == 0
+    assert (lineage / "privkey.pem").read_text() == "UPLOADED KEY\n"
+    assert os.stat(lineage / "privkey.pem").st_mode & 0o777 == 0o600
+    assert subprocess.run(seed.check, check=False).returncode == 0
+    (lineage / "fullchain.pem").write_text("ACME CERT\n")  # the hook's, later
+    assert subprocess.run(seed.check, check=False).returncode == 0
