@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +19,26 @@ def pulumi_section(env: str, site: str, stack_file: Path) -> dict[str, Any]:
     removals = plan.plan_pulumi(text, site, stack_file.name)
     stack = "prod" if env == "lab" else env
     return {
-        "stack_file": str(stack_file),
+        "stack_file": shown(stack_file),
         "model_diff": plan.model_diff(text, site, stack_file.name),
         "removals": [r.__dict__ for r in removals],
         "commands": [
-            *(" ".join(plan.unprotect_argv(stack, r)) for r in removals if r.protect),
+            *(shlex.join(plan.unprotect_argv(stack, r)) for r in removals if r.protect),
             f"pulumi preview --stack {stack} --diff",
             f"pulumi up --stack {stack}",
             f"fab deploy --env {env}",
         ],
     }
+
+
+def shown(path: Path) -> str:
+    """The stack file as the admin names it: relative to the repository when inside it."""
+    from engine.inventory import REPO
+
+    try:
+        return str(path.resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
 
 
 def _status(ok: bool) -> str:

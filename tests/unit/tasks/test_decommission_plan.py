@@ -127,7 +127,7 @@ def test_report_all_ok_lists_deletions_checks_backups_and_pulumi_steps(tmp_path:
     assert "/srv/participation is absent | ok" in md
     assert "purged on 2026-12-20T03:00:00Z by backup-a's own timer" in md
     assert "-    - name: participation" in md and "vm-web-participation (protected)" in md
-    assert "pulumi state unprotect --stack prod --yes" in md
+    assert "pulumi state unprotect --stack prod --yes 'urn:pulumi:prod::hosting::" in md
     assert not list(tmp_path.glob(".*.tmp"))
 
 

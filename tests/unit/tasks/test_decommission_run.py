@@ -94,3 +94,45 @@ def test_run_decommission_domain_typed_back_runs_the_stages(hosts: dict[str, Any
     assert hosts["staged"] and (tmp_path / "r" / "decommission.md").exists()
     assert set(report.backups) == {"a", "b"}
     assert report.pulumi == {"error": "plan of participation left out"}
+
+
+def stand_in_pulumi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int) -> Path:
+    """A `pulumi` first on PATH that records its arguments (one line per call)."""
+    bin_dir, log = tmp_path / "bin", tmp_path / "pulumi.log"
+    bin_dir.mkdir()
+    script = bin_dir / "pulumi"
+    script.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {log}\n'
+                      f'[ {code} = 0 ] || echo "error: no stack named prod" >&2\nexit {code}\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    return log
+
+
+def protected_report() -> run.Report:
+    r = run.Report("prod", "participation", "participation.villeparisis.fr", "scheduled")
+    urn = "urn:pulumi:prod::hosting::pulumi:pulumi:Stack$openstack:compute/instance:Instance::vm"
+    r.pulumi = {"removals": [{"type": "openstack:compute/instance:Instance", "name": "vm",
+                              "urn": urn, "protect": True},
+                             {"type": "ovh:Domain/zoneRecord:ZoneRecord", "name": "dns",
+                              "urn": urn + "-dns", "protect": False}]}
+    return r
+
+
+def test_unprotect_protected_resources_only_urn_passed_whole(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    log = stand_in_pulumi(tmp_path, monkeypatch, 0)
+    r = protected_report()
+    run.unprotect("prod", r)
+    assert log.read_text().splitlines() == [
+        "state unprotect --stack prod --yes "
+        "urn:pulumi:prod::hosting::pulumi:pulumi:Stack$openstack:compute/instance:Instance::vm"]
+    assert r.stages[-1]["ok"] and "1 resource(s) unprotected" in r.stages[-1]["detail"]
+
+
+def test_unprotect_pulumi_fails_error_reported(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    stand_in_pulumi(tmp_path, monkeypatch, 255)
+    r = protected_report()
+    run.unprotect("prod", r)
+    assert not r.ok and "no stack named prod" in r.stages[-1]["detail"]
