@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -74,12 +75,17 @@ def probers(inventory: dict[str, Any]) -> list[dict[str, Any]]:
 def probes(inventory, host_named) -> dict[str, dict[tuple[str, int], str]]:
     """{prober: {(target private IP, port): reachable | filtered}}, every other host probed."""
     if not _PROBES:
-        for p in probers(inventory):
+        def run(p: dict[str, Any]) -> dict[tuple[str, int], str]:
             targets = [(h["private_ip"], port) for h in inventory["hosts"]
                        if h["name"] != p["name"] for port in PROBE_PORTS]
-            out = host_named(p["name"]).check_output(
-                f"bash -c {shlex.quote(probe_script(targets))}")
-            _PROBES[p["name"]] = parse_probe(out)
+            return parse_probe(host_named(p["name"]).check_output(
+                f"bash -c {shlex.quote(probe_script(targets))}"))
+
+        # One connection per prober: the three wait out their timeouts at the same time.
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            for p, got in zip(probers(inventory), pool.map(run, probers(inventory)),
+                              strict=True):
+                _PROBES[p["name"]] = got
     return _PROBES
 
 
