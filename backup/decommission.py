@@ -253,14 +253,18 @@ def purge_storage(rec: Record) -> None:
     site = rec.site
     unit = f"hosting-backup-rotate-{site}"
     stop_units(rec, [f"{unit}.timer", f"{unit}.service"])
+    schedule = f"{PURGE_DIR}/{site}.json"
     for path in storage_paths(site):
-        rec.remove(path)
+        if path != schedule:
+            rec.remove(path)
     rec.remove_glob(TEXTFILE_DIR, f"hosting_backup_{site}_*.prom")
     user = f"backup-{site}"
     if user_exists(rec, user):
         rec.cmd(f"deleted user {user}", ["userdel", user])
     rec.cmd("reloaded systemd", ["systemctl", "daemon-reload"])
     rec.check(f"no Unix user {user}", not user_exists(rec, user))
+    if rec.ok:  # else the schedule stays: the timer tries again tomorrow (and its unit fails)
+        rec.remove(schedule)
 
 
 def schedule_purge(rec: Record, purge_at: datetime, now: datetime) -> None:
@@ -282,6 +286,9 @@ def schedule_purge(rec: Record, purge_at: datetime, now: datetime) -> None:
         written = False
     rec.check(f"{PURGE_DIR}/{rec.site}.json holds the purge date", written)
     rec.extra["purge_at"] = iso(purge_at)
+    # Its metrics go now (backup.metrics publish withdraws them while the schedule exists): a
+    # site that no longer backs up must not raise BackupStale until its purge.
+    rec.remove_glob(TEXTFILE_DIR, f"hosting_backup_{rec.site}_*.prom")
 
 
 def purge_due(root: Path, now: datetime, run: Runner = run_command) -> list[Record]:

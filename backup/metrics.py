@@ -336,6 +336,11 @@ def publish(site: str, config_dir: str | Path = STORAGE_CONFIG_DIR) -> Path:
     tier, state_dir = config["tier"], config["state_dir"]
     if config.get("site") != site or tier not in ("a", "b"):
         raise ValueError(f"{config_dir}/{site}.json: not the storage config of {site}")
+    if (Path(config_dir) / "purge" / f"{site}.json").exists():
+        # Decommissioned (backup/decommission.py, R-GDPR-8): its backups only wait for their
+        # purge and no longer receive any; no metrics, so no BackupStale for a year.
+        storage_file(site, tier).unlink(missing_ok=True)
+        raise FileNotFoundError(f"{site} is decommissioned: its metrics are withdrawn")
     source = Path(state_dir) / METRICS_FILE
     # Written by the storage user: never follow a link it left there (root reads this).
     fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)

@@ -139,6 +139,8 @@ test -z "$(mariadb --protocol=socket -N -e "SHOW DATABASES LIKE '{site['database
                             / f"{GONE}.json").read_text())
         assert sched["purge_at"] == doc["backups"][tier]["purge_at"]
         assert not (chain.root(host) / f"etc/ssh/auth_principals/backup-{GONE}").exists()
+        assert not (chain.root(host) / "var/lib/prometheus/node-exporter"
+                    / f"hosting_backup_{GONE}_{tier}.prom").exists(), "metrics left: BackupStale"
         timer = sh(chain, host, "systemctl is-enabled hosting-backup-purge.timer")
         assert timer.stdout.strip() == "enabled", timer.stdout + timer.stderr
     due = datetime.fromisoformat(doc["backups"]["a"]["purge_at"].replace("Z", "+00:00"))

@@ -141,3 +141,47 @@ def test_main_bad_site_name_usage_error(capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         d.main(["web", "--site", "../etc", "--database", "x"])
     assert exc.value.code == 2 and "not a site name" in capsys.readouterr().err
+
+
+def test_purge_due_failed_step_keeps_the_schedule_for_tomorrow(tmp_path: Path) -> None:
+    tree(tmp_path, d.storage_paths(SITE)[:-1])
+    when = datetime(2027, 12, 6, 3, tzinfo=UTC)
+    d.schedule_purge(d.Record(SITE, "scheduled", tmp_path), when, when - timedelta(days=366))
+    done = d.purge_due(tmp_path, when, FakeHost([], fail="userdel"))
+    assert not done[0].ok
+    assert (tmp_path / d.PURGE_DIR.lstrip("/") / f"{SITE}.json").exists()
+    assert not (tmp_path / f"srv/backups/{SITE}").exists()
+    again = d.purge_due(tmp_path, when + timedelta(days=1), FakeHost([]))
+    assert again[0].ok and not (tmp_path / d.PURGE_DIR.lstrip("/") / f"{SITE}.json").exists()
+
+
+def test_schedule_purge_withdraws_the_site_metrics_only(tmp_path: Path) -> None:
+    prom = tmp_path / d.TEXTFILE_DIR.lstrip("/")
+    prom.mkdir(parents=True)
+    for name in (f"hosting_backup_{SITE}_a.prom", f"hosting_backup_{OTHER}_a.prom"):
+        (prom / name).write_text("x 1\n")
+    rec = d.Record(SITE, "scheduled", tmp_path)
+    d.schedule_purge(rec, datetime(2027, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC))
+    assert rec.ok and sorted(p.name for p in prom.iterdir()) == [f"hosting_backup_{OTHER}_a.prom"]
+
+
+def test_metrics_publish_decommissioned_site_withdrawn_not_published(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rotation keeps running until the purge (snapshots keep leaving at 365 days), and its
+    ExecStopPost publishes: while a purge is scheduled it withdraws the site's metrics."""
+    from backup import metrics
+
+    monkeypatch.setenv(metrics.ENV_DIR, str(tmp_path / "textfile"))
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / metrics.METRICS_FILE).write_text(
+        f'hosting_backup_snapshots{{site="{SITE}",tier="a"}} 3\n')
+    conf = tmp_path / "conf"
+    (conf / "purge").mkdir(parents=True)
+    (conf / f"{SITE}.json").write_text(json.dumps({"site": SITE, "tier": "a",
+                                                   "state_dir": str(tmp_path / "state")}))
+    assert metrics.main(["publish", "--site", SITE, "--config-dir", str(conf)]) == 0
+    published = tmp_path / "textfile" / f"hosting_backup_{SITE}_a.prom"
+    assert published.exists()
+    (conf / "purge" / f"{SITE}.json").write_text("{}")
+    assert metrics.main(["publish", "--site", SITE, "--config-dir", str(conf)]) == 0
+    assert not published.exists()
