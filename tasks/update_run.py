@@ -181,6 +181,12 @@ def proxy_flag(side: Side, site: str, on: bool) -> None:
     side.connect(side.inv.proxy.name).run(cmd, hide=True, in_stream=False)
 
 
+def cron_timer(side: Side, site: WebSite, on: bool) -> None:
+    unit = f"{site.layout.cron_unit}.timer"
+    side.connect(site.host).run(f"sudo -n systemctl {'start' if on else 'stop'} "
+                                f"{shlex.quote(unit)}", hide=True, in_stream=False)
+
+
 # -- 4-7. release and check ------------------------------------------------------------------
 def release_and_check(side: Side, site: WebSite, built: codebase.Built, settings: UpdatePolicy,
                       report: Report, label: str, emit: Callable[[str], None]
@@ -224,8 +230,8 @@ def run_update(prod: Side, pre: Side, site_name: str, ref: str, settings: Update
             report.outcome = "failed on prod"
         else:
             report.outcome = "failed before prod"
-            report.errors.append("prod untouched; preprod's proxy keeps its maintenance page "
-                                 "on if the copy was not sanitized")
+            report.errors.append("prod untouched; if the copy was not sanitized, preprod's "
+                                 "proxy keeps its maintenance page on and its cron stopped")
         raise
     finally:
         unlock(prod.connect(site.host), held)
@@ -256,9 +262,12 @@ def _qualify(prod: Side, pre: Side, site: WebSite, psite: WebSite, built: codeba
              emit: Callable[[str], None]) -> None:
     report.outcome = "qualifying"
     proxy_flag(pre, psite.name, True)  # nothing of the copy is served before it is sanitized
+    # Nor does preprod's cron run on production data (mails to real addresses) before then.
+    cron_timer(pre, psite, False)
     copy = _step(report, "preprod: fresh copy of prod",
                  lambda: fresh_copy(prod, pre, site, psite, work, emit), emit)
     cleaned = _step(report, "preprod: sanitize", lambda: sanitize(pre, psite, settings), emit)
+    cron_timer(pre, psite, True)
     proxy_flag(pre, psite.name, False)
     done, found, result = release_and_check(pre, psite, built, settings, report, "preprod",
                                             emit)

@@ -165,6 +165,9 @@ def test_update_good_ships_one_artifact_to_preprod_then_prod(prod, preprod, tmp_
     for address in PROD_EMAILS:
         assert address not in dump
     assert report.qualification["sanitize"]["leftover"] == {}
+    timer = preprod.root_exec(web_host(preprod), ["systemctl", "is-active",
+                                                  f"hosting-cron-{SITE}.timer"], check=False)
+    assert timer.stdout.strip() == "active"  # stopped during the copy, started after
     # One line in the update log on ops.
     with connected("lab", str(prod.inventory_path)) as (inv, connect):
         logged = read_incidents(inv, ByName(connect), UPDATE_LOG)
