@@ -10,6 +10,7 @@ from __future__ import annotations
 from engine.render import render
 from engine.resources import File, Handler, Packages, Resource, Service, Sysctl
 from engine.role import HostContext
+from roles.base import hardening
 
 PACKAGES = ("openssh-server", "nftables", "sudo", "python3", "unattended-upgrades",
             "needrestart", "systemd-timesyncd")
@@ -55,6 +56,14 @@ KERNEL_SYSCTLS: tuple[tuple[str, str], ...] = (
     ("fs.protected_fifos", "2"),
     ("fs.protected_regular", "2"),
     ("fs.suid_dumpable", "0"),
+    # lynis KRNL-6000's profile (issue 17): no line discipline autoloading by unprivileged
+    # users, core files named by pid, Ctrl-Alt-Del does not reboot, no unprivileged eBPF
+    # (1: cannot be turned back on without a reboot), no perf events for unprivileged users.
+    ("dev.tty.ldisc_autoload", "0"),
+    ("kernel.core_uses_pid", "1"),
+    ("kernel.ctrl-alt-del", "0"),
+    ("kernel.unprivileged_bpf_disabled", "1"),
+    ("kernel.perf_event_paranoid", "3"),
 )
 SYSCTL_FILE = "/etc/sysctl.d/60-hosting-hardening.conf"
 CONTAINER_TIMESYNC = ("systemd-timesyncd does not run in a container "
@@ -75,7 +84,7 @@ def resources(ctx: HostContext) -> list[Resource]:
     container = ctx.system.in_container
     apt_check = "/usr/bin/apt-config -c {} dump >/dev/null"
     out: list[Resource] = [
-        Packages(PACKAGES),
+        Packages(PACKAGES + hardening.packages(ctx)),
         # R-INC-2: security updates every day, unattended; services using an updated library
         # are restarted by needrestart (automatic mode), reboots stay planned work (R-MNT-1).
         File("/etc/apt/apt.conf.d/20auto-upgrades", render("base/20auto-upgrades.j2"),
