@@ -44,8 +44,9 @@ PREPROD = dict(
     # Not the session lab's prefix followed by more letters: every name of one lab must
     # not start with the other's prefix.
     prefix=os.environ.get("LAB_TEST_PREPROD_PREFIX", "pre" + TEST_PREFIX[:6]),
-    public_cidr=os.environ.get("LAB_TEST_PREPROD_PUBLIC_CIDR", "198.51.100.0/26"),
-    private_cidr=os.environ.get("LAB_TEST_PREPROD_PRIVATE_CIDR", "10.80.0.0/24"))
+    # Beside the session lab's ranges (lab.testing), and not `make lab`'s (lab.config).
+    public_cidr=os.environ.get("LAB_TEST_PREPROD_PUBLIC_CIDR", "203.0.113.0/26"),
+    private_cidr=os.environ.get("LAB_TEST_PREPROD_PRIVATE_CIDR", "10.81.0.0/24"))
 PROD_EMAILS = ("alice.martin@villeparisis.fr", "bruno.petit@example.com",
                "c.durand@mail.example.org")
 
