@@ -12,8 +12,11 @@ Files in the CA directory (keys 0600, the directory is 0700):
   internal_ca.key, internal_ca.pem          ECDSA P-256, 10 years
   internal/<host>.key, internal/<host>.pem  leaves, 90 days, re-issued with under 30 days left,
                                             when their names change or when another CA signed them
+  internal/<host>.log-client.{key,pem}      central logging (issue 17, docs/logging.md): every
+  internal/<ops>.log-server.{key,pem}       host's rsyslog client leaf, ops' listener leaf
 The proxy's leaf: CN = its host name, EKU clientAuth. A web host's: CN and SAN DNS = its host
-name, SAN IP = its private address, EKU serverAuth.
+name, SAN IP = its private address, EKU serverAuth. A log client's: CN and SAN DNS = its host
+name, EKU clientAuth; the log server's (the bastion, ops): the web hosts' shape.
 """
 from __future__ import annotations
 
@@ -61,12 +64,21 @@ class InternalTls:
     ca_pem: bytes
     clients: tuple[tuple[str, Leaf], ...]
     servers: tuple[tuple[str, Leaf], ...]
+    # Central logging (issue 17): every host's rsyslog client leaf, the collector's server leaf.
+    log_clients: tuple[tuple[str, Leaf], ...] = ()
+    log_servers: tuple[tuple[str, Leaf], ...] = ()
 
     def client(self, host: str) -> Leaf:
         return self._find(self.clients, host, "client")
 
     def server(self, host: str) -> Leaf:
         return self._find(self.servers, host, "server")
+
+    def log_client(self, host: str) -> Leaf:
+        return self._find(self.log_clients, host, "log client")
+
+    def log_server(self, host: str) -> Leaf:
+        return self._find(self.log_servers, host, "log server")
 
     @staticmethod
     def _find(pairs: tuple[tuple[str, Leaf], ...], host: str, kind: str) -> Leaf:
@@ -208,10 +220,12 @@ def issue(ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, cn: str
 
 def ensure_leaf(ca_dir: Path, ca: tuple[ec.EllipticCurvePrivateKey, x509.Certificate],
                 host: str, dns: tuple[str, ...], ips: tuple[str, ...], *, client: bool,
-                now: datetime | None = None) -> tuple[Leaf, str]:
-    """The leaf of `host` from the CA directory, (re)issued when needed; (leaf, why issued)."""
+                now: datetime | None = None, stem: str = "") -> tuple[Leaf, str]:
+    """The leaf of `host` from the CA directory, (re)issued when needed; (leaf, why issued).
+    `stem` names its files when not the host's name (a second leaf of the same host)."""
     d = Path(ca_dir) / LEAF_DIR
-    cert_path, key_path = d / f"{host}.pem", d / f"{host}.key"
+    stem = stem or host
+    cert_path, key_path = d / f"{stem}.pem", d / f"{stem}.key"
     current = cert_path.read_bytes() if cert_path.is_file() else None
     why = needs_issue(current, ca[1], host, dns, ips, now)
     if not why and not key_path.is_file():
@@ -226,9 +240,10 @@ def ensure_leaf(ca_dir: Path, ca: tuple[ec.EllipticCurvePrivateKey, x509.Certifi
 
 def ensure(ca_dir: Path, inv: Inventory, now: datetime | None = None,
            emit=None) -> InternalTls | None:  # noqa: ANN001 - emit: Callable[[str], None]
-    """Every leaf the inventory's proxies and web hosts need, issued or renewed in the CA
-    directory; None when the directory holds no internal CA (the roles then leave the hosts'
-    internal TLS files as they are)."""
+    """Every leaf the inventory's proxies and web hosts need, and the central logging's (every
+    host a log client, the bastion the log server), issued or renewed in the CA directory;
+    None when the directory holds no internal CA (the roles then leave the hosts' internal
+    TLS files as they are)."""
     ca = load_ca(ca_dir)
     if ca is None:
         return None
@@ -244,4 +259,19 @@ def ensure(ca_dir: Path, inv: Inventory, now: datetime | None = None,
         servers.append((h.name, leaf))
         if why and emit:
             emit(f"internal TLS: issued the server certificate of {h.name} ({why})")
-    return InternalTls(_cert_pem(ca[1]), tuple(clients), tuple(servers))
+    log_clients, log_servers = [], []
+    for h in inv.hosts:
+        leaf, why = ensure_leaf(ca_dir, ca, h.name, (h.name,), (), client=True, now=now,
+                                stem=f"{h.name}.log-client")
+        log_clients.append((h.name, leaf))
+        if why and emit:
+            emit(f"internal TLS: issued the log client certificate of {h.name} ({why})")
+    ops = inv.bastion
+    ips = (ops.private_ip,) if ops.private_ip else ()
+    leaf, why = ensure_leaf(ca_dir, ca, ops.name, (ops.name,), ips, client=False, now=now,
+                            stem=f"{ops.name}.log-server")
+    log_servers.append((ops.name, leaf))
+    if why and emit:
+        emit(f"internal TLS: issued the log server certificate of {ops.name} ({why})")
+    return InternalTls(_cert_pem(ca[1]), tuple(clients), tuple(servers), tuple(log_clients),
+                       tuple(log_servers))

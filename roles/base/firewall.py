@@ -2,7 +2,8 @@
 
 Who may reach what (sources are the inventory's addresses, nothing is typed by hand):
   every host   22 from the bastion's private IP; 9100 (node exporter) from the bastion
-  ops          22 from the admin networks only (it is the bastion)
+  ops          22 from the admin networks only (it is the bastion); 6514 (central logging,
+               syslog over mutual TLS, issue 17) from every other host's private IP
   proxy        80/443 on its site IPs (from anywhere, or from `exposure_allow` when the
                environment is not public, e.g. preprod, plus the bastion's site probes)
   web          443 from the proxy's private IP only (R-HOST-1; TLS, client certificate)
@@ -30,6 +31,7 @@ RELOAD = "reload-nftables"
 HANDLER = Handler(RELOAD, ("sh", "-c", f"nft -f {NFT_CONF} && mkdir -p /var/lib/hosting && "
                                        f"{LIVE} > {APPLIED}"))
 NODE_EXPORTER = 9100
+SYSLOG_TLS = 6514  # roles/logging: every host ships its logs to the bastion (issue 17)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,10 @@ def rules_for(inv: Inventory, host: Host) -> tuple[Rule, ...]:
                              "bastion's SSH to everyone")
         rules.append(Rule("SSH to the bastion from the admin networks only (R-GDPR-5/6)",
                           (22,), inv.admin_networks))
+        others = tuple(h.private_ip for h in inv.hosts if h.name != bastion.name)
+        if others:  # the bastion's own rsyslog reaches its listener over the loopback
+            rules.append(Rule("central logging, syslog over mutual TLS, from the platform's "
+                              "hosts (issue 17)", (SYSLOG_TLS,), others))
     else:
         rules.append(Rule("SSH only through the bastion", (22,), (bastion.private_ip,)))
     if host.role == "storage":

@@ -219,7 +219,8 @@ def _net(text: str) -> Network:
 def expected_openings(inventory: dict[str, Any], host: dict[str, Any]) -> list[Opening]:
     """docs/deploy.md's firewall table, from the inventory's addresses (R-GDPR-6):
       every host but the bastion   22 and 9100 from the bastion's private address
-      the bastion (ops)            22 from the admin networks only
+      the bastion (ops)            22 from the admin networks only; 6514 (central logging,
+                                   issue 17) from every other host's private address
       proxy                        80, 443 on the site IPs: from anywhere, or from exposure_allow
                                    (not public, e.g. preprod) plus the bastion's public address
                                    for the monitoring's site probes
@@ -233,6 +234,10 @@ def expected_openings(inventory: dict[str, Any], host: dict[str, Any]) -> list[O
     want: list[Opening] = []
     if host["name"] == bastion["name"]:
         want.append(Opening("tcp", (22,), tuple(_net(n) for n in inventory["admin_networks"])))
+        others = tuple(_net(h["private_ip"]) for h in inventory["hosts"]
+                       if h["name"] != bastion["name"])
+        if others:
+            want.append(Opening("tcp", (6514,), others))
     else:
         want.append(Opening("tcp", (22, NODE_EXPORTER), (_net(bastion["private_ip"]),)))
     if host["role"] == "storage" and by_role["web"]:

@@ -76,7 +76,8 @@ def test_ensure_leaf_keys_are_0600(tmp_path, prod):
     tls_ca.create(tmp_path, "prod")
     tls_ca.ensure(tmp_path, prod)
     keys = list((tmp_path / tls_ca.LEAF_DIR).glob("*.key"))
-    assert len(keys) == 3 and all(stat.S_IMODE(k.stat().st_mode) == 0o600 for k in keys)
+    # proxy + 2 web hosts, 6 log clients (every host) and the log server (issue 17)
+    assert len(keys) == 10 and all(stat.S_IMODE(k.stat().st_mode) == 0o600 for k in keys)
 
 
 def test_ensure_second_run_keeps_every_leaf(tmp_path, prod):
@@ -94,7 +95,52 @@ def test_ensure_leaf_with_under_30_days_left_is_reissued(tmp_path, prod):
     said: list[str] = []
     again = tls_ca.ensure(tmp_path, prod, now=later, emit=said.append)
     assert again.client("proxy") != first.client("proxy")
-    assert len(said) == 3 and all("expires" in s for s in said)
+    assert len(said) == 10 and all("expires" in s for s in said)
+
+
+def test_ensure_log_client_leaves_are_client_certificates_of_every_host(tmp_path, prod):
+    """Central logging (issue 17): each host's rsyslog authenticates to ops with a leaf of
+    its own name, in files apart from the proxy -> web leaves."""
+    tls_ca.create(tmp_path, "prod")
+    tls = tls_ca.ensure(tmp_path, prod)
+    assert {n for n, _ in tls.log_clients} == {h.name for h in prod.hosts}
+    leaf = _cert(tls.log_client("web-villeparisis").cert_pem)
+    leaf.verify_directly_issued_by(_cert(tls.ca_pem))
+    san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["web-villeparisis"]
+    assert _eku(leaf) == [ExtendedKeyUsageOID.CLIENT_AUTH]
+    assert tls.log_client("web-villeparisis") != tls.server("web-villeparisis")
+    assert (tmp_path / tls_ca.LEAF_DIR / "web-villeparisis.log-client.pem").is_file()
+
+
+def test_ensure_log_server_leaf_is_the_bastions_server_certificate(tmp_path, prod):
+    tls_ca.create(tmp_path, "prod")
+    tls = tls_ca.ensure(tmp_path, prod)
+    ops = prod.bastion
+    leaf = _cert(tls.log_server(ops.name).cert_pem)
+    san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == [ops.name]
+    assert san.get_values_for_type(x509.IPAddress) == [ip_address(ops.private_ip)]
+    assert _eku(leaf) == [ExtendedKeyUsageOID.SERVER_AUTH]
+    assert [n for n, _ in tls.log_servers] == [ops.name]
+
+
+def test_ensure_log_leaves_leave_the_proxy_leaf_files_untouched(tmp_path, prod):
+    """The logging leaves have files of their own: the proxy's nginx leaf stays the same."""
+    tls_ca.create(tmp_path, "prod")
+    d = tmp_path / tls_ca.LEAF_DIR
+    proxy = tls_ca.ensure_leaf(tmp_path, tls_ca.load_ca(tmp_path), "proxy", (), (),
+                               client=True)[0]
+    tls = tls_ca.ensure(tmp_path, prod)
+    assert tls.client("proxy") == proxy
+    assert (d / "proxy.pem").read_bytes() == proxy.cert_pem
+    assert tls.log_client("proxy") != proxy
+
+
+def test_internal_tls_without_log_leaves_raises_naming_the_host(tmp_path, prod):
+    tls = tls_ca.InternalTls(b"ca", (), ())
+    with pytest.raises(tls_ca.TlsCaError, match="log client certificate for host 'ops'"):
+        tls.log_client("ops")
 
 
 def test_ensure_web_host_address_changed_reissues_its_leaf(tmp_path, prod):

@@ -172,8 +172,22 @@ def test_expected_openings_not_public_proxy_allows_exposure_list_and_bastion_pro
 
 
 def test_expected_openings_bastion_ssh_from_admin_networks_only():
-    assert [(o.ports, o.sources) for o in fm.expected_openings(INV, entry("ops"))] == [
-        ((22,), (ip_network("198.51.100.193/32"),))]
+    assert [(o.ports, o.sources) for o in fm.expected_openings(INV, entry("ops"))][0] == \
+        ((22,), (ip_network("198.51.100.193/32"),))
+
+
+def test_expected_openings_bastion_syslog_tls_from_every_other_host():
+    """Central logging (issue 17): 6514 on ops from the other hosts' private addresses."""
+    want = [o for o in fm.expected_openings(INV, entry("ops")) if o.ports == (6514,)]
+    assert [sorted(map(str, o.sources)) for o in want] == [sorted(
+        f"{h['private_ip']}/32" for h in INV["hosts"] if h["name"] != "ops")]
+
+
+def test_openings_check_bastion_without_syslog_rule_fails():
+    doc = ruleset("ops")
+    doc["nftables"] = [x for x in doc["nftables"]
+                       if "rule" not in x or "6514" not in json.dumps(x["rule"])]
+    assert [p for p in problems_of("ops", doc) if "6514" in p and "not open to" in p]
 
 
 def test_allows_web_to_storage_ssh_but_not_web_to_web():

@@ -26,7 +26,9 @@ def ip(inv: Inventory, name: str) -> str:
 
 
 def test_rules_for_bastion_ssh_from_the_admin_networks_only(prod: Inventory) -> None:
-    assert openings(prod, "ops") == {((22,), ("203.0.113.8/29",), ())}
+    others = tuple(h.private_ip for h in prod.hosts if h.name != "ops")
+    # 22 from the admin networks; 6514 (central logging, issue 17) from the other hosts only
+    assert openings(prod, "ops") == {((22,), ("203.0.113.8/29",), ()), ((6514,), others, ())}
 
 
 def test_rules_for_proxy_sites_on_their_ips_ssh_and_metrics_from_the_bastion(
