@@ -60,8 +60,8 @@ def measure(conn: Any, mode: str, ip: str, host: str, path: str, requests: int,
     # the input reached python3 only minutes later. Root only for the direct run: the private
     # hop's client key is root's.
     sudo = "sudo -n " if mode == "direct" else ""
-    res = conn.run(f"{sudo}python3 -c {shlex.quote(LOADGEN)} {mode} {ip} {host} {path} "
-                   f"{requests} {clients} {tls.client_cert} {tls.client_key}",
+    res = conn.run(f"{sudo}python3 -c {shlex.quote(LOADGEN)} {mode} {ip} {host} "
+                   f"{shlex.quote(path)} {requests} {clients} {tls.client_cert} {tls.client_key}",
                    in_stream=False, hide=True, timeout=600)
     return json.loads(res.stdout.strip().splitlines()[-1])
 

@@ -53,6 +53,16 @@ def test_nginx_conf_proxies_over_https_verifying_each_web_hosts_name(prod):
         assert line in conf, line
 
 
+def test_nginx_conf_hop_offers_aes128_gcm_first_in_tls13_only(prod):
+    # The hop's per-request cost (bench/proxy_hop_bench.py): the cheapest TLS 1.3 suite first.
+    conf = nginx_conf(proxy_config(prod), {"villeparisis": "web-villeparisis",
+                                           "participation": "web-participation"})
+    assert "proxy_ssl_protocols TLSv1.3;" in conf
+    suites = re.findall(r"proxy_ssl_conf_command Ciphersuites (\S+);", conf)
+    assert suites == ["TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+                      "TLS_CHACHA20_POLY1305_SHA256"]
+
+
 def test_nginx_conf_site_without_web_host_name_refused(prod):
     try:
         nginx_conf(proxy_config(prod), {"villeparisis": "web-villeparisis"})
