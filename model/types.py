@@ -148,6 +148,7 @@ class Monitoring:
     host_down_after_seconds: int = 120
     alert_after_seconds: int = 300
     security_updates_pending_days: int = 3
+    reboot_required_days: int = 7
     group_wait_seconds: int = 30
     group_interval_seconds: int = 300
     repeat_interval_hours: int = 4

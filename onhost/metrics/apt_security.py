@@ -10,7 +10,8 @@ hosting_apt_security_updates_pending (packages) and, while it is above 0,
 hosting_apt_security_updates_pending_since_timestamp_seconds (when it became so, kept in
 DIR/security-pending.json). Unattended-upgrades installs them daily; an alert fires when
 some stay pending for days (SecurityUpdatesPending). The last unattended-upgrades run's start
-and result (an ERROR in its log) are metrics too: a failed update.
+and result (an ERROR in its log) are metrics too: a failed update. So is a reboot an update
+waits for (/run/reboot-required): RebootRequired when it is overdue.
 """
 import argparse
 import json
@@ -113,6 +114,33 @@ def unattended_metrics(path=UU_LOG):
              [({}, 1 if run[1] else 0)])]
 
 
+REBOOT_FLAG = "/run/reboot-required"  # left by a kernel, libc or systemd update (Debian)
+REBOOT_PKGS = "/run/reboot-required.pkgs"
+
+
+def reboot_metrics(flag=REBOOT_FLAG, pkgs=REBOOT_PKGS):
+    """Whether an update waits for a reboot, since when (the flag file's time) and for how many
+    packages: the reboot policy (docs/hardening.md) is a planned reboot within a week, and
+    RebootRequired alerts when it is overdue."""
+    try:
+        since = os.stat(flag).st_mtime
+    except FileNotFoundError:
+        return [("hosting_reboot_required", "1 if an installed update needs a reboot.",
+                 [({}, 0)])]
+    except OSError:
+        return []  # unreadable: no figure rather than a wrong one
+    try:
+        with open(pkgs, errors="replace") as f:
+            count = len({line.strip() for line in f if line.strip()})
+    except OSError:
+        count = 0
+    return [("hosting_reboot_required", "1 if an installed update needs a reboot.", [({}, 1)]),
+            ("hosting_reboot_required_since_timestamp_seconds",
+             "When the pending reboot became needed (Unix seconds).", [({}, since)]),
+            ("hosting_reboot_required_packages",
+             "Packages whose update waits for the reboot.", [({}, count)])]
+
+
 def metrics(count, since, ok):
     out = [("hosting_apt_security_updates_pending",
             "Debian security updates waiting to be installed (packages).", [({}, count)]),
@@ -142,7 +170,8 @@ def main(argv=None):
         print(f"apt_security: apt-get --simulate failed: {error}", file=sys.stderr)
         # The last good check's figures stay; the check's own result says it failed.
         warning = textfile.write_safely(PROM, metrics(previous["count"], previous["since"],
-                                                      False) + unattended_metrics())
+                                                      False) + unattended_metrics()
+                                        + reboot_metrics())
         if warning:
             print(f"apt_security: {warning}", file=sys.stderr)
         return 1
@@ -150,7 +179,7 @@ def main(argv=None):
     state = next_state(previous, len(packages), time.time())
     save_state(a.state, state)
     warning = textfile.write_safely(PROM, metrics(state["count"], state["since"], True)
-                                    + unattended_metrics())
+                                    + unattended_metrics() + reboot_metrics())
     print(f"apt_security: {len(packages)} security update(s) pending"
           + (f": {' '.join(packages)}" if packages else ""))
     if warning:

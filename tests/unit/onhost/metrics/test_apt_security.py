@@ -93,3 +93,25 @@ def test_unattended_metrics_no_log_no_metric(tmp_path) -> None:
     log.write_text(UU_LOG)
     s = parse_text(textfile.render(apt_security.unattended_metrics(str(log))))
     assert s[("hosting_apt_unattended_upgrades_last_run_success", ())] == 1
+
+
+def test_reboot_metrics_no_flag_reports_zero(tmp_path) -> None:
+    out = apt_security.reboot_metrics(str(tmp_path / "reboot-required"),
+                                      str(tmp_path / "reboot-required.pkgs"))
+    assert out == [("hosting_reboot_required", "1 if an installed update needs a reboot.",
+                    [({}, 0)])]
+
+
+def test_reboot_metrics_flag_reports_since_and_distinct_packages(tmp_path) -> None:
+    import os
+    flag, pkgs = tmp_path / "reboot-required", tmp_path / "reboot-required.pkgs"
+    flag.write_text("*** System restart required ***\n")
+    os.utime(flag, (1_700_000_000, 1_700_000_000))
+    pkgs.write_text("linux-image-6.12.41-amd64\nlibc6\nlibc6\n")
+    values = {name: samples[0][1]
+              for name, _help, samples in apt_security.reboot_metrics(str(flag), str(pkgs))}
+    assert values == {"hosting_reboot_required": 1,
+                      "hosting_reboot_required_since_timestamp_seconds": 1_700_000_000,
+                      "hosting_reboot_required_packages": 2}
+    text = textfile.render(apt_security.reboot_metrics(str(flag), str(pkgs)))
+    assert parse_text(text)[("hosting_reboot_required", ())] == 1.0

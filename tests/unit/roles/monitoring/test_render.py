@@ -41,7 +41,7 @@ def test_rules_yml_rendered_passes_promtool_check_rules(prod_doc, tmp_path, lab)
     rules.write_text(r.rules_yml(c.monitoring(Inventory.from_doc(prod_doc)), lab))
     out = run_tool([promtool, "check", "rules", str(rules)])
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "SUCCESS: 19 rules found" in out.stdout
+    assert "SUCCESS: 21 rules found" in out.stdout
 
 
 @pytest.mark.parametrize("email", [None, EMAIL], ids=["webhook-only", "with-email"])
@@ -143,7 +143,9 @@ def test_rules_yml_every_alert_of_the_issue_with_runbook(prod_doc):
                            "BackupSuspectSnapshots", "BackupUnexpectedKey",
                            "BackupQuotaNearlyFull",
                            # a storage rotation that failed; a site whose backups never reported
-                           "BackupRotationFailed", "BackupNeverReported"}
+                           "BackupRotationFailed", "BackupNeverReported",
+                           # issue 17: a reboot overdue, a packaged file changed
+                           "RebootRequired", "IntegrityChanged"}
     assert all(a["annotations"]["runbook"] and a["annotations"]["summary"]
                for a in alerts.values())
 
