@@ -14,7 +14,7 @@ def baseline(ctx: HostContext) -> Desired:
     return Desired(
         resources=(packages, *sshd.resources(ctx), *firewall.resources(ctx), *hygiene,
                    *hardening.resources(ctx)),
-        handlers=(sshd.HANDLER, firewall.HANDLER, *system.HANDLERS),
+        handlers=(sshd.HANDLER, firewall.HANDLER, *system.HANDLERS, hardening.HANDLER),
     )
 
 

@@ -13,7 +13,7 @@ Refused, with the reasons: docs/hardening.md.
 from __future__ import annotations
 
 from engine.render import render
-from engine.resources import Check, File, Resource, Service
+from engine.resources import Check, File, Handler, Resource, Service
 from engine.role import HostContext
 
 # Installed in the baseline's single apt run (system.resources).
@@ -22,6 +22,28 @@ PACKAGES = ("libpam-tmpdir", "libpam-pwquality", "debsums", "aide", "aide-common
 VM_PACKAGES = ("acct", "apparmor")
 AIDE_DB = "/var/lib/aide/aide.db"
 AIDE_INIT_UNIT = "hosting-aide-init.service"
+AIDE_CONF = "/etc/aide/aide.conf"
+# lynis FINT-4402. Debian's `Checksums = H` is every hash AIDE has (a dozen, MD5 and SHA-1
+# among them): SHA-512 alone is as strong and makes the daily check several times cheaper.
+AIDE_CHECKSUMS = "Checksums = sha512"
+# AIDE's baseline, taken in the background at the lowest CPU and I/O priority.
+AIDE_INIT = ("systemd-run", f"--unit={AIDE_INIT_UNIT}", "--collect", "--property=Nice=19",
+             "--property=IOSchedulingClass=idle", "/usr/sbin/aideinit", "--yes", "--force")
+# A baseline taken with other checksums would make the next check report every file: it is
+# kept aside (not deleted) and a new one is taken at once (in the same deploy: the baseline's
+# own check below read its facts before this ran).
+AIDE_SWITCH = (
+    f"set -e; sed 's/^Checksums = .*/{AIDE_CHECKSUMS}/' {AIDE_CONF} > {AIDE_CONF}.hosting-new; "
+    f"aide --config-check -c {AIDE_CONF}.hosting-new; "
+    f"grep -qx '{AIDE_CHECKSUMS}' {AIDE_CONF}.hosting-new; "
+    f"cp -p {AIDE_CONF} {AIDE_CONF}.hosting-saved; "
+    f"chmod --reference={AIDE_CONF} {AIDE_CONF}.hosting-new; "
+    f"mv {AIDE_CONF}.hosting-new {AIDE_CONF}; "
+    f"if [ -e {AIDE_DB} ]; then mv {AIDE_DB} {AIDE_DB}.before-sha512; fi; "
+    # a baseline still being taken with the old checksums is stopped first
+    f"systemctl stop --quiet {AIDE_INIT_UNIT} 2>/dev/null || true; " + " ".join(AIDE_INIT))
+SHM_UNIT = "hosting-shm-noexec.service"
+HANDLER = Handler("base-daemon-reload", ("systemctl", "daemon-reload"))
 
 # lynis NETW-3200, USB-1000, STRG-1846: nothing here uses them; `install X /bin/false` refuses
 # even an explicit modprobe (a blacklist line only stops alias-based autoloading).
@@ -69,6 +91,13 @@ def resources(ctx: HostContext) -> list[Resource]:
         File("/etc/security/limits.d/60-hosting-core.conf",
              "# Managed by `fab deploy` (roles/base/hardening.py): no core dumps.\n"
              "* hard core 0\n* soft core 0\n"),
+        # lynis FINT-4402: SHA-512 only (AIDE_CHECKSUMS), validated by aide --config-check;
+        # before the baseline below, which is taken again after a switch.
+        Check("aide-checksums",
+              ("sh", "-c", f"grep -qx '{AIDE_CHECKSUMS}' {AIDE_CONF} || "
+                           "{ echo 'AIDE checksums are not SHA-512 only'; exit 3; }"),
+              ("sh", "-c", AIDE_SWITCH),
+              summary="AIDE: SHA-512 checksums (the old config and baseline kept aside)"),
         # lynis FINT-4350: AIDE's baseline of the system's files, taken once per host (about
         # 20 s of CPU), in the background at the lowest CPU and I/O priority so a deploy does
         # not wait for it and the sites do not feel it; Debian's dailyaidecheck.timer compares
@@ -76,11 +105,15 @@ def resources(ctx: HostContext) -> list[Resource]:
         Check("aide-database",
               ("sh", "-c", f"test -s {AIDE_DB} || systemctl is-active --quiet {AIDE_INIT_UNIT} "
                            "|| { echo 'no AIDE database yet'; exit 3; }"),
-              ("systemd-run", f"--unit={AIDE_INIT_UNIT}", "--collect",
-               "--property=Nice=19", "--property=IOSchedulingClass=idle",
-               "/usr/sbin/aideinit", "--yes", "--force"),
+              AIDE_INIT,
               summary="take AIDE's baseline (aideinit, in the background)"),
     ]
+    # lynis FILE-6374 (CIS): nothing runs from /dev/shm; no exec, suid or device files there.
+    # A unit, not fstab (the image's fstab is the provider's): it remounts at every boot and,
+    # started by the deploy, now.
+    out += [File(f"/etc/systemd/system/{SHM_UNIT}", render("base/shm-noexec.service.j2"),
+                 notify=(HANDLER.name,)),
+            Service(SHM_UNIT, enabled=True, running=True)]
     if container:
         # Notes only: nothing is installed or written (systemd-modules-load does not run in a
         # container either).

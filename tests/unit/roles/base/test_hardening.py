@@ -39,7 +39,8 @@ def test_decide_container_notes_modules_and_accounting_and_writes_no_modprobe_fi
     ctx = ctx_for("backup-a", container=NSPAWN)
     resources = hardening.resources(ctx)
     assert not [r for r in resources if isinstance(r, File) and r.path == hardening.MODPROBE_FILE]
-    plan = decide(resources, (), HostFacts(system=SystemFacts(container=NSPAWN)))
+    plan = decide(resources, (hardening.HANDLER,),
+                  HostFacts(system=SystemFacts(container=NSPAWN)))
     notes = {n.key: n.text for n in plan.notes}
     assert "usb-storage" in notes["service:systemd-modules-load.service"]
     assert "CAP_SYS_PACCT" in notes["service:acct.service"]
@@ -117,3 +118,43 @@ def test_resources_banner_warns_without_naming_the_system(
         assert "authorised" in text and "monitored" in text
         assert "debian" not in text and "\\n" not in text  # no OS name, no getty escapes
     assert isinstance(res["service:ssh.service"], Service)
+
+
+def test_resources_aide_checksums_switched_before_the_baseline_is_taken(
+        ctx_for: Callable[..., HostContext]) -> None:
+    keys = list(by_key(ctx_for("web-villeparisis")))
+    assert keys.index("check:aide-checksums") < keys.index("check:aide-database")
+    check = by_key(ctx_for("web-villeparisis"))["check:aide-checksums"]
+    script = check.apply[-1]
+    # validated before it replaces the live file; the old file and baseline are kept aside
+    assert script.index("aide --config-check") < script.index(f"mv {hardening.AIDE_CONF}.")
+    assert f"cp -p {hardening.AIDE_CONF} {hardening.AIDE_CONF}.hosting-saved" in script
+    assert f"mv {hardening.AIDE_DB} {hardening.AIDE_DB}.before-sha512" in script
+    assert script.endswith(" ".join(hardening.AIDE_INIT))  # a new baseline in this deploy
+    assert subprocess.run(["sh", "-n", "-c", script]).returncode == 0
+    wrong = HostFacts(commands={"aide-checksums": CommandFact(3, "not SHA-512 only")})
+    assert [a.key for a in decide([check], (), wrong).actions] == ["check:aide-checksums"]
+
+
+def test_resources_aide_switch_rewrites_only_the_checksums_line(tmp_path: Path) -> None:
+    conf = tmp_path / "aide.conf"
+    conf.write_text("database_in=file:/var/lib/aide/aide.db\nChecksums = H\n"
+                    "StaticFile = m+c+Checksums\n")
+    script = (hardening.AIDE_SWITCH.replace(hardening.AIDE_CONF, str(conf))
+              .replace(hardening.AIDE_DB, str(tmp_path / "aide.db"))
+              .replace("aide --config-check -c", "test -s")  # no AIDE on this machine
+              .replace(" ".join(hardening.AIDE_INIT), "true"))
+    assert subprocess.run(["sh", "-c", script]).returncode == 0
+    assert conf.read_text() == ("database_in=file:/var/lib/aide/aide.db\nChecksums = sha512\n"
+                                "StaticFile = m+c+Checksums\n")
+    assert (tmp_path / "aide.conf.hosting-saved").read_text().count("Checksums = H") == 1
+
+
+def test_resources_shm_remounted_noexec_by_an_enabled_unit(
+        ctx_for: Callable[..., HostContext]) -> None:
+    res = by_key(ctx_for("proxy"))
+    unit = res[f"file:/etc/systemd/system/{hardening.SHM_UNIT}"]
+    assert "ExecStart=/usr/bin/mount -o remount,nosuid,nodev,noexec /dev/shm" in unit.content
+    assert unit.notify == (hardening.HANDLER.name,)
+    assert res[f"service:{hardening.SHM_UNIT}"] == Service(hardening.SHM_UNIT, enabled=True,
+                                                            running=True)

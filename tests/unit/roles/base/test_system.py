@@ -89,7 +89,8 @@ def test_baseline_every_host_packages_first_unique_keys_known_handlers(
     plan = decide(d.resources, d.handlers, HostFacts())  # raises on duplicates/unknown
     assert plan.actions[0].summary.startswith("install ")
     assert {h.name for h in plan.handlers} == {"reload-sshd", "reload-nftables",
-                                               "restart-journald", "restart-timesyncd"}
+                                               "restart-journald", "restart-timesyncd",
+                                               "base-daemon-reload"}
     assert sum(isinstance(r, Sysctl) for r in d.resources) == len(
         system.NET_SYSCTLS + system.KERNEL_SYSCTLS)
 

@@ -26,6 +26,13 @@ def test_nginx_conf_trusts_forwarded_headers_from_proxy_only(site):
     assert '"10.20.0.10|https" on;' in conf
 
 
+def test_nginx_conf_every_request_logged_none_switched_off(site):
+    # lynis HTTP-6712: favicon and robots requests are often a scanner's first ones.
+    conf = render.nginx_conf(site)
+    assert "access_log off" not in conf
+    assert re.findall(r"^\s*access_log (\S+)", conf, re.M) == ["/var/log/nginx/access.log"]
+
+
 def test_nginx_conf_update_php_admin_networks_only(site):
     conf = render.nginx_conf(site)
     assert "203.0.113.8/29 1;" in conf
