@@ -30,7 +30,7 @@ ROLES = ("web", "proxy", "ops", "storage")
 # The goal is 85 on every role. What the lab reaches today, with every suggestion
 # that fits a server taken (docs/hardening.md says which are refused and why): a floor that
 # fails on any regression.
-FLOOR = {"web": 81, "proxy": 80, "ops": 79, "storage": 79}
+FLOOR = {"web": 81, "proxy": 81, "ops": 79, "storage": 80}
 PROFILE = "/etc/lynis/hosting-lab.prf"
 LYNIS_TIMEOUT = 600
 
