@@ -99,14 +99,14 @@ def test_receive_conf_listens_on_ops_private_address_only(prod):
     assert f'address="{prod.host("ops").private_ip}" port="6514"' in inputs[0]
 
 
-def test_logging_only_ops_receives(prod):
+def test_central_logging_only_the_bastion_gets_the_receiver(prod):
     for host in ALL:
         files = _files(r.central_logging(role_ctx(prod, host)))
         assert (r.RECEIVE in files) == (host == "ops"), host
         assert (r.LOGROTATE in files) == (host == "ops"), host
 
 
-def test_logging_ops_remote_directories_are_0750_root_adm(prod):
+def test_central_logging_ops_remote_directories_are_0750_root_adm(prod):
     dirs = {x.path: x for x in r.central_logging(role_ctx(prod, "ops")).resources
             if isinstance(x, Directory) and x.path.startswith(r.REMOTE_DIR)}
     assert set(dirs) == {r.REMOTE_DIR, f"{r.REMOTE_DIR}/_unknown",
@@ -121,14 +121,14 @@ def test_logrotate_conf_daily_kept_180_days(prod):
         assert f"\t{line}\n" in conf
 
 
-def test_logging_without_internal_tls_leaves_tls_files_alone_and_says_so(prod):
+def test_central_logging_without_internal_tls_leaves_tls_files_alone_and_says_so(prod):
     d = r.central_logging(role_ctx(prod, "ops"))
     assert not set(_files(d)) & TLS_FILES
     svc = next(x for x in d.resources if isinstance(x, Service))
     assert svc.reason == r.NO_CA and "left as they are" in svc.reason
 
 
-def test_logging_with_internal_tls_installs_keys_0600_before_the_configs(prod, internal_ca):
+def test_central_logging_with_internal_tls_installs_keys_0600_before_the_configs(prod, internal_ca):
     d = r.central_logging(_with_tls(role_ctx(prod, "ops"), internal_ca))
     order = [x.path for x in d.resources if isinstance(x, File)]
     files = _files(d)
@@ -142,7 +142,7 @@ def test_logging_with_internal_tls_installs_keys_0600_before_the_configs(prod, i
     assert svc.reason == ""
 
 
-def test_logging_web_host_with_internal_tls_gets_its_own_leaf_and_no_server_key(
+def test_central_logging_web_host_with_internal_tls_gets_its_own_leaf_and_no_server_key(
         prod, internal_ca):
     files = _files(r.central_logging(_with_tls(role_ctx(prod, "web-villeparisis"), internal_ca)))
     assert files[r.TLS.client_cert].data == internal_ca[1].log_client(
@@ -151,14 +151,14 @@ def test_logging_web_host_with_internal_tls_gets_its_own_leaf_and_no_server_key(
 
 
 @pytest.mark.parametrize("host", ("ops", "web-villeparisis"))
-def test_logging_every_config_validated_on_the_host(prod, host):
+def test_central_logging_every_config_validated_on_the_host(prod, host):
     files = _files(r.central_logging(role_ctx(prod, host)))
     for path in (r.MAIN, r.FORWARD, *((r.RECEIVE,) if host == "ops" else ())):
         assert files[path].validate == "/usr/sbin/rsyslogd -N1 -f {}"
         assert files[path].notify == ("restart-rsyslog",)
 
 
-def test_logging_fresh_host_installs_rsyslog_with_gnutls_once(prod):
+def test_central_logging_fresh_host_installs_rsyslog_with_gnutls_once(prod):
     d = r.central_logging(role_ctx(prod, "ops"))
     plan = decide(d.resources, d.handlers, HostFacts())
     installs = [a for a in plan.actions if a.key == "packages"]
@@ -168,7 +168,7 @@ def test_logging_fresh_host_installs_rsyslog_with_gnutls_once(prod):
 
 
 @pytest.mark.parametrize("host", ("ops", "backup-a"))
-def test_logging_converged_host_gets_no_action(prod, internal_ca, host):
+def test_central_logging_converged_host_gets_no_action(prod, internal_ca, host):
     d = r.central_logging(_with_tls(role_ctx(prod, host), internal_ca))
     plan = decide(d.resources, d.handlers, converged(d))
     assert plan.is_noop, [a.summary for a in plan.actions]
