@@ -181,6 +181,20 @@ def test_lines_sent_while_ops_rsyslog_is_stopped_arrive_after_it_starts(logged):
     assert missing == []
 
 
+def test_lynis_no_longer_suggests_remote_logging(logged):
+    """lynis LOGG-2154 ("Enable logging to an external logging host") on a web host: the
+    test runs (its prerequisites hold) and finds the remote target, so no suggestion."""
+    t0 = time.monotonic()
+    out = logged.sudo(SENDER, "lynis audit system --cronjob --quiet >/dev/null 2>&1; "
+                              "grep -hE 'LOGG-2154|remote' /var/log/lynis.log; "
+                              "grep -h '^suggestion' /var/log/lynis-report.dat || true",
+                      timeout=900).stdout
+    print(f"lynis on {SENDER} in {time.monotonic() - t0:.0f}s:\n" + "\n".join(
+        line for line in out.splitlines() if "LOGG-2154" in line or "remote" in line.lower()))
+    assert "Performing test ID LOGG-2154" in out
+    assert "suggestion[]=LOGG-2154" not in out
+
+
 def test_verify_suite_logging_and_firewall_checks_pass_on_the_lab(logged):
     """tests/verify/test_logging.py and the firewall matrix (6514 on ops from the other hosts
     only), graded independently of the role."""
