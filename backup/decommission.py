@@ -42,6 +42,10 @@ PRINCIPALS_DIR = "/etc/ssh/auth_principals"  # model/bootstrap.py
 TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
 PURGE_DIR = f"{RUNNER_LAYOUT['storage_config']}/purge"  # <site>.json: when to purge
 PURGED_DIR = f"{RUNNER_LAYOUT['state_root']}/purged"  # <site>.json: what was purged, when
+# <site>.json on the web host: the site was decommissioned here, written before anything is
+# deleted; roles/web refuses to set the site up again while it is there (a `fab deploy` run
+# before the model loses the site would otherwise recreate it, empty).
+TOMBSTONE_DIR = "/var/lib/hosting/decommissioned"
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
@@ -185,8 +189,25 @@ def drop_databases(rec: Record, site: str, database: str) -> None:
               again.stdout.strip() == "0", again.stderr or again.stdout.strip())
 
 
+def write_tombstone(rec: Record) -> bool:
+    path = rec.p(f"{TOMBSTONE_DIR}/{rec.site}.json")
+    try:
+        path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"site": rec.site, "decommissioned_at": datetime.now(UTC)
+                                   .strftime("%Y-%m-%dT%H:%M:%SZ")}) + "\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        return rec.step("marked the site decommissioned", str(path), False, str(exc))
+    return rec.step("marked the site decommissioned (fab deploy refuses to set it up again)",
+                    f"{TOMBSTONE_DIR}/{rec.site}.json", True)
+
+
 def decommission_web(rec: Record, database: str) -> None:
     site = rec.site
+    # 0. First of all, so that a deploy during or after this never sets the site up again.
+    if not write_tombstone(rec):
+        return
     # 1. Nothing of the site runs any more: its timers (cron, backup), PHP, nginx (this VM
     # serves only this site), and the private files' mount (gocryptfs) is closed.
     units = [*web_units(site), f"php{PHP_VERSION}-fpm.service", "nginx.service"]

@@ -14,6 +14,9 @@ HOMES = "/var/lib/hosting/web/home"  # the site users' own homes (Drush caches),
 ETC = "/etc/hosting"
 PHP_VERSION = "8.4"  # Debian 13 (R-MNT-3); the model pins it too
 MYSQL_SOCKET = "/run/mysqld/mysqld.sock"
+# <site>.json: written by `fab decommission` on the web host (backup/decommission.py, the same
+# path) before it deletes anything; while it is there the role refuses to set the site up.
+TOMBSTONE_DIR = "/var/lib/hosting/decommissioned"
 
 
 @dataclass(frozen=True)

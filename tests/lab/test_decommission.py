@@ -7,7 +7,8 @@ their position in the stack: removing the last one leaves villeparisis' address 
 
 One run of the command in its default mode (backups kept append-only until their expiry):
 afterwards the site's IP serves nothing, its database, files, keys and local repository are
-absent, its backup certificate is revoked on every host, its repositories on A and B stay
+absent, a `fab deploy` run before the model changes refuses to set it up again (the web host's
+tombstone), its backup certificate is revoked on every host, its repositories on A and B stay
 with their purge scheduled on the storage servers' own timer; that timer's command, run with
 a clock past the date on backup-a, purges A. Then the model change the report prints is
 applied to the lab (its stack file without the site: `lab up` removes the web host), `fab
@@ -125,6 +126,17 @@ test -z "$(mariadb --protocol=socket -N -e "SHOW DATABASES LIKE '{site['database
 """)
     assert gone.returncode == 0, gone.stdout + gone.stderr
 
+    # A deploy run before the model loses the site refuses to set it up again, empty: the web
+    # role's first check finds the decommission's tombstone and stops that host's run.
+    from tasks.deploy import run_deploy
+    with lab_env(lab):
+        again = run_deploy("lab", hosts=web, emit=lambda _m: None)
+    failed = [r.error for r in again.results] + [o.error for r in again.results
+                                                 for o in r.outcomes if not o.ok]
+    assert not again.ok and any(f"{GONE} was decommissioned here" in (e or "")
+                                for e in failed), failed
+    assert sh(chain, web, f"test ! -e /srv/{GONE} && ! getent passwd {GONE}").returncode == 0
+
     # Its backup certificate is revoked, and every host has that KRL.
     krl = Path(inv["ssh"]["ca_dir"]) / "user_ca.krl"
     assert ca.is_revoked(krl, cert)
@@ -173,7 +185,6 @@ test -z "$(mariadb --protocol=socket -N -e "SHOW DATABASES LIKE '{site['database
     assert [s["name"] for s in new["sites"]] == [s["name"] for s in expected_doc["sites"]]
     assert [h["name"] for h in new["hosts"]] == [h["name"] for h in expected_doc["hosts"]]
 
-    from tasks.deploy import run_deploy
     with lab_env(lab):
         deployed = run_deploy("lab", emit=lambda _m: None)
         assert deployed.ok, [f"{r.host}: {r.error}" for r in deployed.results if not r.ok]

@@ -84,6 +84,29 @@ def test_decommission_web_site_paths_deleted_other_site_kept(tmp_path: Path) -> 
     assert "/var/lib/hosting/release-db/participation is absent" in checked
 
 
+def test_decommission_web_tombstone_written_first_and_kept(tmp_path: Path) -> None:
+    tree(tmp_path, d.web_paths(SITE))
+    rec = d.Record(SITE, "web", tmp_path, FakeHost(["mysql", SITE]))
+    d.decommission_web(rec, SITE)
+    assert rec.steps[0]["what"].startswith("marked the site decommissioned")
+    stone = tmp_path / d.TOMBSTONE_DIR.lstrip("/") / f"{SITE}.json"
+    assert json.loads(stone.read_text())["site"] == SITE
+
+
+def test_decommission_web_tombstone_unwritable_nothing_deleted(tmp_path: Path) -> None:
+    tree(tmp_path, d.web_paths(SITE))
+    blocker = tmp_path / d.TOMBSTONE_DIR.lstrip("/")
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("a file where the directory should be")
+    host = FakeHost(["mysql", SITE])
+    rec = d.Record(SITE, "web", tmp_path, host)
+    d.decommission_web(rec, SITE)
+    assert not rec.ok and len(rec.steps) == 1
+    assert host.databases == ["mysql", SITE] and host.calls == []
+    for p in d.web_paths(SITE):
+        assert (tmp_path / p.lstrip("/")).exists(), p
+
+
 def test_decommission_web_failed_drop_reported_not_ok(tmp_path: Path) -> None:
     host = FakeHost(["mysql", SITE], fail="DROP DATABASE")
     rec = d.Record(SITE, "web", tmp_path, host)

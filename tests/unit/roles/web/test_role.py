@@ -20,7 +20,8 @@ def test_web_fresh_host_installs_everything_once(prod):
     assert installs[0].op["leftovers"] == ["/etc/nginx/sites-enabled/default",
                                            "/etc/php/8.4/fpm/pool.d/www.conf"]
     checks = [a.key for a in plan.actions if a.op["kind"] == "check"]
-    assert checks == ["check:mariadb-baseline", "check:web-secrets-villeparisis",
+    assert checks == ["check:not-decommissioned-villeparisis",
+                      "check:mariadb-baseline", "check:web-secrets-villeparisis",
                       "check:web-database-villeparisis", "check:web-private-villeparisis"]
     keys = [a.key for a in plan.actions]
     # The private files need their mount unit written and started first.
@@ -92,3 +93,33 @@ def test_nginx_listen_expected_sockets_are_the_configs(prod):
     expected = next(r for r in d.resources if isinstance(r, File)
                     and r.path == "/var/lib/hosting/nginx-listen")
     assert expected.content == "10.20.0.100:443\n127.0.0.1:80\n"
+
+
+def test_decommission_guard_first_resource_of_the_web_role(prod):
+    desired = web(role_ctx(prod, "web-villeparisis"))
+    assert desired.resources[0].key == "check:not-decommissioned-villeparisis"
+
+
+def test_decommission_guard_tombstone_present_deploy_fails_naming_it(prod, tmp_path):
+    import subprocess
+
+    from roles.web import layout
+    from roles.web.role import decommission_guard
+
+    guard = decommission_guard("villeparisis")
+    script = guard.check[-1].replace(layout.TOMBSTONE_DIR, str(tmp_path))
+    absent = subprocess.run(["sh", "-c", script], capture_output=True, text=True)
+    assert absent.returncode == 0  # a host where the site was never decommissioned
+    (tmp_path / "villeparisis.json").write_text('{"site": "villeparisis"}\n')
+    present = subprocess.run(["sh", "-c", script], capture_output=True, text=True)
+    assert present.returncode == 4 and "villeparisis was decommissioned" in present.stderr
+    facts = HostFacts(commands={guard.name: CommandFact(4, "", present.stderr)})
+    actions = decide([guard], (), facts).actions
+    assert len(actions) == 1 and "villeparisis was decommissioned" in actions[0].summary
+
+
+def test_decommission_guard_same_path_as_the_decommission_helper():
+    from backup import decommission
+    from roles.web import layout
+
+    assert layout.TOMBSTONE_DIR == decommission.TOMBSTONE_DIR
