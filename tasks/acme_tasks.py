@@ -35,13 +35,13 @@ from invoke.exceptions import Exit
 
 from engine.access import AccessError, resolve_ca_dir
 from engine.ca_admin import paths as ca_paths
+from engine.channel import run_on
 from engine.inventory import Host, Inventory, InventoryError, load
 from roles.acme import config as c
 from roles.acme.role import hook_command, install_command
 from sshtrust import ca
 from sshtrust.certificate import parse_certificate
 from sshtrust.keys import parse_pubkey_line
-from tasks.monitor_tasks import run_on
 from tasks.web_tasks import connected
 
 ENV_HELP = "lab | prod | preprod (default lab)"

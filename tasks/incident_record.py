@@ -16,11 +16,11 @@ goes on. `read_incidents` is what `fab incidents` prints (tasks/incidents_tasks.
 from __future__ import annotations
 
 import json
-import shlex
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.channel import run_on
 from roles.monitoring.incidents import LOG, append_argv, show_argv
 
 TIMEOUT = 60
@@ -35,24 +35,6 @@ def ops_host(inv: Any) -> Any | None:
     return hosts[0] if hosts else None
 
 
-def _run(conn: Any, argv: list[str], stdin: bytes = b"",
-         timeout: int = TIMEOUT) -> tuple[int, bytes, bytes]:
-    """One command over the verified connection, `stdin` sent then closed (EOF)."""
-    conn.open()
-    chan = conn.client.get_transport().open_session(timeout=30)
-    try:
-        chan.settimeout(timeout)
-        chan.exec_command("sudo -n " + shlex.join(argv))
-        if stdin:
-            chan.sendall(stdin)
-        chan.shutdown_write()
-        out = chan.makefile("rb").read()
-        err = chan.makefile_stderr("rb").read()
-        return chan.recv_exit_status(), out, err
-    finally:
-        chan.close()
-
-
 def record_incident(inv: Any, access: Any, record: dict[str, Any],
                     emit: Callable[[str], None] = print, log: str = LOG,
                     what: str = "incident record") -> bool:
@@ -64,7 +46,8 @@ def record_incident(inv: Any, access: Any, record: dict[str, Any],
         emit(f"{what}: no ops host in the inventory, not recorded: {line}")
         return False
     try:
-        code, _out, err = _run(access.connection(ops), append_argv(log), line.encode())
+        code, _out, err = run_on(access.connection(ops), append_argv(log), line.encode(),
+                                  sudo=True, timeout=TIMEOUT)
     except Exception as exc:  # noqa: BLE001 -- unreachable, refused, timed out: all reported
         emit(f"{what}: {ops.name} unreachable ({exc}), not recorded: {line}")
         return False
@@ -81,7 +64,7 @@ def read_incidents(inv: Any, access: Any, log: str = LOG) -> list[dict[str, Any]
     ops = ops_host(inv)
     if ops is None:
         raise IncidentError("no ops host in the inventory: there is no incident record")
-    code, out, err = _run(access.connection(ops), show_argv(log))
+    code, out, err = run_on(access.connection(ops), show_argv(log), sudo=True, timeout=TIMEOUT)
     if code != 0:
         raise IncidentError(f"reading the incident record on {ops.name} failed (exit {code}): "
                             f"{err.decode(errors='replace').strip()[-300:]}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import shlex
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +18,7 @@ from invoke import task
 from invoke.exceptions import Exit
 
 from engine.access import AccessError
+from engine.channel import run_on
 from engine.inventory import Inventory, InventoryError
 from roles.monitoring import config as c
 from tasks.web_tasks import connected
@@ -29,25 +29,6 @@ TIMEOUT = 30
 
 class MonitorError(RuntimeError):
     pass
-
-
-def run_on(conn: Any, argv: list[str], stdin: bytes = b"", sudo: bool = False,
-           timeout: int = TIMEOUT) -> tuple[int, bytes, bytes]:
-    """One command on a host over the verified connection; `stdin` sent then closed. Nothing
-    secret is ever in `argv` (it is what the host's process list and logs show)."""
-    conn.open()
-    chan = conn.client.get_transport().open_session(timeout=30)
-    try:
-        chan.settimeout(timeout)
-        chan.exec_command(("sudo -n " if sudo else "") + shlex.join(argv))
-        if stdin:
-            chan.sendall(stdin)
-        chan.shutdown_write()
-        out = chan.makefile("rb").read()
-        err = chan.makefile_stderr("rb").read()
-        return chan.recv_exit_status(), out, err
-    finally:
-        chan.close()
 
 
 def api_argv(base: str, path: str) -> list[str]:

@@ -1,0 +1,32 @@
+"""One command on a host over an already verified SSH connection (a Fabric Connection from
+engine.access), for the admin's tasks that talk to one host's own tools: Prometheus and
+Alertmanager on ops (tasks/monitor_tasks.py), the incident record (tasks/incident_record.py),
+certbot's side on ops (tasks/acme_tasks.py).
+
+`stdin` is sent, then closed (EOF): data such as a record or a password goes there, never into
+`argv`, which is what the host's process list and logs show.
+"""
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+TIMEOUT = 30
+
+
+def run_on(conn: Any, argv: list[str], stdin: bytes = b"", sudo: bool = False,
+           timeout: int = TIMEOUT) -> tuple[int, bytes, bytes]:
+    """(exit status, stdout, stderr) of `argv` on the connection's host."""
+    conn.open()
+    chan = conn.client.get_transport().open_session(timeout=30)
+    try:
+        chan.settimeout(timeout)
+        chan.exec_command(("sudo -n " if sudo else "") + shlex.join(argv))
+        if stdin:
+            chan.sendall(stdin)
+        chan.shutdown_write()
+        out = chan.makefile("rb").read()
+        err = chan.makefile_stderr("rb").read()
+        return chan.recv_exit_status(), out, err
+    finally:
+        chan.close()
