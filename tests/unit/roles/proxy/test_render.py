@@ -121,3 +121,13 @@ def test_nginx_conf_prod_each_site_sends_its_own_csp_and_permissions_policy(prod
     default = cfg.sites[1].headers
     assert f'add_header Content-Security-Policy "{default.content_security_policy}" always;' \
         in other and custom.content_security_policy not in other
+
+
+def test_nginx_conf_prod_unknown_methods_refused_at_the_proxy(prod):
+    conf = nginx_conf(proxy_config(prod))
+    for ip in ("198.51.100.17", "198.51.100.18"):
+        site_block = next(b for b in _server_blocks(conf, ip)
+                          if f"listen {ip}:443 ssl;" in b and "proxy_pass" in b)
+        guard = site_block.index("if ($request_method !~ ^(GET|HEAD|POST|PUT|PATCH|DELETE|"
+                                 "OPTIONS)$) {\n            return 405;")
+        assert guard < site_block.index("proxy_pass"), ip
