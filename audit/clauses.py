@@ -54,6 +54,7 @@ VERIFY_MODULES = {  # tests/verify module -> the ids it gives evidence for
     "test_php_fpm": ("R-GDPR-4",),
     "test_mariadb": ("R-GDPR-4",),
     "test_monitoring": ("R-HOST-4",),
+    "test_logging": ("R-GDPR-2",),  # the log flow to ops: mutual TLS (issue 17)
 }
 
 CLAUSES: dict[str, Checks | Manual | NotApplicable] = {
