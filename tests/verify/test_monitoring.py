@@ -61,9 +61,11 @@ def test_monitoring_daemons_listen_on_loopback_only(host, host_entry):
     listeners = _listeners(host)
     for port in (9090, 9093, 9115, 9099):  # Prometheus, Alertmanager, blackbox, incidents
         assert {a for a, p in listeners if p == port} == {"127.0.0.1"}, port
-    # Nothing else on a network address: SSH, and the node exporter on the private address.
+    # Nothing else on a network address: SSH, and on the private address the node exporter
+    # and the central logging's TLS listener (6514, issue 17, tests/verify/test_logging.py).
     exposed = {(a, p) for a, p in listeners if not a.startswith("127.") and a != "::1"}
-    assert exposed <= {("0.0.0.0", 22), ("::", 22), (host_entry["private_ip"], NODE_EXPORTER)}
+    assert exposed <= {("0.0.0.0", 22), ("::", 22), (host_entry["private_ip"], NODE_EXPORTER),
+                       (host_entry["private_ip"], 6514)}
 
 
 def _prometheus(host: Any, path: str) -> Any:
