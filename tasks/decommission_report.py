@@ -91,8 +91,9 @@ def markdown(doc: dict[str, Any]) -> str:
         lines += [f"- `{r['type']}` {r['name']}{' (protected)' if r['protect'] else ''}"
                   for r in p["removals"]]
         lines += ["", "Then, in this order:", "", "```sh", *p["commands"], "```"]
-    lines += ["", "Until the model change, a `fab deploy` would set the site up again, empty: "
-              "change the model first.", ""]
+    lines += ["", "Until the model change, a `fab deploy` would put the site back on the proxy "
+              "and in monitoring (its web host stays out of reach, and its tombstone stops "
+              "the web role): change the model first.", ""]
     return "\n".join(lines)
 
 
