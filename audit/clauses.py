@@ -67,7 +67,7 @@ CLAUSES: dict[str, Checks | Manual | NotApplicable] = {
                        "database files and secrets outside the private files are protected by "
                        "file modes (verify: test_mariadb), not by encryption"),
     "R-GDPR-2": Checks((c.tls_sites, verify("test_nginx"), verify("test_ssh_audit"),
-                        c.offsite)),
+                        verify("test_logging"), c.offsite)),
     "R-GDPR-3": Checks((c.oldest,)),
     "R-GDPR-4": Checks((c.db_grants, verify("test_php_fpm"), verify("test_mariadb"))),
     "R-GDPR-5": Checks((c.sshd_access, verify("test_sshd"))),
