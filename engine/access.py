@@ -174,9 +174,14 @@ class Access:
             return self._gateway
 
     def connection(self, host: Host) -> Connection:
+        # A connection of its own, the bastion's too: sshd allows 2 sessions per connection
+        # (MaxSessions, lynis SSH-7408), so commands on the bastion must not share the
+        # gateway's connection with other threads' commands.
         if host.name == self.inv.bastion.name:
-            return self.gateway()
-        conn = self._connect(host, host.private_ip, self.gateway())
+            self.gateway()  # an unreachable bastion is reported once, as for the others
+            conn = self._connect(host, host.public_ip or host.private_ip, None)
+        else:
+            conn = self._connect(host, host.private_ip, self.gateway())
         with self._lock:
             self._opened.append(conn)
         return conn

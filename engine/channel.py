@@ -30,3 +30,12 @@ def run_on(conn: Any, argv: list[str], stdin: bytes = b"", sudo: bool = False,
         return chan.recv_exit_status(), out, err
     finally:
         chan.close()
+
+
+def upload(conn: Any, local: str, remote: str) -> None:
+    """`local` to `remote` over an SFTP session that is closed at once (Fabric's `put` keeps
+    its SFTP session open for the connection's life): sshd allows 2 sessions per connection
+    (MaxSessions, docs/hardening.md), and the commands that follow need them."""
+    conn.open()
+    with conn.client.open_sftp() as sftp:
+        sftp.put(local, remote)

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from backup.export_verify import verify_archive
+from engine.channel import upload as upload_file
 from engine.inventory import Inventory, InventoryError
 from roles.monitoring.incidents import UPDATE_LOG
 from roles.web.role import HELPER
@@ -144,7 +145,7 @@ def fresh_copy(prod: Side, pre: Side, site: WebSite, psite: WebSite, work: Path,
     updir = conn.run("mktemp -d /tmp/hosting-copy.XXXXXXXX", hide=True,
                      in_stream=False).stdout.strip()
     try:
-        conn.put(str(archive), f"{updir}/export.tar")
+        upload_file(conn, str(archive), f"{updir}/export.tar")
         lay = psite.layout
         out = _sudo_json(conn, [*rel.helper_argv("copy-in", psite), "--archive",
                                 f"{updir}/export.tar", "--sha256", digest,
@@ -165,7 +166,7 @@ def sanitize(pre: Side, psite: WebSite, settings: UpdatePolicy) -> dict[str, Any
         with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
             json.dump(sanitize_steps(settings), f)
             f.flush()
-            conn.put(f.name, f"{updir}/steps.json")
+            upload_file(conn, f.name, f"{updir}/steps.json")
         return _sudo_json(conn, [*HELPER, "sanitize", "--database", psite.database,
                                  "--sql-file", f"{updir}/steps.json",
                                  "--allowed-domain", settings.allowed_email_domain])

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.channel import upload as upload_file
 from engine.inventory import Inventory
 from roles.web.layout import PHP_VERSION
 from roles.web.role import HELPER
@@ -106,7 +107,7 @@ def release(inv: Inventory, connect: Callable[[str], Any], site_name: str,
                          in_stream=False).stdout.strip()
         upload = f"{updir}/{built.sha256}.tar.gz"
         try:
-            conn.put(str(built.archive), upload)
+            upload_file(conn, str(built.archive), upload)
             host = _sudo(conn, [*helper_argv("release", site), "--upload", upload,
                                 "--sha256", built.sha256, "--source", built.source])
         except ReleaseError as exc:

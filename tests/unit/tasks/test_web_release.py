@@ -35,8 +35,29 @@ class FakeConn:
             return self.helper
         return Result()
 
-    def put(self, *_a: Any) -> None:
+    def open(self) -> None:
         pass
+
+    @property
+    def client(self) -> FakeConn:
+        return self
+
+    def open_sftp(self) -> FakeSftp:
+        return FakeSftp(self)
+
+
+@dataclass
+class FakeSftp:
+    conn: FakeConn
+
+    def __enter__(self) -> FakeSftp:
+        return self
+
+    def __exit__(self, *_a: Any) -> None:
+        self.conn.ran.append("sftp closed")
+
+    def put(self, local: str, remote: str) -> None:
+        self.conn.ran.append(f"sftp put {remote}")
 
 
 def _release(inv: Inventory, tmp_path: Path, record: dict[str, Any]):
@@ -77,3 +98,22 @@ def test_helper_argv_passes_the_sites_database(prod):
     site = web_site(prod, prod.sites[0].name)
     argv = rel.helper_argv("release", site)
     assert argv[argv.index("--database") + 1] == site.database
+
+
+
+def test_release_upload_closes_its_sftp_session_before_the_helper_runs(prod, tmp_path):
+    # sshd allows 2 sessions per connection (MaxSessions 2): the SFTP session must be gone
+    # before the release command and the clean-up open theirs.
+    site = prod.sites[0]
+    conns: dict[str, FakeConn] = {}
+    helper = Result(1, json.dumps({"result": "rolled back"}) + "\n", "failed")
+    tree = tmp_path / "code"
+    (tree / "web").mkdir(parents=True)
+    (tree / "web" / "index.php").write_text("<?php\n")
+    with pytest.raises(rel.ReleaseError):
+        rel.release(prod, lambda h: conns.setdefault(h, FakeConn(h, helper)), site.name, tree,
+                    emit=lambda _m: None)
+    ran = conns[site.host].ran
+    put = next(i for i, c in enumerate(ran) if c.startswith("sftp put /tmp/hosting-release.x/"))
+    assert ran[put + 1] == "sftp closed"
+    assert " release " in ran[put + 2] and ran[-1].startswith("rm -rf /tmp/hosting-release.x")
