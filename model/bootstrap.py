@@ -21,6 +21,9 @@ KRL = "/etc/ssh/revoked_keys.krl"
 # the storage servers: RevokedHostKeys). Pushed by every deploy (roles/base/sshd.py).
 HOST_KRL = "/etc/ssh/revoked_host_keys.krl"
 PRINCIPALS_DIR = "/etc/ssh/auth_principals"
+# sshd's AllowGroups (roles/base/sshd.py): every account that logs in over SSH is a member
+# (the admins' login, the certificate-pushing and backup accounts of roles acme and storage).
+SSH_GROUP = "hosting-ssh"
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-bootstrap.conf"
 
 

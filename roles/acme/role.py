@@ -37,7 +37,7 @@ from engine.resources import (
     User,
 )
 from engine.role import Desired, HostContext
-from model.bootstrap import HOST_KRL, PRINCIPALS_DIR
+from model.bootstrap import HOST_KRL, PRINCIPALS_DIR, SSH_GROUP
 from roles.acme import config as c
 
 SOURCE = Path(__file__).resolve().parents[2] / "onhost" / "acme"
@@ -142,7 +142,7 @@ def acme_proxy(ctx: HostContext) -> Desired:
     lineages = json.dumps(c.proxy_lineages(acme, inv), indent=2, sort_keys=True) + "\n"
     resources: list[Resource] = [
         Packages(("sudo", "openssl")),
-        User(c.PROXY_USER, PROXY_HOME, shell="/bin/sh"),
+        User(c.PROXY_USER, PROXY_HOME, shell="/bin/sh", groups=(SSH_GROUP,)),  # AllowGroups
         Directory(c.HOOK_DIR, 0o755),
         File(c.INSTALLER, (SOURCE / "install.py").read_text(), 0o644),
         Directory(c.CREDENTIALS_DIR, 0o755),

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from engine.render import render
-from engine.resources import Absent, Directory, File, Handler, Resource, Service
+from engine.resources import Absent, Check, Directory, File, Handler, Resource, Service
 from engine.role import HostContext
-from model.bootstrap import HOST_KEY, HOST_KRL, KRL, PRINCIPALS_DIR, SSHD_DROPIN, USER_CA
+from model.bootstrap import HOST_KEY, HOST_KRL, KRL, PRINCIPALS_DIR, SSH_GROUP, SSHD_DROPIN, USER_CA
 
 SSHD_CONFIG = "/etc/ssh/sshd_config"
 HOST_CERT = f"{HOST_KEY}-cert.pub"
@@ -77,11 +77,21 @@ def sshd_config(ctx: HostContext) -> str:
     return render("base/sshd_config.j2", algorithms=algorithms(ctx.system.ssh_algorithms),
                   host=ctx.host, permit_open=permit_open(ctx), host_key=HOST_KEY,
                   host_cert=HOST_CERT, user_ca=USER_CA, krl=KRL,
-                  principals_dir=PRINCIPALS_DIR)
+                  principals_dir=PRINCIPALS_DIR, login_user=ctx.inventory.login_user,
+                  login_group=SSH_GROUP)
 
 
 def principals_file(ctx: HostContext) -> str:
     return "".join(f"{p}\n" for p in ctx.inventory.principals_for(ctx.host.role))
+
+
+def login_group_check(login: str) -> Check:
+    member = f"id -nG {login} | tr ' ' '\\n' | grep -qx {SSH_GROUP}"
+    return Check(f"ssh-group-{login}",
+                 ("sh", "-c", f"{member} || {{ echo '{login} is not in {SSH_GROUP}'; exit 3; }}"),
+                 ("sh", "-c", f"groupadd --force --system {SSH_GROUP} && "
+                              f"usermod --append --groups {SSH_GROUP} {login}"),
+                 summary=f"{login} in {SSH_GROUP} (sshd AllowGroups)")
 
 
 def resources(ctx: HostContext) -> list[Resource]:
@@ -101,6 +111,8 @@ def resources(ctx: HostContext) -> list[Resource]:
         host_krl,
         Directory(PRINCIPALS_DIR, 0o755),
         File(f"{PRINCIPALS_DIR}/{login}", principals_file(ctx), 0o644),
+        # Before sshd_config names the group in AllowGroups: the admins' login is a member.
+        login_group_check(login),
         # sshd-05: readable by root only. Validated with the host's own sshd before it
         # replaces the live file.
         File(SSHD_CONFIG, sshd_config(ctx), 0o600, validate="/usr/sbin/sshd -t -f {}",

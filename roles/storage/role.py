@@ -20,7 +20,7 @@ import json
 from engine.render import render
 from engine.resources import Directory, File, Handler, Packages, Resource, Service, User
 from engine.role import Desired, HostContext
-from model.bootstrap import PRINCIPALS_DIR
+from model.bootstrap import PRINCIPALS_DIR, SSH_GROUP
 from roles.backup import config
 from roles.backup.layout import (
     PYTHON,
@@ -43,7 +43,7 @@ def site_resources(ctx: HostContext, site: str, tier: str) -> list[Resource]:
     return [
         # A real shell: sshd runs the forced command through the user's shell. The account
         # has no password; only the principals file below lets anyone in, and only into rclone.
-        User(user, lay.storage_home, shell="/bin/sh"),
+        User(user, lay.storage_home, shell="/bin/sh", groups=(SSH_GROUP,)),  # AllowGroups
         Directory(lay.storage_home, 0o700, user, user),
         Directory(lay.storage_state, 0o750, user, user),
         File(f"{PRINCIPALS_DIR}/{user}", render("storage/principals.j2", layout=lay), 0o644),

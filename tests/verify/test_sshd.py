@@ -5,6 +5,7 @@ Controls dropped by OpenSSH itself (Protocol, UseLogin, UsePrivilegeSeparation) 
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -173,10 +174,21 @@ def test_sshd_38_no_tunnels(sshd):
     assert one(sshd, "permittunnel") == "no"
 
 
-def test_sshd_39_tcp_forwarding_only_on_bastion(sshd, host_entry):
-    # ProxyJump needs direct-tcpip on the bastion only; nowhere else (R-GDPR-6).
-    expected = ("local",) if host_entry["role"] == "ops" else ("no",)
-    assert one(sshd, "allowtcpforwarding") in expected
+def test_sshd_39_tcp_forwarding_only_on_bastion_for_the_admins_login(sshd, host, host_entry,
+                                                                     inventory):
+    # ProxyJump needs direct-tcpip on the bastion only, for the admins' login only (R-GDPR-6):
+    # no account forwards by default; on ops, sshd's Match for that login allows `local`.
+    assert one(sshd, "allowtcpforwarding") == "no"
+    login = inventory["ssh"]["login_user"]
+    matched = host.check_output(f"sshd -T -C user={login},host=admin,addr=192.0.2.1")
+    forwarding = re.search(r"^allowtcpforwarding (\S+)$", matched, re.M)
+    assert forwarding is not None
+    assert forwarding.group(1) == ("local" if host_entry["role"] == "ops" else "no")
+
+
+def test_sshd_allow_groups_limits_logins_to_the_ssh_group(sshd):
+    # CIS "sshd access is configured" (lynis SSH-7440): only members of the group log in.
+    assert sshd["allowgroups"] == ["hosting-ssh"]
 
 
 def test_sshd_40_no_agent_forwarding(sshd):

@@ -34,3 +34,21 @@ def test_registry_proxy_and_ops_carry_no_backup_timer(
         ctx_for: Callable[..., HostContext]) -> None:
     for host in ("proxy", "ops"):
         assert not [r.key for r in desired(ctx_for(host)).resources if "hosting-backup" in r.key]
+
+
+@pytest.mark.parametrize("host", ALL)
+def test_registry_every_account_with_principals_is_in_the_ssh_group(
+        ctx_for: Callable[..., HostContext], host: str) -> None:
+    """sshd's AllowGroups refuses an account outside the group whatever its principals file
+    says: each role that lets an account in must also put it in the group."""
+    from engine.primitives.user import User
+    from model.bootstrap import PRINCIPALS_DIR, SSH_GROUP
+
+    ctx = ctx_for(host)
+    res = desired(ctx).resources
+    accounts = {r.key.removeprefix(f"file:{PRINCIPALS_DIR}/") for r in res
+                if r.key.startswith(f"file:{PRINCIPALS_DIR}/")}
+    in_group = {r.name for r in res if isinstance(r, User) and SSH_GROUP in r.groups}
+    in_group |= {r.key.removeprefix("check:ssh-group-") for r in res
+                 if r.key.startswith("check:ssh-group-")}
+    assert accounts and accounts <= in_group, accounts - in_group

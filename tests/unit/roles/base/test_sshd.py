@@ -93,7 +93,7 @@ def test_sshd_config_meets_the_ssh_baseline_and_accepts_certificates_only(
     expected = {
         "port": "22", "addressfamily": "inet", "permitrootlogin": "no", "strictmodes": "yes",
         "syslogfacility": "AUTH", "loglevel": "VERBOSE", "logingracetime": "30s",
-        "maxauthtries": "2", "maxsessions": "10", "maxstartups": "10:30:100",
+        "maxauthtries": "2", "maxsessions": "2", "maxstartups": "10:30:100",
         "pubkeyauthentication": "yes", "authenticationmethods": "publickey",
         "trusteduserCAkeys".lower(): "/etc/ssh/user_ca.pub",
         "authorizedprincipalsfile": "/etc/ssh/auth_principals/%u",
@@ -107,6 +107,7 @@ def test_sshd_config_meets_the_ssh_baseline_and_accepts_certificates_only(
         "clientalivecountmax": "3", "printmotd": "no", "printlastlog": "no", "banner": "none",
         "debianbanner": "no", "hostkey": "/etc/ssh/ssh_host_ed25519_key",
         "hostcertificate": "/etc/ssh/ssh_host_ed25519_key-cert.pub",
+        "allowgroups": "hosting-ssh", "allowtcpforwarding": "no", "permitopen": "none",
     }
     assert {k: s.get(k) for k in expected} == expected
     assert "include" not in s  # the file is the whole configuration
@@ -116,14 +117,20 @@ def test_sshd_config_meets_the_ssh_baseline_and_accepts_certificates_only(
 
 def test_sshd_config_bastion_forwards_only_to_the_other_hosts_ssh_ports_and_its_uis(
         ctx_for: Callable[..., HostContext], prod: Inventory) -> None:
-    s = settings(sshd.sshd_config(ctx_for("ops")))
-    assert s["allowtcpforwarding"] == "local"
+    text = sshd.sshd_config(ctx_for("ops"))
+    s = settings(text)
+    assert (s["allowtcpforwarding"], s["permitopen"]) == ("no", "none")  # everyone but...
     assert s["permitlisten"] == "none"
+    assert "disableforwarding" not in s
+    # ... the admins' login, in the last block (a Match block runs to the end of the file).
+    head, _, block = text.partition(f"\nMatch User {prod.login_user}\n")
+    assert "\nMatch " not in head and "Match " not in block
+    m = settings(block)
+    assert m["allowtcpforwarding"] == "local"
     # + Prometheus and Alertmanager on the bastion's loopback (issue 13, SSH tunnel only)
     others = sorted([f"{h.private_ip}:22" for h in prod.hosts if h.name != "ops"]
                     + ["127.0.0.1:9090", "127.0.0.1:9093"])
-    assert sorted(s["permitopen"].split()) == others
-    assert "disableforwarding" not in s
+    assert sorted(m["permitopen"].split()) == others
 
 
 @pytest.mark.parametrize("host", ["proxy", "web-participation", "backup-b"])
@@ -184,3 +191,25 @@ def test_resources_fresh_host_every_sshd_resource_has_an_action(
         ctx_for: Callable[..., HostContext]) -> None:
     res = [r for r in sshd.resources(ctx_for("ops")) if not isinstance(r, Absent)]
     assert all(any(isinstance(d, Action) for d in decide_one(r, HostFacts())) for r in res)
+
+
+def test_resources_login_joins_the_ssh_group_before_sshd_config_names_it(
+        ctx_for: Callable[..., HostContext], prod: Inventory) -> None:
+    res = sshd.resources(ctx_for("web-villeparisis"))
+    keys = [r.key for r in res]
+    check = next(r for r in res if r.key == f"check:ssh-group-{prod.login_user}")
+    assert keys.index(check.key) < keys.index(f"file:{sshd.SSHD_CONFIG}")
+    assert f"usermod --append --groups hosting-ssh {prod.login_user}" in check.apply[-1]
+    assert "groupadd --force --system hosting-ssh" in check.apply[-1]
+
+
+def test_login_group_check_member_passes_stranger_would_change(tmp_path: Path) -> None:
+    # The check's own shell logic, with `id` answering from a stub on PATH.
+    check = sshd.login_group_check("admin")
+    stub = tmp_path / "id"
+    for groups, status in (("admin sudo hosting-ssh", 0), ("admin hosting-sshd", 3)):
+        stub.write_text(f"#!/bin/sh\necho '{groups}'\n")
+        stub.chmod(0o755)
+        proc = subprocess.run(check.check, env={"PATH": f"{tmp_path}:/usr/bin:/bin"},
+                              capture_output=True, text=True)
+        assert proc.returncode == status, (groups, proc.stdout, proc.stderr)
