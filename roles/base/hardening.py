@@ -43,6 +43,7 @@ AIDE_SWITCH = (
     # a baseline still being taken with the old checksums is stopped first
     f"systemctl stop --quiet {AIDE_INIT_UNIT} 2>/dev/null || true; " + " ".join(AIDE_INIT))
 SHM_UNIT = "hosting-shm-noexec.service"
+MOUNT_UNIT = "hosting-mount-options.service"
 HANDLER = Handler("base-daemon-reload", ("systemctl", "daemon-reload"))
 
 # lynis NETW-3200, USB-1000, STRG-1846: nothing here uses them; `install X /bin/false` refuses
@@ -114,6 +115,11 @@ def resources(ctx: HostContext) -> list[Resource]:
     out += [File(f"/etc/systemd/system/{SHM_UNIT}", render("base/shm-noexec.service.j2"),
                  notify=(HANDLER.name,)),
             Service(SHM_UNIT, enabled=True, running=True)]
+    # lynis FILE-6344, FILE-6374: /proc hidepid, /tmp and /dev noexec (the unit says why); a
+    # unit for the same reason as above.
+    out += [File(f"/etc/systemd/system/{MOUNT_UNIT}", render("base/mount-options.service.j2"),
+                 notify=(HANDLER.name,)),
+            Service(MOUNT_UNIT, enabled=True, running=True)]
     if container:
         # Notes only: nothing is installed or written (systemd-modules-load does not run in a
         # container either).

@@ -158,3 +158,18 @@ def test_resources_shm_remounted_noexec_by_an_enabled_unit(
     assert unit.notify == (hardening.HANDLER.name,)
     assert res[f"service:{hardening.SHM_UNIT}"] == Service(hardening.SHM_UNIT, enabled=True,
                                                             running=True)
+
+
+def test_resources_proc_hidepid_tmp_and_dev_noexec_by_an_enabled_unit(
+        ctx_for: Callable[..., HostContext]) -> None:
+    res = by_key(ctx_for("web-villeparisis"))
+    unit = res[f"file:/etc/systemd/system/{hardening.MOUNT_UNIT}"]
+    starts = [line for line in unit.content.splitlines() if line.startswith("ExecStart=")]
+    assert starts == [
+        "ExecStart=/usr/bin/mount -o remount,hidepid=invisible /proc",
+        "ExecStart=/bin/sh -c 'mountpoint -q /tmp || mount --bind /tmp /tmp'",
+        "ExecStart=/usr/bin/mount -o remount,bind,nosuid,nodev,noexec /tmp",
+        "ExecStart=/usr/bin/mount -o remount,bind,nosuid,noexec /dev"]
+    assert unit.notify == (hardening.HANDLER.name,)
+    assert res[f"service:{hardening.MOUNT_UNIT}"] == Service(hardening.MOUNT_UNIT, enabled=True,
+                                                              running=True)
