@@ -122,7 +122,13 @@ def test_deploy_effective_sshd_and_firewall_are_the_hardened_ones(deployed: Depl
             effective["authorizedkeysfile"], effective["permitrootlogin"]) == \
         ("no", "no", "none", "no")
     assert effective["loglevel"] == "VERBOSE"
-    assert effective["allowtcpforwarding"] == ("local" if host == "ops" else "no")
+    # No account forwards; on the bastion, the admins' login does (ProxyJump, a Match block).
+    assert effective["allowtcpforwarding"] == "no"
+    login = deployed.lab.inventory["ssh"]["login_user"]
+    matched = dict(line.split(" ", 1) for line in deployed.lab.sudo(
+        host, f"sshd -T -C user={login},host=admin,addr=192.0.2.1").stdout.splitlines()
+        if " " in line)
+    assert matched["allowtcpforwarding"] == ("local" if host == "ops" else "no")
     ruleset = deployed.lab.sudo(host, "nft list ruleset").stdout
     assert "policy drop" in ruleset
     gone = deployed.lab.sudo(host, "test -e /etc/ssh/sshd_config.d/00-bootstrap.conf",
