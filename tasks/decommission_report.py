@@ -91,9 +91,10 @@ def markdown(doc: dict[str, Any]) -> str:
         lines += [f"- `{r['type']}` {r['name']}{' (protected)' if r['protect'] else ''}"
                   for r in p["removals"]]
         lines += ["", "Then, in this order:", "", "```sh", *p["commands"], "```"]
-    lines += ["", "Until the model change, a `fab deploy` would put the site back on the proxy "
-              "and in monitoring (its web host stays out of reach, and its tombstone stops "
-              "the web role): change the model first.", ""]
+    lines += ["", "Until the model change, `fab deploy` stops on the web host, the proxy and "
+              "ops, naming the site: the decommission left its tombstone on each "
+              "(`/var/lib/hosting/decommissioned/<site>.json`) so that the site does not come "
+              "back on the proxy or in monitoring. Change the model first.", ""]
     return "\n".join(lines)
 
 

@@ -8,15 +8,16 @@ Order (each stage checked; a stage that fails stops the ones after it, the repor
      their expiry); with --purge-backups-now the save is the client's export (fab export),
      made before, since the backups go too;
   3. access: every backup certificate of the site revoked in the user KRL, pushed to every host;
-  4. proxy: converged to the inventory without the site (its vhost and firewall rules go),
-     then its public IP unbound: the site's IP serves nothing;
+  4. proxy: its tombstone (roles/decommissioned.py: a deploy with the old model stops there),
+     converged to the inventory without the site (its vhost and firewall rules go), then its
+     public IP unbound: the site's IP serves nothing;
   5. storage A and B: the site's principal closed; its repository purged now, or its purge
      scheduled at the backups' expiry on the storage server's own timer;
   6. web host: services stopped, database and accounts dropped, files, private-files store
      and its key, configuration, local repository, release DB snapshots, logs and users deleted;
      each checked absent (backup/decommission.py);
-  7. ops: converged to the inventory without the site (its monitoring targets go; the bastion
-     no longer forwards to the web host);
+  7. ops: its tombstone, then converged to the inventory without the site (its monitoring
+     targets go; the bastion no longer forwards to the web host);
   8. checks from here: the site's IP answers on neither 80 nor 443;
   9. the web host's host certificate revoked in the host KRL;
  10. the Pulumi side: the model change and the resources `pulumi up` removes (`--unprotect`
@@ -39,7 +40,7 @@ from engine import ca_admin
 from engine.access import Access, credentials
 from engine.inventory import REPO, Inventory, load
 from engine.run import converge_hosts
-from roles import registry
+from roles import decommissioned, registry
 from roles.backup.layout import PYTHON, RUNNER_DIR, BackupLayout
 from sshtrust import ca
 from tasks import decommission_plan as plan
@@ -263,8 +264,10 @@ def stages(o: Options, inv: Inventory, reduced: Inventory, creds: Any, report: R
                       + ("KRL pushed to every host" if not failed else "; ".join(failed)))
     if not done(ok, "backup certificates revoked"):
         return
-    # 4. proxy: no vhost, no firewall opening, no address for the site
-    ok = converge_to(reduced, creds, [reduced.proxy], report, "proxy")
+    # 4. proxy: no vhost, no firewall opening, no address for the site; its tombstone first,
+    # so that no deploy with the old model gives them back (roles/decommissioned.py)
+    ok = (leave_tombstone(inv, creds, inv.proxy, o.site, report)
+          and converge_to(reduced, creds, [reduced.proxy], report, "proxy"))
     access = Access(inv, creds)
     try:
         conn = access.connection(inv.proxy)
@@ -308,8 +311,9 @@ def stages(o: Options, inv: Inventory, reduced: Inventory, creds: Any, report: R
                                "detail": "the local repository is deleted with the web host's "
                                          "data"}
     done(ok, "storage and web host")
-    # 7. ops: monitoring targets, bastion forwarding
-    ok = converge_to(reduced, creds, [reduced.bastion], report, "ops") and ok
+    # 7. ops: monitoring targets, bastion forwarding (its tombstone first, as on the proxy)
+    ok = (leave_tombstone(inv, creds, inv.bastion, o.site, report)
+          and converge_to(reduced, creds, [reduced.bastion], report, "ops") and ok)
     # 8. the site's IP from here
     seen = serves_nothing(site.public_ip)
     silent = all(v != "open" for v in seen.values())
@@ -340,6 +344,20 @@ def converge_to(reduced: Inventory, creds: Any, hosts: list[Any], report: Report
     return report.stage(name, ", ".join(h.name for h in hosts), not failed,
                         "; ".join(failed) or "converged to the inventory without the site: "
                         + ", ".join(f"{r.host} {r.changed} changed" for r in rep.results))
+
+
+def leave_tombstone(inv: Inventory, creds: Any, host: Any, site: str, report: Report) -> bool:
+    access = Access(inv, creds)
+    try:
+        res = sudo(access.connection(host), decommissioned.write_argv(site, now_iso()))
+        ok, err = res.exited == 0, (res.stderr or res.stdout or "").strip()[-600:]
+    except Exception as exc:  # noqa: BLE001 - reported as the stage's failure
+        ok, err = False, f"{type(exc).__name__}: {exc}"
+    finally:
+        access.close()
+    return report.stage("tombstone", host.name, ok,
+                        f"{decommissioned.tombstone(site)} written: a deploy with the old model "
+                        "refuses to set the site up here again" if ok else err)
 
 
 def host_stage(inv: Inventory, creds: Any, host: Any, args: list[str], report: Report,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from engine.resources import Directory, File, Handler, Packages, Service
 from engine.role import Desired, HostContext
+from roles import decommissioned
 from roles.monitoring import config as c
 from roles.monitoring import incidents
 from roles.monitoring import render as r
@@ -72,6 +73,8 @@ def ops_monitoring(ctx: HostContext) -> Desired:
     lab = inv.source == "lab"
     ca = _client_ca(ctx)
     resources = [
+        # First: no monitoring targets for a site decommissioned here (roles/decommissioned.py).
+        *(decommissioned.guard(s.name) for s in inv.sites),
         # curl: `fab monitor.status` and the tests query the loopback APIs through SSH with it.
         Packages(("prometheus", "prometheus-alertmanager", "prometheus-blackbox-exporter",
                   "curl")),

@@ -19,6 +19,7 @@ from engine.resources import (
     Service,
 )
 from engine.role import Desired, HostContext
+from roles import decommissioned
 from roles.acme import config as acme_config
 from roles.proxy import certificate, render
 from roles.proxy.config import (
@@ -86,6 +87,8 @@ def acme_certificates(ctx: HostContext, cfg: ProxyConfig) -> tuple[ProxyConfig, 
 def proxy(ctx: HostContext) -> Desired:
     cfg = proxy_config(ctx.inventory, ctx.host.name)
     resources: list[Resource] = [
+        # First: no vhost or address for a site decommissioned here (roles/decommissioned.py).
+        *(decommissioned.guard(s.name) for s in cfg.sites),
         Packages(("nginx",), leftovers=(DEFAULT_SITE,)),
         Directory(ACME_ROOT, 0o755),
         Directory(MAINTENANCE_ROOT, 0o755),

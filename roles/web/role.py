@@ -10,7 +10,6 @@ private files. Code releases are not part of
 """
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 from engine.resources import (
@@ -25,8 +24,9 @@ from engine.resources import (
     User,
 )
 from engine.role import Desired, HostContext
+from roles.decommissioned import guard as decommission_guard
 from roles.mariadb import role as mariadb
-from roles.web import layout, nginx_listen, render
+from roles.web import nginx_listen, render
 from roles.web.layout import HOMES, PHP_VERSION
 from roles.web.site import WebSite, sites_on_host
 
@@ -150,18 +150,6 @@ def site_services(site: WebSite) -> list[Resource]:
     lay = site.layout
     return [Service(f"{lay.private_unit}.service"),
             Service(f"{lay.cron_unit}.timer")]
-
-
-def decommission_guard(site: str) -> Check:
-    """First of the web role: a site `fab decommission` deleted here is not set up again,
-    empty, by a deploy run before the model loses it (issue 16, R-GDPR-8). The check fails
-    (exit 4, never WOULD_CHANGE) with what to do; the deploy of this host stops there."""
-    stone = f"{layout.TOMBSTONE_DIR}/{site}.json"
-    why = (f"{site} was decommissioned here ({stone}): take it out of the model, not "
-           "deploy it again empty; to set it up here again on purpose, delete that file")
-    return Check(f"not-decommissioned-{site}",
-                 ("sh", "-c", f"test ! -e {stone} || {{ echo {shlex.quote(why)} >&2; exit 4; }}"),
-                 ("false",), summary=f"refuse to set {site} up again")
 
 
 def web(ctx: HostContext) -> Desired:

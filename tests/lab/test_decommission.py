@@ -139,6 +139,19 @@ test -z "$(mariadb --protocol=socket -N -e "SHOW DATABASES LIKE '{site['database
     guard = sh(chain, web, decommission_guard(GONE).check[-1])
     assert guard.returncode == 4 and f"{GONE} was decommissioned here" in guard.stderr, guard
     assert sh(chain, web, f"test ! -e /srv/{GONE} && ! getent passwd {GONE}").returncode == 0
+    # The same on the proxy and ops, which stay reachable: their tombstones (written before
+    # they were converged without the site) stop a deploy with the old model before the site
+    # gets back a vhost, its address or monitoring targets (roles/decommissioned.py).
+    proxy = next(h["name"] for h in inv["hosts"] if h["role"] == "proxy")
+    for host in (proxy, inv["bastion"]):
+        assert (chain.root(host) / f"var/lib/hosting/decommissioned/{GONE}.json").exists(), host
+    with lab_env(lab):
+        again = run_deploy("lab", hosts=f"{proxy},{inv['bastion']}", emit=lambda _m: None)
+    why = {r.host: f"{r.error} " + " ".join(str(o.error) for o in r.outcomes if not o.ok)
+           for r in again.results}
+    assert all(f"{GONE} was decommissioned here" in why[h] for h in (proxy, inv["bastion"])), why
+    assert site["public_ip"] not in sh(chain, proxy, "ip -o -4 addr show").stdout
+    assert site["domain"] not in (chain.root(proxy) / "etc/nginx/nginx.conf").read_text()
 
     # Its backup certificate is revoked, and every host has that KRL.
     krl = Path(inv["ssh"]["ca_dir"]) / "user_ca.krl"

@@ -136,3 +136,38 @@ def test_unprotect_pulumi_fails_error_reported(tmp_path: Path,
     r = protected_report()
     run.unprotect("prod", r)
     assert not r.ok and "no stack named prod" in r.stages[-1]["detail"]
+
+
+@pytest.mark.parametrize("exited, ok", [(0, True), (1, False)])
+def test_leave_tombstone_written_by_root_stage_recorded(
+        monkeypatch: pytest.MonkeyPatch, exited: int, ok: bool) -> None:
+    inv = make_inventory("prod")
+    ran: list[str] = []
+
+    class Result:
+        stdout, stderr = "", "sh: cannot create: Read-only file system"
+
+    class FakeAccess:
+        def __init__(self, *_a: Any, **_k: Any) -> None:
+            pass
+
+        def connection(self, host: Any) -> Any:
+            class C:
+                def run(self, command: str, **_kw: Any) -> Any:
+                    ran.append(f"{host.name}: {command}")
+                    r = Result()
+                    r.exited = exited  # type: ignore[attr-defined]
+                    return r
+            return C()
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(run, "Access", FakeAccess)
+    report = run.Report("prod", "participation", "participation.villeparisis.fr", "scheduled")
+    assert run.leave_tombstone(inv, None, inv.proxy, "participation", report) is ok
+    assert len(ran) == 1 and ran[0].startswith("proxy: sudo -n sh -c ")
+    assert "/var/lib/hosting/decommissioned/participation.json" in ran[0]
+    stage = report.stages[-1]
+    assert (stage["stage"], stage["where"], stage["ok"]) == ("tombstone", "proxy", ok)
+    assert ("Read-only file system" in stage["detail"]) is not ok
